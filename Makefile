@@ -1,0 +1,47 @@
+# One entry point for humans and CI. Every target sets itself up (make setup) first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.setup-stamp
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+BOARD ?= esp32s3_st7789
+PORT  ?=
+DRY_RUN ?=
+SCENARIO ?= default
+SPEED ?= 60
+
+.PHONY: setup run test check bench flash screenshots clean
+.DEFAULT_GOAL := test
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m host_tools.toolchain check
+	$(BIN)/python -m host_tools.toolchain stubs
+	@touch $@
+
+run: setup
+	$(BIN)/python -m host_tools.run --scenario $(SCENARIO) --speed $(SPEED)
+
+test: setup
+	$(BIN)/python -m pytest
+
+check: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check firmware host_tools boards tests
+	$(BIN)/python -m host_tools.toolchain pyright
+
+bench: setup
+	$(BIN)/python -m host_tools.bench
+
+flash: setup
+	$(BIN)/python -m host_tools.flash --board $(BOARD) $(if $(PORT),--port $(PORT)) $(if $(DRY_RUN),--dry-run)
+
+screenshots: setup
+	$(BIN)/python -m host_tools.screens --all --out build/screens
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

@@ -1,0 +1,87 @@
+# ESP32-S3-DevKitC-1 (N8R2) + Waveshare 2inch LCD (ST7789V, 320x240 landscape) + 4 buttons +
+# 3x4 matrix keypad + EFR32MG24 NCP (EmberZNet NCP-UART firmware) on UART1 with RTS/CTS.
+# The only module that knows pins. Wiring table: boards/esp32s3_st7789/README.md.
+from machine import SPI, UART, Pin
+
+NAME = "esp32s3_st7789"
+STATUS_PERIOD_S = 60
+
+# NCP UART (ASH: 115200 8N1, hardware flow control)
+_NCP_UART = 1
+_NCP_TX, _NCP_RX, _NCP_RTS, _NCP_CTS = 17, 18, 15, 16
+_NCP_RESET = 8  # NCP nRESET, active low
+# Display SPI
+_LCD_SCK, _LCD_MOSI, _LCD_CS, _LCD_DC, _LCD_RST, _LCD_BL = 12, 11, 10, 9, 14, 13
+# Buttons to GND with internal pull-ups: prev, next, select, back
+BUTTON_PINS = (4, 5, 6, 7)
+# 3x4 keypad (Adafruit 3845): rows drive, columns read with pull-ups
+KEYPAD_ROWS = (38, 39, 40, 41)
+KEYPAD_COLS = (42, 2, 1)
+BUZZER_PIN = 21
+# Flash: littlefs in the "vfs" partition; the last 2 erase blocks are the raw key region.
+FLASH_PARTITION = "vfs"
+
+
+async def open_ncp():
+    import asyncio
+
+    rst = Pin(_NCP_RESET, Pin.OUT, value=0)  # pulse the NCP reset so ASH starts clean
+    await asyncio.sleep_ms(10)
+    rst.value(1)
+    uart = UART(
+        _NCP_UART,
+        baudrate=115200,
+        tx=_NCP_TX,
+        rx=_NCP_RX,
+        rts=_NCP_RTS,
+        cts=_NCP_CTS,
+        flow=UART.RTS | UART.CTS,
+        rxbuf=1024,
+        timeout=0,
+    )
+    return asyncio.StreamReader(uart), asyncio.StreamWriter(uart, {})
+
+
+def block_device():
+    import esp32
+
+    return esp32.Partition.find(esp32.Partition.TYPE_DATA, label=FLASH_PARTITION)[0]
+
+
+def display():
+    from drivers.st7789 import ST7789
+
+    spi = SPI(1, baudrate=40_000_000, sck=Pin(_LCD_SCK), mosi=Pin(_LCD_MOSI))
+    return ST7789(
+        spi,
+        cs=Pin(_LCD_CS, Pin.OUT, value=1),
+        dc=Pin(_LCD_DC, Pin.OUT),
+        rst=Pin(_LCD_RST, Pin.OUT),
+        bl=Pin(_LCD_BL, Pin.OUT),
+        width=320,
+        height=240,
+    )
+
+
+def buttons():
+    return [Pin(p, Pin.IN, Pin.PULL_UP) for p in BUTTON_PINS]
+
+
+def keypad_pins():
+    rows = [Pin(p, Pin.OUT, value=1) for p in KEYPAD_ROWS]
+    cols = [Pin(p, Pin.IN, Pin.PULL_UP) for p in KEYPAD_COLS]
+    return rows, cols
+
+
+def buzzer():
+    from machine import PWM
+
+    return PWM(Pin(BUZZER_PIN), freq=2700, duty_u16=0)
+
+
+def fatal(e):
+    import machine
+    import time
+
+    time.sleep(5)  # leave the traceback readable on the console, then start over
+    machine.reset()

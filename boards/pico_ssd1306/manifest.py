@@ -1,0 +1,4 @@
+# Freeze manifest: the port's own modules plus the IHD firmware package and drivers.
+include("$(PORT_DIR)/boards/manifest.py")
+package("ihd", base_path="../../firmware", opt=2)
+package("drivers", base_path="../../firmware", opt=2)

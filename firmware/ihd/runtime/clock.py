@@ -1,0 +1,117 @@
+# Wall clock in UTC seconds since 2000-01-01 (the Zigbee epoch), synced from the Time cluster,
+# plus monotonic ticks. The offset is kept against ticks so a wall-clock jump on the host does
+# not move device time; set_utc() logs and counts jumps.
+import time
+
+from micropython import const
+
+from ihd.runtime import log
+
+UNIX_OFFSET_S = const(946684800)  # 2000-01-01T00:00:00Z in Unix seconds
+INVALID = const(0xFFFFFFFF)
+_JUMP_LOG_S = const(120)
+
+_base_utc = 0  # UTC at _base_ticks
+_base_ticks = 0
+_synced = False
+_source = None  # test/simulation hook: fn() -> utc seconds
+jumps = 0
+
+
+def ticks_ms():
+    return time.ticks_ms()
+
+
+def set_source(fn):
+    # Tests and the unix simulation may drive time directly; None restores the tick clock.
+    global _source, _synced
+    _source = fn
+    _synced = fn is not None
+
+
+def now():
+    # Current UTC (Zigbee epoch); 0 until the first sync.
+    if _source is not None:
+        return int(_source())
+    if not _synced:
+        return 0
+    return _base_utc + time.ticks_diff(time.ticks_ms(), _base_ticks) // 1000
+
+
+def synced():
+    return _synced
+
+
+def set_utc(utc):
+    # Called with the Time cluster's Time attribute. Rejects the invalid marker.
+    global _base_utc, _base_ticks, _synced, jumps
+    if utc == INVALID or utc <= 0:
+        log.warn("clock", "ignoring invalid time %r", utc)
+        return False
+    if _synced and _source is None:
+        drift = utc - now()
+        if drift > _JUMP_LOG_S or drift < -_JUMP_LOG_S:
+            jumps += 1
+            log.warn("clock", "time jump %d s", drift)
+    _base_utc = utc
+    _base_ticks = time.ticks_ms()
+    _synced = True
+    return True
+
+
+def reset():
+    global _base_utc, _base_ticks, _synced, _source, jumps
+    _base_utc = _base_ticks = jumps = 0
+    _synced = False
+    _source = None
+
+
+def to_unix(utc):
+    return utc + UNIX_OFFSET_S
+
+
+def from_unix(unix_s):
+    return unix_s - UNIX_OFFSET_S
+
+
+def iso(utc):
+    # "2026-11-21T10:30:00Z" for logs and exports.
+    y, mo, d, h, mi, s = civil(utc)
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (y, mo, d, h, mi, s)
+
+
+def civil(utc):
+    # UTC seconds (2000 epoch) -> (year, month, day, hour, minute, second); no time module
+    # dependency so both interpreters agree (MicroPython's gmtime epoch varies by port).
+    days, rem = divmod(utc, 86400)
+    h, rem = divmod(rem, 3600)
+    mi, s = divmod(rem, 60)
+    # civil-from-days (H. Hinnant), shifted to the 2000-01-01 epoch (day 10957 since 1970)
+    z = days + 10957 + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    mo = mp + 3 if mp < 10 else mp - 9
+    if mo <= 2:
+        y += 1
+    return y, mo, d, h, mi, s
+
+
+def from_civil(y, mo, d, h=0, mi=0, s=0):
+    # Inverse of civil().
+    y -= mo <= 2
+    era = y // 400
+    yoe = y - era * 400
+    mp = mo - 3 if mo > 2 else mo + 9
+    doy = (153 * mp + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146097 + doe - 719468 - 10957
+    return days * 86400 + h * 3600 + mi * 60 + s
+
+
+def ticks_diff_ms(since_ms):
+    return time.ticks_diff(time.ticks_ms(), since_ms)

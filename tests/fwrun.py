@@ -31,12 +31,8 @@ def main():
             print(_RESULT, name, "SKIP", e)
             continue
         except BaseException as e:  # noqa: BLE001 - report everything, including SystemExit
-            try:
-                import micropython
-
-                micropython.heap_unlock()
-            except Exception:
-                pass
+            # (fwtest.HeapLocked unlocks on the way out; an extra heap_unlock() here would
+            # underflow MicroPython's lock depth and lock the heap for good)
             sys.print_exception(e)
             print(_RESULT, name, "FAIL")
             continue

@@ -139,3 +139,19 @@ def test_log_ring_and_lazy_format():
     log.info("t", "value %d", 42)
     log.info("t", "bad format %d", "x")  # never raises
     assert any("value 42" in x for x in log.recent())
+
+
+def test_clock_scale_fast_forward():
+    import time
+
+    from ihd.runtime import clock
+
+    clock.reset()
+    clock.set_utc(1000)
+    clock.set_scale(100)
+    time.sleep_ms(50)
+    assert 1004 <= clock.now() <= 1007, clock.now()  # 50 ms real = 5 s simulated
+    t0 = time.ticks_ms()
+    fwtest.run(clock.sleep_s(2))  # 2 simulated s = 20 ms real
+    assert time.ticks_diff(time.ticks_ms(), t0) < 200
+    clock.reset()

@@ -15,6 +15,7 @@ _base_utc = 0  # UTC at _base_ticks
 _base_ticks = 0
 _synced = False
 _source = None  # test/simulation hook: fn() -> utc seconds
+_scale = 1  # simulated seconds per real second (unix board fast-forward against hansim)
 jumps = 0
 
 
@@ -35,7 +36,27 @@ def now():
         return int(_source())
     if not _synced:
         return 0
-    return _base_utc + time.ticks_diff(time.ticks_ms(), _base_ticks) // 1000
+    return _base_utc + time.ticks_diff(time.ticks_ms(), _base_ticks) * _scale // 1000
+
+
+def set_scale(k):
+    # Fast-forward for simulation: application timers (poll periods, schedules) run k times
+    # faster; link-level timers (ASH, EZSP) stay real-time. 1 on real hardware.
+    global _scale, _base_utc, _base_ticks
+    if _synced and _source is None:
+        _base_utc, _base_ticks = now(), time.ticks_ms()
+    _scale = max(1, int(k))
+
+
+def scale():
+    return _scale
+
+
+async def sleep_s(s):
+    # Sleep for s seconds of device (possibly simulated) time.
+    import asyncio
+
+    await asyncio.sleep_ms(max(1, int(s * 1000) // _scale))
 
 
 def synced():
@@ -50,7 +71,7 @@ def set_utc(utc):
         return False
     if _synced and _source is None:
         drift = utc - now()
-        if drift > _JUMP_LOG_S or drift < -_JUMP_LOG_S:
+        if drift > _JUMP_LOG_S * _scale or drift < -_JUMP_LOG_S * _scale:
             jumps += 1
             log.warn("clock", "time jump %d s", drift)
     _base_utc = utc
@@ -60,10 +81,11 @@ def set_utc(utc):
 
 
 def reset():
-    global _base_utc, _base_ticks, _synced, _source, jumps
+    global _base_utc, _base_ticks, _synced, _source, jumps, _scale
     _base_utc = _base_ticks = jumps = 0
     _synced = False
     _source = None
+    _scale = 1
 
 
 def to_unix(utc):

@@ -1,0 +1,139 @@
+# On-flash record formats of the history store and their encryption (AES-128-CTR built from
+# cryptolib ECB mode 1). Nothing here touches a file system: pure encode/decode of bytearrays.
+# Shared with host_tools/history (which re-implements decryption with `cryptography`).
+#
+# File = 20-byte plaintext header + AES-CTR(key_epoch, nonce) of (payload || crc32).
+#   header "<3sBBBHI8s": magic b"IHH", version 1, kind (1 day, 2 month), meter, reserved u16,
+#   epoch u32, nonce 8 bytes (random per write). Counter block i = nonce || i (u64 big endian).
+#   crc32 = binascii.crc32(header || payload) (detects torn files and wrong keys).
+# Day payload (kind 1), 404 bytes, little endian:
+#   day u32 (days since 2000-01-01), flags u32, standing_mp i32, backfill_energy_wh u32,
+#   backfill_cost_mp i32, then 48 x (energy_wh u32, cost_mp i32); energy 0xFFFFFFFF = no data.
+# Month payload (kind 2), 288 bytes: month index u32 (months since 2000-01), reserved u32,
+#   day flags 32 x u8, then 31 x (energy_wh u32, cost_mp i32); energy 0xFFFFFFFF = no data.
+import binascii
+import struct
+
+import cryptolib
+from micropython import const
+
+MAGIC = b"IHH"
+VERSION = const(1)
+KIND_DAY = const(1)
+KIND_MONTH = const(2)
+HDR_LEN = const(20)
+_HDR_FMT = "<3sBBBHI8s"
+ABSENT = const(0xFFFFFFFF)
+
+DAY_LEN = const(404)
+DAY_SLOT_OFF = const(20)
+MONTH_LEN = const(288)
+MONTH_FLAGS_OFF = const(8)
+MONTH_DAY_OFF = const(40)
+
+# Day flags
+DF_BACKFILL = const(1)  # backfill_* holds the meter's own day total (it covers lost intervals)
+DF_POSTVF = const(2)  # rebuilt at a truncation: holds only consumption at/after visible_from
+# Month day flags
+MF_BACKFILL = const(1)
+MF_POSTVF = const(2)
+
+
+def new_day(day):
+    p = bytearray(DAY_LEN)
+    struct.pack_into("<I", p, 0, day)
+    for i in range(48):
+        struct.pack_into("<I", p, DAY_SLOT_OFF + 8 * i, ABSENT)
+    return p
+
+
+def new_month(mi):
+    p = bytearray(MONTH_LEN)
+    struct.pack_into("<I", p, 0, mi)
+    for i in range(31):
+        struct.pack_into("<I", p, MONTH_DAY_OFF + 8 * i, ABSENT)
+    return p
+
+
+def rec_index(p):
+    return struct.unpack_from("<I", p, 0)[0]
+
+
+def day_slot(p, i):
+    # -> (energy_wh, cost_mp) or None
+    e, c = struct.unpack_from("<Ii", p, DAY_SLOT_OFF + 8 * i)
+    return None if e == ABSENT else (e, c)
+
+
+def set_day_slot(p, i, energy_wh, cost_mp):
+    struct.pack_into("<Ii", p, DAY_SLOT_OFF + 8 * i, energy_wh, cost_mp)
+
+
+def clear_day_slot(p, i):
+    struct.pack_into("<Ii", p, DAY_SLOT_OFF + 8 * i, ABSENT, 0)
+
+
+def day_meta(p):
+    # -> (flags, standing_mp, backfill_energy_wh, backfill_cost_mp)
+    return struct.unpack_from("<IiIi", p, 4)
+
+
+def set_day_meta(p, flags, standing_mp, bf_energy_wh, bf_cost_mp):
+    struct.pack_into("<IiIi", p, 4, flags, standing_mp, bf_energy_wh, bf_cost_mp)
+
+
+def month_day(p, i):
+    # i = mday - 1 -> (energy_wh, cost_mp, flags) or None
+    e, c = struct.unpack_from("<Ii", p, MONTH_DAY_OFF + 8 * i)
+    return None if e == ABSENT else (e, c, p[MONTH_FLAGS_OFF + i])
+
+
+def set_month_day(p, i, energy_wh, cost_mp, flags):
+    struct.pack_into("<Ii", p, MONTH_DAY_OFF + 8 * i, energy_wh, cost_mp)
+    p[MONTH_FLAGS_OFF + i] = flags
+
+
+def clear_month_day(p, i):
+    struct.pack_into("<Ii", p, MONTH_DAY_OFF + 8 * i, ABSENT, 0)
+    p[MONTH_FLAGS_OFF + i] = 0
+
+
+def _ctr_xor(key, nonce, buf, off):
+    # buf[off:] ^= AES-CTR keystream. Counter blocks are built in one bytearray and encrypted
+    # with a single ECB call.
+    n = len(buf) - off
+    nblk = (n + 15) >> 4
+    ks = bytearray(nblk << 4)
+    for i in range(nblk):
+        ks[i << 4 : (i << 4) + 8] = nonce
+        struct.pack_into(">Q", ks, (i << 4) + 8, i)
+    cryptolib.aes(key, 1).encrypt(ks, ks)
+    for i in range(n):
+        buf[off + i] ^= ks[i]
+
+
+def seal(kind, meter, epoch, key, nonce, payload):
+    # -> bytearray file image (header + encrypted payload + crc)
+    out = bytearray(HDR_LEN + len(payload) + 4)
+    struct.pack_into(_HDR_FMT, out, 0, MAGIC, VERSION, kind, meter, 0, epoch, nonce)
+    out[HDR_LEN : HDR_LEN + len(payload)] = payload
+    crc = binascii.crc32(memoryview(out)[: HDR_LEN + len(payload)]) & 0xFFFFFFFF
+    struct.pack_into("<I", out, HDR_LEN + len(payload), crc)
+    _ctr_xor(key, nonce, out, HDR_LEN)
+    return out
+
+
+def open_sealed(data, kind, meter, epoch, key, length):
+    # -> payload bytearray, or None if the file is torn, foreign, of another epoch or corrupt.
+    if data is None or len(data) != HDR_LEN + length + 4:
+        return None
+    magic, ver, k, m, _, ep, nonce = struct.unpack_from(_HDR_FMT, data, 0)
+    if magic != MAGIC or ver != VERSION or k != kind or m != meter or ep != epoch:
+        return None
+    buf = bytearray(data)
+    _ctr_xor(key, bytes(nonce), buf, HDR_LEN)
+    end = HDR_LEN + length
+    crc = binascii.crc32(memoryview(buf)[:end]) & 0xFFFFFFFF
+    if crc != struct.unpack_from("<I", buf, end)[0]:
+        return None
+    return buf[HDR_LEN:end]

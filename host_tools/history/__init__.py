@@ -1,0 +1,1 @@
+# Host tools for the IHD consumption history store (see docs/history.md).

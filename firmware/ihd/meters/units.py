@@ -68,7 +68,9 @@ def demand_w(raw, fmt):
 def gas_m3_to_wh(milli_m3, cv_milli_mj_per_m3, conversion_factor_milli=1022640):
     # Ofgem formula: kWh = m3 x CF x CV / 3.6, CF 1.02264 by default. Inputs in thousandths.
     # milli_m3 * CF/1e6 * CV/1e3 / 3.6 * 1000 (Wh per kWh) = product / 3.6e6
-    return (milli_m3 * conversion_factor_milli // 1000 * cv_milli_mj_per_m3 + 1_800_000) // 3_600_000
+    return (
+        milli_m3 * conversion_factor_milli // 1000 * cv_milli_mj_per_m3 + 1_800_000
+    ) // 3_600_000
 
 
 def format_value(milli, fmt_bits, unit_label=""):

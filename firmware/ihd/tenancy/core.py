@@ -140,7 +140,9 @@ class TenancyState:
                 log.info("tenancy", "%s event %d already applied", key, ev.issuer_event_id)
             else:
                 stats.inc("stale")
-                log.warn("tenancy", "%s stale event %d < %d ignored", key, ev.issuer_event_id, last)
+                log.warn(
+                    "tenancy", "%s stale event %d < %d ignored", key, ev.issuer_event_id, last
+                )
             return IGNORED, None
         if pend is not None and ev.issuer_event_id < pend["issuer_event_id"]:
             stats.inc("stale")

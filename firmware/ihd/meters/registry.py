@@ -1,0 +1,58 @@
+# The meters this IHD is bound to (from commissioning / discovery), and the rule every service
+# uses to accept data: only from the bound meter's node and endpoint, and only APS-encrypted
+# when the network is secured.
+from ihd.runtime import log
+from ihd.runtime.counters import Counters
+
+ELEC = "elec"
+GAS = "gas"
+
+stats = Counters("meters", ("rejected_source", "rejected_insecure"))
+
+
+class Meter:
+    __slots__ = ("name", "node", "ep", "eui64")
+
+    def __init__(self, name, node, ep, eui64=None):
+        self.name = name  # ELEC (the ESME) or GAS (the GPF on the comms hub)
+        self.node = node
+        self.ep = ep
+        self.eui64 = eui64
+
+
+class Registry:
+    def __init__(self, require_aps_security=False):
+        self.meters = {}
+        self.require_aps_security = require_aps_security
+
+    def bind(self, meter):
+        self.meters[meter.name] = meter
+
+    def get(self, name):
+        return self.meters.get(name)
+
+    def all(self):
+        return list(self.meters.values())
+
+    def source_of(self, frame):
+        # -> the bound Meter that sent this frame, or None (logged + counted).
+        for m in self.meters.values():
+            if m.node == frame.node and m.ep == frame.src_ep:
+                if self.require_aps_security and not frame.secured:
+                    stats.inc("rejected_insecure")
+                    log.warn("meters", "unencrypted frame from %s ignored", m.name)
+                    return None
+                return m
+        stats.inc("rejected_source")
+        log.warn("meters", "frame from unbound node 0x%04x ep %d ignored", frame.node,
+                 frame.src_ep)  # fmt: skip
+        return None
+
+    @staticmethod
+    def parse(spec):
+        # "elec:0x1234:1,gas:0x5678:2" (config / unix env) -> [Meter]
+        out = []
+        for part in spec.split(","):
+            name, node, ep = part.strip().split(":")
+            out.append(Meter(name, int(node, 0), int(ep, 0)))
+        return out

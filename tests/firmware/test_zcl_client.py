@@ -1,0 +1,350 @@
+# ZCL client over a fake NCP: Default Response rules, UNSUP_* answers, request/response
+# correlation with retries, read_attributes, local attribute store, reports, malformed input.
+import asyncio
+
+import fwtest
+from ihd.zigbee.zcl import client as ZC
+from ihd.zigbee.zcl import clusters as CL
+from ihd.zigbee.zcl import foundation as F
+from ihd.zigbee.zcl import types as T
+
+PORTABLE = True
+
+H = bytes.fromhex
+METER = 0x1234
+GCS09 = H("09000000000000804a371c00206ec61f00020000")
+CS01B_RSP_PAYLOAD = H("00d012130000c0aa7f01")
+
+
+class Msg:
+    def __init__(self, data, cluster, sender=METER, src_ep=1, dst_ep=1, profile_id=0x0109):
+        self.sender = sender
+        self.sender_eui64 = None
+        self.profile_id = profile_id
+        self.cluster_id = cluster
+        self.src_ep = src_ep
+        self.dst_ep = dst_ep
+        self.aps_options = 0
+        self.secured = True
+        self.lqi = 255
+        self.rssi = -40
+        self.payload = memoryview(bytearray(data))
+
+
+class FakeNcp:
+    def __init__(self):
+        self.sent = []  # (node, cluster, src_ep, dst_ep, bytes, profile_id)
+        self.responder = None  # fn(zcl, node, cluster, frame) called on every send
+        self.status = 0
+        self.zcl = None
+
+    async def send_unicast(self, node_id, cluster_id, src_ep, dst_ep, payload, profile_id=0x0109):
+        self.sent.append((node_id, cluster_id, src_ep, dst_ep, bytes(payload), profile_id))
+        if self.responder is not None:
+            self.responder(self.zcl, node_id, cluster_id, bytes(payload))
+        return self.status
+
+
+def setup():
+    ncp = FakeNcp()
+    z = ZC.Zcl(ncp, local_ep=1)
+    ncp.zcl = z
+    return ncp, z
+
+
+async def settle():
+    for _ in range(4):
+        await asyncio.sleep_ms(0)
+
+
+def frames(ncp):
+    return [s[4] for s in ncp.sent]
+
+
+def test_gcs09_handler_and_default_response_byte_for_byte():
+    async def main():
+        ncp, z = setup()
+        got = []
+        z.on_command(CL.DEVICE_MGMT, CL.DM_PUBLISH_COT, CL.S2C, lambda f, a: got.append(a))
+        z.handle_incoming(Msg(GCS09, CL.DEVICE_MGMT, src_ep=2, dst_ep=1))
+        await settle()
+        assert got[0]["proposed_tenancy_change_control"] == 0x200
+        assert got[0]["issuer_event_id"] == 0x1C374A80
+        assert ncp.sent == [(METER, 0x0708, 1, 2, H("00000b0000"), 0x0109)]
+
+    fwtest.run(main())
+
+
+def test_ddr_set_suppresses_success_but_not_errors():
+    async def main():
+        ncp, z = setup()
+        z.on_command(CL.DEVICE_MGMT, 0, CL.S2C, lambda f, a: None)
+        z.handle_incoming(Msg(H("190500") + GCS09[3:], CL.DEVICE_MGMT))
+        await settle()
+        assert ncp.sent == []
+        z.on_command(CL.DEVICE_MGMT, 0, CL.S2C, lambda f, a: F.NOT_AUTHORIZED)
+        z.handle_incoming(Msg(H("190600") + GCS09[3:], CL.DEVICE_MGMT))
+        await settle()
+        assert frames(ncp) == [H("0006 0b 00 7e".replace(" ", ""))]
+
+    fwtest.run(main())
+
+
+def test_async_handler_and_specific_reply_suppresses_default_response():
+    async def main():
+        ncp, z = setup()
+
+        async def handler(f, a):
+            await asyncio.sleep_ms(1)
+            return F.NOT_FOUND
+
+        z.on_command(CL.DEVICE_MGMT, CL.DM_GET_COT, CL.C2S, handler)
+        z.handle_incoming(Msg(H("012200"), CL.DEVICE_MGMT))
+        await asyncio.sleep_ms(20)
+        assert frames(ncp) == [H("08220b008b")]
+        del ncp.sent[:]
+
+        def replying(f, a):  # a specific response instead of a Default Response
+            z.reply_command(
+                f,
+                CL.DM_PUBLISH_COT,
+                {
+                    "provider_id": 0,
+                    "issuer_event_id": 0x1C374A80,
+                    "tariff_type": 0,
+                    "implementation_time": 0x1FC66E20,
+                    "proposed_tenancy_change_control": 0x200,
+                },
+            )
+
+        z.on_command(CL.DEVICE_MGMT, CL.DM_GET_COT, CL.C2S, replying)
+        z.handle_incoming(Msg(H("010000"), CL.DEVICE_MGMT))
+        await settle()
+        assert frames(ncp) == [H("19") + GCS09[1:]]
+
+    fwtest.run(main())
+
+
+def test_unsupported_commands_are_answered():
+    async def main():
+        ncp, z = setup()
+        z.handle_incoming(Msg(H("1977 42 00".replace(" ", "")), CL.PRICE))  # unknown cluster cmd
+        z.handle_incoming(Msg(H("0078 11"), CL.PRICE))  # Discover Commands Received: unsupported
+        z.handle_incoming(Msg(H("05 3412 79 00".replace(" ", "")), CL.PRICE))  # manuf cluster cmd
+        z.handle_incoming(Msg(H("04 3412 7a 00".replace(" ", "")), CL.PRICE))  # manuf global
+        z.handle_incoming(Msg(H("087b0b0081"), CL.PRICE))  # a Default Response: never answered
+        await settle()
+        assert frames(ncp) == [
+            H("00770b4281"),
+            H("08780b1182"),
+            H("0c3412790b0083"),
+            H("0c34127a0b0084"),
+        ]
+        assert z.counters.get("rx_unsup_cmd") == 4
+        assert z.counters.get("rx_dr_error") == 1
+
+    fwtest.run(main())
+
+
+def test_request_matched_by_node_cluster_tsn_with_command_schema():
+    async def main():
+        ncp, z = setup()
+
+        def respond(zcl, node, cluster, frame):
+            tsn = frame[1]
+            # noise first: other node, other TSN, same-direction frame
+            zcl.handle_incoming(Msg(bytes((0x09, tsn, 3)) + CS01B_RSP_PAYLOAD, cluster, 0x9999))
+            zcl.handle_incoming(Msg(bytes((0x19, tsn ^ 1, 3)) + CS01B_RSP_PAYLOAD, cluster))
+            zcl.handle_incoming(Msg(bytes((0x01, tsn, 3)) + CS01B_RSP_PAYLOAD, cluster))
+            zcl.handle_incoming(Msg(bytes((0x19, tsn, 3)) + CS01B_RSP_PAYLOAD, cluster))
+
+        ncp.responder = respond
+        rsp = await z.command(METER, 1, CL.PREPAYMENT, CL.PP_CONSUMER_TOP_UP,
+                              {"originating_device": 0, "top_up_code": b"73950067887105178605"},
+                              rsp_cmd=CL.PP_CONSUMER_TOP_UP_RSP, timeout_ms=200)  # fmt: skip
+        assert rsp is not None and rsp.node == METER and rsp.cmd_id == 3
+        assert rsp.args["top_up_value"] == 1250000 and rsp.args["credit_remaining"] == 25144000
+        req = ncp.sent[0][4]
+        assert req[0] == 0x01 and req[2:] == H("040014") + b"73950067887105178605"
+        assert rsp.tsn == req[1]
+
+    fwtest.run(main())
+
+
+def test_retry_on_timeout_reuses_tsn_then_gives_up():
+    async def main():
+        ncp, z = setup()
+        n = [0]
+
+        def second_time(zcl, node, cluster, frame):
+            n[0] += 1
+            if n[0] == 2:
+                zcl.handle_incoming(Msg(bytes((0x18, frame[1], 0x0B, frame[2], 0)), cluster))
+
+        ncp.responder = second_time
+        rsp = await z.request(METER, 1, CL.PREPAYMENT, 0x00, H("206ec61f02"), timeout_ms=30,
+                              retries=2)  # fmt: skip
+        assert rsp is not None and rsp.default_status() == F.SUCCESS
+        assert len(ncp.sent) == 2 and ncp.sent[0][4] == ncp.sent[1][4]
+        assert z.counters.get("req_timeouts") == 1
+        ncp.responder = None
+        rsp = await z.request(METER, 1, CL.PREPAYMENT, 0x00, H("206ec61f02"), timeout_ms=20,
+                              retries=1)  # fmt: skip
+        assert rsp is None and len(ncp.sent) == 4
+        assert z.counters.get("req_failed") == 1 and z._pending == []
+
+    fwtest.run(main())
+
+
+def test_send_failure_is_retried_not_raised():
+    async def main():
+        ncp, z = setup()
+        ncp.status = 0x66
+        rsp = await z.request(METER, 1, CL.PRICE, 0, H("00"), timeout_ms=10, retries=1)
+        assert rsp is None and z.counters.get("tx_errors") == 2
+
+    fwtest.run(main())
+
+
+def test_read_attributes_values_statuses_and_type_check():
+    async def main():
+        ncp, z = setup()
+
+        def respond(zcl, node, cluster, frame):
+            body = H("0004002a18fcff0104860703004104313233340000002315cd5b07")
+            zcl.handle_incoming(Msg(bytes((0x18, frame[1], 0x01)) + body, cluster))
+
+        ncp.responder = respond
+        out = await z.read_attributes(METER, 1, CL.METERING, [0x0400, 0x0401, 0x0307, 0x0000])
+        assert ncp.sent[0][4][2:] == H("000004010407030000")
+        assert out[0x0400] == -1000
+        assert out[0x0401] == F.attr_status(F.UNSUPPORTED_ATTRIBUTE)
+        assert out[0x0307] == b"1234"
+        assert out[0x0000] is F.attr_status(F.INVALID_DATA_TYPE)  # uint32 sent, uint48 declared
+        assert z.counters.get("rx_bad_type") == 1
+
+        ncp.responder = lambda zcl, n, c, fr: zcl.handle_incoming(
+            Msg(bytes((0x18, fr[1], 0x0B, 0x00, 0xC3)), c)
+        )
+        out = await z.read_attributes(METER, 1, CL.METERING, [0x0400])
+        assert out == {0x0400: F.attr_status(F.UNSUPPORTED_CLUSTER)}
+
+        ncp.responder = lambda zcl, n, c, fr: zcl.handle_incoming(
+            Msg(bytes((0x18, fr[1], 0x01)) + H("0004002a18fc"), c)
+        )  # truncated int24
+        out = await z.read_attributes(METER, 1, CL.METERING, [0x0400], timeout_ms=50)
+        assert out == {} and z.counters.get("rx_malformed") == 1
+
+    fwtest.run(main())
+
+
+def test_write_attributes_and_configure_reporting_helpers():
+    async def main():
+        ncp, z = setup()
+        ncp.responder = lambda zcl, n, c, fr: zcl.handle_incoming(
+            Msg(bytes((0x18, fr[1], 0x04)) + H("880100"), c)
+        )
+        out = await z.write_attributes(METER, 1, CL.TIME, [(0, T.UTC, 5), (1, T.BITMAP8, 2)])
+        assert out == {0: 0, 1: F.READ_ONLY}
+        assert ncp.sent[-1][4][2:] == H("020000e20500000001001802")
+        ncp.responder = lambda zcl, n, c, fr: zcl.handle_incoming(
+            Msg(bytes((0x18, fr[1], 0x07, 0x00)), c)
+        )
+        out = await z.configure_reporting(
+            METER, 1, CL.METERING, [F.reporting_record(0x0400, T.INT24, 5, 60, 10)]
+        )
+        assert out == [(0, None, None)]
+        assert ncp.sent[-1][4][2:] == H("060000042a05003c000a0000")
+
+    fwtest.run(main())
+
+
+def test_reports_dispatch_type_checked_records_and_default_response():
+    async def main():
+        ncp, z = setup()
+        got = []
+        z.on_report(CL.METERING, lambda f, a, v: got.append((a, v)))
+        rep = H("08100a00042ae8030000002301000000010025020000000000")
+        z.handle_incoming(Msg(rep, CL.METERING))
+        await settle()
+        assert got == [(0x0400, 1000), (0x0001, 2)]  # 0x0000 as uint32: rejected and counted
+        assert z.counters.get("rx_bad_type") == 1
+        assert frames(ncp) == [H("00100b0a00")]
+        z.handle_incoming(Msg(H("18110a00042ae8"), CL.METERING))  # truncated, DDR set
+        await settle()
+        assert frames(ncp)[-1] == H("00110b0a80") and len(got) == 2
+
+    fwtest.run(main())
+
+
+def test_local_attribute_store_read_write_discover():
+    async def main():
+        ncp, z = setup()
+        offset = [4096]
+        writes = []
+        z.local_cluster(CL.BASIC, ((0x0000, T.UINT8, 3, False),
+                                   (0x0005, T.CHARSTR, "PPMID", False),
+                                   (0x0010, T.CHARSTR, "Hall", True)),
+                        on_write=lambda a, v: writes.append((a, v)))  # fmt: skip
+        z.local_cluster(CL.OTA, ((0x0001, T.UINT32, lambda: offset[0], False),
+                                 (0x0006, T.ENUM8, 1, False)))  # fmt: skip
+        z.handle_incoming(Msg(H("0001 00 0000 0500 0900".replace(" ", "")), CL.BASIC))
+        # the OTA server reads our client attributes (direction S->C)
+        z.handle_incoming(Msg(H("1802 00 0100 0600".replace(" ", "")), CL.OTA))
+        await settle()
+        assert frames(ncp) == [
+            H("1801 01 00000020 03 05000042 055050 4d4944 090086".replace(" ", "")),
+            H("1002 01 0100002300100000 06000030 01".replace(" ", "")),
+        ]
+        del ncp.sent[:]
+        z.handle_incoming(Msg(H("0003 02 1000420458595a21 000020 07".replace(" ", "")), CL.BASIC))
+        z.handle_incoming(Msg(H("0004 03 100042024142 000020 07".replace(" ", "")), CL.BASIC))
+        z.handle_incoming(Msg(H("0005 0c 0000 10".replace(" ", "")), CL.BASIC))
+        z.handle_incoming(Msg(H("0006 00 0000".replace(" ", "")), CL.TIME))  # not hosted
+        await settle()
+        assert frames(ncp) == [
+            H("1803 04 880000"),  # 0x0010 written, 0x0000 read-only
+            H("1804 04 880000"),  # undivided: nothing written
+            H("1805 0d 01 000020 050042 100042".replace(" ", "")),
+            H("08060b00c3"),
+        ]
+        assert z.get_local(CL.BASIC, 0x0010) == "XYZ!" and writes == [(0x0010, "XYZ!")]
+        offset[0] = 8192
+        assert z.get_local(CL.OTA, 0x0001) == 8192
+
+    fwtest.run(main())
+
+
+def test_malformed_input_is_counted_never_raised():
+    async def main():
+        import random
+
+        ncp, z = setup()
+        z.on_command(CL.DEVICE_MGMT, 1, CL.S2C, lambda f, a: None)
+        z.on_command(CL.PREPAYMENT, 3, CL.S2C, lambda f, a: 1 // 0)  # a buggy handler
+        z.local_cluster(CL.BASIC, ((0, T.UINT8, 3, True),))
+        z.on_report(CL.METERING, lambda f, a, v: None)
+        z.handle_incoming(Msg(H("09"), CL.DEVICE_MGMT))
+        z.handle_incoming(Msg(b"", CL.DEVICE_MGMT))
+        assert z.counters.get("rx_short") == 2
+        # PublishChangeOfSupplier whose provider-name length runs past the end
+        z.handle_incoming(Msg(H("090901") + bytes(21) + H("10414243"), CL.DEVICE_MGMT))
+        await settle()
+        assert frames(ncp)[-1] == H("00090b0180") and z.counters.get("rx_malformed") == 1
+        z.handle_incoming(Msg(H("090a03") + CS01B_RSP_PAYLOAD, CL.PREPAYMENT))
+        await settle()
+        assert frames(ncp)[-1] == H("000a0b0301") and z.counters.get("handler_errors") == 1
+        random.seed(5)
+        clusters = (CL.DEVICE_MGMT, CL.PREPAYMENT, CL.BASIC, CL.METERING, CL.OTA)
+        for i in range(400):
+            data = bytes(random.getrandbits(8) for _ in range(random.randint(0, 30)))
+            if data and i % 2:
+                data = bytes((data[0] & 0x1B,)) + data[1:]  # mostly valid frame controls
+            z.handle_incoming(Msg(data, clusters[i % len(clusters)]))
+            if i % 50 == 0:
+                await settle()
+        await settle()
+        assert z.counters.get("internal_errors") == 0
+        assert z.counters.get("rx_frames") == 404
+
+    fwtest.run(main())

@@ -159,8 +159,9 @@ class TenancyWatcher:
 
     async def _publish(self, meter, kind, a, method):
         if kind == COT:
+            control = a["proposed_tenancy_change_control"]
             ev = Event(COT, meter.name, a["provider_id"], a["issuer_event_id"],
-                       a["implementation_time"], a["proposed_tenancy_change_control"], method)  # fmt: skip
+                       a["implementation_time"], control, method)  # fmt: skip
         else:
             ev = Event(COS, meter.name, a["current_provider_id"], a["issuer_event_id"],
                        a["implementation_time"], a["provider_change_control"], method)  # fmt: skip

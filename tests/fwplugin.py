@@ -1,6 +1,6 @@
 # pytest plugin: every tests/firmware/test_*.py runs on the MicroPython unix port, one pytest item
 # per test function ("name[upy]"), so failures show the MicroPython traceback. A file that sets
-# PORTABLE = True is also collected as an ordinary module under CPython through host_tools.upy_shim.
+# PORTABLE = True also runs under CPython as an ordinary module (through host_tools.upy_shim).
 # Per-file options go in a header comment: `# fw: heapsize=128K timeout=300`.
 import ast
 import os

@@ -80,8 +80,9 @@ def buzzer():
 
 
 def fatal(e):
-    import machine
     import time
+
+    import machine
 
     time.sleep(5)  # leave the traceback readable on the console, then start over
     machine.reset()

@@ -69,8 +69,9 @@ def buzzer():
 
 
 def fatal(e):
-    import machine
     import time
+
+    import machine
 
     time.sleep(5)
     machine.reset()

@@ -1,4 +1,4 @@
-# The harness itself: runs on both interpreters; heap_lock really catches allocation on MicroPython.
+# The harness itself: runs on both interpreters; heap_lock catches allocation on MicroPython.
 import fwtest
 
 PORTABLE = True

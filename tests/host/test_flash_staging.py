@@ -18,7 +18,7 @@ def staged(tmp_path_factory):
 
 def test_every_module_is_compiled(staged):
     out_dir, manifest = staged
-    for src, rel in flash.firmware_modules():
+    for _src, rel in flash.firmware_modules():
         want = rel if rel in flash.SOURCE_FILES else rel[:-3] + ".mpy"
         assert want in manifest, want
         assert os.path.getsize(os.path.join(out_dir, want)) > 0
@@ -62,7 +62,10 @@ def test_staged_tree_boots_on_unix_port(staged, tmp_path):
         p.kill()
         out, _ = p.communicate()
     assert "IHD firmware" in out, out
-    assert p.returncode is not None and p.returncode <= 0, (p.returncode, out)  # killed, not crashed
+    assert p.returncode is not None and p.returncode <= 0, (
+        p.returncode,
+        out,
+    )  # killed, not crashed
 
 
 def test_dry_run_prints_plan():

@@ -1,10 +1,9 @@
 # Power-fail-safe small files: write "<path>.tmp", then rename over <path> (atomic on littlefs
 # and POSIX). The payload carries a length and CRC32 so a torn or corrupted file reads as None
 # (logged and counted) instead of as garbage.
+import binascii
 import os
 import struct
-
-import binascii
 
 from ihd.runtime import log
 from ihd.runtime.counters import Counters

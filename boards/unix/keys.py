@@ -1,0 +1,90 @@
+# Keyboard input for the unix port: stdin in raw mode, read by an asyncio stream (never blocks
+# the loop), mapped to the UI's input events:
+#   arrows left/up, a, w -> prev      arrows right/down, d -> next
+#   Enter -> select   Backspace/Esc -> back   s -> long select (Status)   h -> long back (Home)
+#   0-9, *, # -> keypad               q or Ctrl-C -> quit
+# MIT license
+import asyncio
+import sys
+
+from ihd.ui import input as I
+
+_MAP = {
+    "a": I.EV_PREV,
+    "w": I.EV_PREV,
+    "d": I.EV_NEXT,
+    "\r": I.EV_SELECT,
+    "\n": I.EV_SELECT,
+    "\x7f": I.EV_BACK,
+    "\x08": I.EV_BACK,
+    "s": I.EV_LONG_SELECT,
+    "h": I.EV_LONG_BACK,
+}
+_ARROWS = {"A": I.EV_PREV, "D": I.EV_PREV, "B": I.EV_NEXT, "C": I.EV_NEXT}
+QUIT = -2
+
+
+def parse(data):
+    # str of key bytes -> list of events (QUIT for q / Ctrl-C).
+    out = []
+    i = 0
+    n = len(data)
+    while i < n:
+        ch = data[i]
+        if ch == "\x1b":
+            if i + 2 < n and data[i + 1] in "[O":
+                ev = _ARROWS.get(data[i + 2])
+                if ev is not None:
+                    out.append(ev)
+                i += 3
+                continue
+            out.append(I.EV_BACK)  # a lone Esc
+        elif ch in ("q", "\x03"):
+            out.append(QUIT)
+        elif ch in _MAP:
+            out.append(_MAP[ch])
+        else:
+            ev = I.key_event(ch)
+            if ev != I.EV_NONE:
+                out.append(ev)
+        i += 1
+    return out
+
+
+class RawStdin:
+    # Context manager: raw mode on a tty, restored on exit.
+    def __enter__(self):
+        self.saved = None
+        try:
+            import termios
+
+            fd = sys.stdin.fileno() if hasattr(sys.stdin, "fileno") else 0
+            self.saved = termios.tcgetattr(fd)
+            termios.setraw(fd)
+            self.fd = fd
+        except Exception:
+            self.saved = None  # not a tty: pipes and tests work without raw mode
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            import termios
+
+            termios.tcsetattr(self.fd, termios.TCSANOW, self.saved)
+        return False
+
+
+async def run(queue, on_quit=None, stream=None):
+    reader = asyncio.StreamReader(stream or sys.stdin)
+    while True:
+        data = await reader.read(16)
+        if not data:
+            return
+        if isinstance(data, bytes):
+            data = data.decode()
+        for ev in parse(data):
+            if ev == QUIT:
+                if on_quit is not None:
+                    on_quit()
+                return
+            queue.post(ev)

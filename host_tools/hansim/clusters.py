@@ -1,0 +1,471 @@
+"""Server clusters of the simulated GB HAN devices (ids/layouts: zigbee-se.md).
+
+Each class declares its attribute table and registers command handlers in `setup()`. The meter
+state they read (energy model, tariff, pending tenancy/supplier changes) lives in
+`meters.MeterState`, passed as `self.meter`.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from typing import TYPE_CHECKING, Any, Optional
+
+from . import zcl
+from .energy import history
+from .simclock import to_zigbee, uk_dst_bounds, uk_offset_s
+from .zcl import (
+    NOT_FOUND,
+    T_BOOL,
+    T_ENUM8,
+    T_I24,
+    T_I32,
+    T_MAP8,
+    T_MAP16,
+    T_MAP32,
+    T_OCTSTR,
+    T_STRING,
+    T_U8,
+    T_U16,
+    T_U24,
+    T_U32,
+    T_U48,
+    T_UTC,
+    Cluster,
+    Request,
+    ZclError,
+)
+
+if TYPE_CHECKING:
+    from .meters import MeterState
+
+INVALID_UTC = 0xFFFFFFFF
+INVALID_U32 = 0xFFFFFFFF
+
+
+def octstr(text: str, max_len: int) -> bytes:
+    data = text.encode()[:max_len]
+    return bytes((len(data),)) + data
+
+
+class Basic(Cluster):
+    cluster_id = 0x0000
+    name = "basic"
+
+    def __init__(
+        self,
+        device: Any,
+        endpoint: int,
+        manufacturer: str = "hansim",
+        model: str = "sim",
+        power_source: int = 0x01,
+    ):
+        self._mfr = manufacturer
+        self._model = model
+        self._power = power_source
+        super().__init__(device, endpoint)
+
+    def setup(self) -> None:
+        self.attr(0x0000, T_U8, 0x03, name="ZCLVersion")
+        self.attr(0x0001, T_U8, 0x01, name="ApplicationVersion")
+        self.attr(0x0002, T_U8, 0x01, name="StackVersion")
+        self.attr(0x0003, T_U8, 0x01, name="HWVersion")
+        self.attr(0x0004, T_STRING, self._mfr, name="ManufacturerName")
+        self.attr(0x0005, T_STRING, self._model, name="ModelIdentifier")
+        self.attr(0x0006, T_STRING, "20260101", name="DateCode")
+        self.attr(0x0007, T_ENUM8, self._power, name="PowerSource")
+        self.attr(0x0012, T_BOOL, 1, name="DeviceEnabled")
+
+
+class TimeServer(Cluster):
+    cluster_id = 0x000A
+    name = "time"
+
+    def __init__(self, device: Any, endpoint: int, master: bool = True):
+        self._master = master
+        super().__init__(device, endpoint)
+
+    def setup(self) -> None:
+        now = self.device.now
+        status = 0x07 if self._master else 0x02  # Master|Synchronized|MasterZoneDst
+
+        def dst(i: int) -> int:
+            return to_zigbee(uk_dst_bounds(time.gmtime(now()).tm_year)[i])
+
+        self.attr(0x0000, T_UTC, getter=lambda: to_zigbee(now()), name="Time")
+        self.attr(0x0001, T_MAP8, status, name="TimeStatus")
+        self.attr(0x0002, T_I32, 0, name="TimeZone")
+        self.attr(0x0003, T_U32, getter=lambda: dst(0), name="DstStart")
+        self.attr(0x0004, T_U32, getter=lambda: dst(1), name="DstEnd")
+        self.attr(0x0005, T_I32, 3600, name="DstShift")
+        self.attr(0x0006, T_U32, getter=lambda: to_zigbee(now()), name="StandardTime")
+        self.attr(
+            0x0007, T_U32, getter=lambda: to_zigbee(now()) + uk_offset_s(now()), name="LocalTime"
+        )
+        self.attr(0x0008, T_UTC, to_zigbee(self.device.start_unix), name="LastSetTime")
+        self.attr(0x0009, T_UTC, INVALID_UTC, name="ValidUntilTime")
+
+
+class OtaServer(Cluster):
+    # Comms Hub OTA Upgrade server. Only "no image" today; an image server can replace the
+    # handlers (0x01 QueryNextImage, 0x03 ImageBlock, 0x06 UpgradeEnd) via `on()`.
+    cluster_id = 0x0019
+    name = "ota"
+
+    def setup(self) -> None:
+        self.on(0x01, self._query_next_image)
+
+    def _query_next_image(self, req: Request) -> None:
+        req.reply(0x02, bytes((0x98,)))  # QueryNextImageResponse NO_IMAGE_AVAILABLE
+
+
+class Metering(Cluster):
+    cluster_id = 0x0702
+    name = "metering"
+
+    def __init__(self, device: Any, endpoint: int, meter: MeterState):
+        self.meter = meter
+        super().__init__(device, endpoint)
+
+    def setup(self) -> None:
+        m = self.meter
+        gas = m.fuel == "gas"
+        now = self.device.now
+
+        def hist(key: str, i: int, alt: bool = False) -> Any:
+            def get() -> int:
+                wh = history(m.model, m.reading_time(now()))[key][i]
+                return m.wh_to_units(wh) if (gas and not alt) else wh
+
+            return get
+
+        self.attr(
+            0x0000, T_U48, getter=lambda: m.summation(now()), name="CurrentSummationDelivered"
+        )
+        self.attr(0x0014, T_ENUM8, 0x02, name="SupplyStatus")
+        self.attr(0x0200, T_MAP8, 0x00, name="Status")
+        self.attr(0x0300, T_ENUM8, 0x01 if gas else 0x00, name="UnitOfMeasure")
+        self.attr(0x0301, T_U24, 1, name="Multiplier")
+        self.attr(0x0302, T_U24, 1000, name="Divisor")
+        self.attr(0x0303, T_MAP8, 0xFB, name="SummationFormatting")
+        self.attr(0x0304, T_MAP8, 0xFB, name="DemandFormatting")
+        self.attr(0x0305, T_MAP8, 0xFB, name="HistoricalConsumptionFormatting")
+        self.attr(0x0306, T_MAP8, 0x01 if gas else 0x00, name="MeteringDeviceType")
+        self.attr(0x0307, T_OCTSTR, m.site_id.encode(), name="SiteID")
+        self.attr(0x0308, T_OCTSTR, m.serial.encode(), name="MeterSerialNumber")
+        self.attr(0x0400, T_I24, getter=lambda: m.demand(now()), name="InstantaneousDemand")
+        day_ids = [0x0401, 0x0403, 0x0420, 0x0422, 0x0424, 0x0426, 0x0428, 0x042A, 0x042C]
+        week_ids = [0x0430, 0x0432, 0x0434, 0x0436, 0x0438, 0x043A]
+        month_ids = [0x0440 + 2 * i for i in range(14)]
+        for base in ((0x0000, False), (0x0800, True)) if gas else ((0x0000, False),):
+            off, alt = base
+            for i, a in enumerate(day_ids):
+                self.attr(a + off, T_U24, getter=hist("day", i, alt))
+            for i, a in enumerate(week_ids):
+                self.attr(a + off, T_U24, getter=hist("week", i, alt))
+            for i, a in enumerate(month_ids):
+                self.attr(a + off, T_U32, getter=hist("month", i, alt))
+        self.attr(0x045C, T_U16, 0x0000, name="HistoricalFreezeTime")
+        if gas:
+            self.attr(0x0312, T_ENUM8, 0x00, name="AlternativeUnitOfMeasure")
+            self.attr(0x0313, T_MAP8, 0xFB, name="AlternativeDemandFormatting")
+            self.attr(0x0314, T_MAP8, 0xFB, name="AlternativeConsumptionFormatting")
+            self.attr(
+                0x0C00,
+                T_I24,
+                getter=lambda: m.demand_w(now()),
+                name="AlternativeInstantaneousDemand",
+            )
+        else:
+            self.attr(
+                0x0207,
+                T_ENUM8,
+                getter=lambda: m.ambient(now()),
+                name="AmbientConsumptionIndicator",
+            )
+        self.attr(0x0A00, T_U32, getter=lambda: m.bill_to_date(now()), name="BillToDateDelivered")
+        self.attr(0x0A01, T_UTC, getter=lambda: to_zigbee(now()), name="BillToDateTimeStamp")
+        self.attr(0x0A04, T_MAP8, m.tariff.trailing_digit << 4, name="BillDeliveredTrailingDigit")
+
+
+class Price(Cluster):
+    cluster_id = 0x0700
+    name = "price"
+
+    def __init__(self, device: Any, endpoint: int, meter: MeterState):
+        self.meter = meter
+        super().__init__(device, endpoint)
+
+    def setup(self) -> None:
+        t = self.meter.tariff
+        gas = self.meter.fuel == "gas"
+        self.attr(0x0000, T_OCTSTR, b"Standard", name="Tier1PriceLabel")
+        self.attr(0x0300, T_ENUM8, 0x02 if gas else 0x01, name="CommodityType")
+        self.attr(0x0301, T_U32, t.standing_charge, name="StandingCharge")
+        if gas:
+            self.attr(0x0302, T_U32, t.conversion_factor, name="ConversionFactor")
+            self.attr(0x0303, T_MAP8, 0x60, name="ConversionFactorTrailingDigit")
+            self.attr(0x0304, T_U32, t.calorific_value, name="CalorificValue")
+            self.attr(0x0305, T_ENUM8, 0x01, name="CalorificValueUnit")
+            self.attr(0x0306, T_MAP8, 0x10, name="CalorificValueTrailingDigit")
+        self.attr(0x0400, T_U32, t.unit_rate, name="NoTierBlock1Price")
+        self.attr(0x0610, T_OCTSTR, t.tariff_label.encode(), name="TariffLabel")
+        self.attr(0x0611, T_U8, 1, name="NumberOfPriceTiersInUse")
+        self.attr(0x0612, T_U8, 0, name="NumberOfBlockThresholdsInUse")
+        self.attr(0x0615, T_ENUM8, 0x00, name="UnitOfMeasure")
+        self.attr(0x0616, T_U16, t.currency, name="Currency")
+        self.attr(0x0617, T_MAP8, t.trailing_digit, name="PriceTrailingDigit")
+        self.on(0x00, self._get_current_price)
+        self.on(0x01, lambda req: req.default_response(NOT_FOUND))  # GetScheduledPrices
+        self.on(0x02, lambda req: None)  # PriceAcknowledgement -> Default Response SUCCESS
+        self.on(0x06, self._get_tariff_information)
+
+    def publish_price_payload(self, now: float) -> bytes:
+        t = self.meter.tariff
+        start = to_zigbee(self.meter.start_unix)
+        return (
+            struct.pack("<I", t.provider_id)
+            + octstr(t.rate_label, 12)
+            + struct.pack(
+                "<IIBHBBIHI",
+                t.issuer_event_id,
+                to_zigbee(now),
+                0x00,
+                t.currency,
+                (t.trailing_digit << 4) | 0x01,
+                0x11,
+                start,
+                0xFFFF,
+                t.unit_rate,
+            )
+            # optional SE 1.2+ fields, all "not used"
+            + struct.pack(
+                "<BIBIBBBBBBBBB",
+                0xFF,
+                INVALID_U32,
+                0xFF,
+                INVALID_U32,
+                0xFF,
+                0xFF,
+                0x00,
+                0x00,
+                0x00,
+                0x00,
+                0x00,
+                0x00,
+                0x00,
+            )
+        )
+
+    def _get_current_price(self, req: Request) -> None:
+        req.reply(0x00, self.publish_price_payload(req.now))
+
+    def _get_tariff_information(self, req: Request) -> None:
+        t = self.meter.tariff
+        payload = (
+            struct.pack(
+                "<IIII",
+                t.provider_id,
+                t.issuer_event_id,
+                t.issuer_tariff_id,
+                to_zigbee(self.meter.start_unix),
+            )
+            + bytes((0x00,))
+            + octstr(t.tariff_label, 24)
+            + struct.pack(
+                "<BBBHBIB", 1, 0, 0x00, t.currency, t.trailing_digit << 4, t.standing_charge, 0xFF
+            )
+            + (1).to_bytes(3, "little")
+            + (1).to_bytes(3, "little")
+        )
+        req.reply(0x04, payload)
+
+
+class Prepayment(Cluster):
+    # Attributes only for now. ConsumerTopUp (0x04), SelectAvailableEmergencyCredit (0x00) etc.
+    # are meant to be registered later: `cluster.on(0x04, handler)`.
+    cluster_id = 0x0705
+    name = "prepayment"
+
+    def __init__(self, device: Any, endpoint: int, meter: MeterState):
+        self.meter = meter
+        super().__init__(device, endpoint)
+
+    def setup(self) -> None:
+        m = self.meter
+        now = self.device.now
+        prepay = m.payment_mode == "prepayment"
+        self.attr(
+            0x0000, T_MAP16, 0x0497 if prepay else 0x0C94, name="PaymentControlConfiguration"
+        )
+        self.attr(0x0001, T_I32, getter=lambda: m.credit_remaining(now()), name="CreditRemaining")
+        self.attr(
+            0x0002, T_I32, m.emergency_credit if prepay else 0, name="EmergencyCreditRemaining"
+        )
+        self.attr(0x0003, T_MAP8, getter=lambda: m.credit_status(now()), name="CreditStatus")
+        self.attr(0x0004, T_UTC, getter=lambda: to_zigbee(now()), name="CreditRemainingTimestamp")
+        self.attr(0x0005, T_I32, 0, name="AccumulatedDebt")
+        self.attr(0x0010, T_U32, m.emergency_credit, name="EmergencyCreditLimitAllowance")
+        self.attr(0x0011, T_U32, m.emergency_credit // 2, name="EmergencyCreditThreshold")
+        self.attr(0x0020, T_U48, m.initial_credit if prepay else 0, name="TotalCreditAdded")
+        self.attr(0x0031, T_U32, m.low_credit_warning, name="LowCreditWarningLevel")
+        self.attr(0x0500, T_MAP8, 0xFB, name="HistoricalCostConsumptionFormatting")
+        self.attr(0x0502, T_ENUM8, 0x00, name="CurrencyScalingFactor")
+        self.attr(0x0503, T_U16, m.tariff.currency, name="Currency")
+        day_ids = [0x051C, 0x051E] + [0x0520 + 2 * i for i in range(7)]
+        week_ids = [0x0530, 0x0532, 0x0534, 0x0536, 0x0538, 0x053A]
+        month_ids = [0x0540 + 2 * i for i in range(14)]
+
+        def cost(key: str, i: int) -> Any:
+            return lambda: m.cost_of(history(m.model, m.reading_time(now()))[key][i])
+
+        for ids, key in ((day_ids, "day"), (week_ids, "week"), (month_ids, "month")):
+            for i, a in enumerate(ids):
+                self.attr(a, T_U48, getter=cost(key, i))
+
+
+class Messaging(Cluster):
+    cluster_id = 0x0703
+    name = "messaging"
+
+    def setup(self) -> None:
+        self.on(0x00, lambda req: req.default_response(NOT_FOUND))  # GetLastMessage
+        self.on(0x01, lambda req: None)  # MessageConfirmation
+        self.on(0x02, lambda req: req.default_response(NOT_FOUND))  # GetMessageCancellation
+
+
+class DeviceManagement(Cluster):
+    """mode "commands": Get* answered; "attributes_only": commands -> UNSUP_CLUSTER_COMMAND."""
+
+    cluster_id = 0x0708
+    name = "device_management"
+
+    def __init__(self, device: Any, endpoint: int, meter: MeterState, mode: str):
+        self.meter = meter
+        self.mode = mode
+        super().__init__(device, endpoint)
+
+    def setup(self) -> None:
+        m = self.meter
+        now = self.device.now
+        t = m.tariff
+
+        def cot(field: str, default: Any) -> Any:
+            def get() -> Any:
+                ev = m.pending("change_of_tenancy", now())
+                return default if ev is None else ev[field]
+
+            return get
+
+        def cos(field: str, default: Any) -> Any:
+            def get() -> Any:
+                ev = m.pending("change_of_supplier", now())
+                return default if ev is None else ev[field]
+
+            return get
+
+        self.attr(0x0100, T_U32, t.provider_id, name="ProviderID")
+        self.attr(0x0101, T_OCTSTR, t.supplier_name.encode()[:16], name="ProviderName")
+        self.attr(
+            0x0102, T_OCTSTR, t.supplier_contact.encode()[:19], name="ProviderContactDetails"
+        )
+        self.attr(
+            0x0110,
+            T_U32,
+            getter=cos("proposed_provider_id", INVALID_U32),
+            name="ProposedProviderID",
+        )
+        self.attr(
+            0x0111,
+            T_OCTSTR,
+            getter=cos("proposed_provider_name_b", b""),
+            name="ProposedProviderName",
+        )
+        self.attr(
+            0x0112,
+            T_UTC,
+            getter=cos("implementation_zb", INVALID_UTC),
+            name="ProposedProviderChangeDateTime",
+        )
+        self.attr(
+            0x0113, T_MAP32, getter=cos("change_control", 0), name="ProposedProviderChangeControl"
+        )
+        self.attr(
+            0x0114,
+            T_OCTSTR,
+            getter=cos("proposed_provider_contact_b", b""),
+            name="ProposedProviderContactDetails",
+        )
+        self.attr(
+            0x0200,
+            T_UTC,
+            getter=cot("implementation_zb", INVALID_UTC),
+            name="ChangeOfTenancyUpdateDateTime",
+        )
+        self.attr(
+            0x0201, T_MAP32, getter=cot("change_control", 0), name="ProposedTenancyChangeControl"
+        )
+        self.attr(0x0300, T_ENUM8, 0x01, name="WANStatus")
+        self.attr(0x0400, T_U32, m.low_medium_w, name="LowMediumThreshold")
+        self.attr(0x0401, T_U32, m.medium_high_w, name="MediumHighThreshold")
+        if self.mode == "commands":
+            self.on(0x00, self._get_change_of_tenancy)
+            self.on(0x01, self._get_change_of_supplier)
+            self.on(0x03, lambda req: req.default_response(NOT_FOUND))  # GetSiteID
+            self.on(0x05, lambda req: req.default_response(NOT_FOUND))  # GetCIN
+
+    def tenancy_payload(self, now: float) -> Optional[bytes]:
+        ev = self.meter.pending("change_of_tenancy", now)
+        if ev is None:
+            return None
+        return struct.pack(
+            "<IIBII",
+            ev["provider_id"],
+            ev["issuer_event_id"],
+            ev["tariff_type"],
+            ev["implementation_zb"],
+            ev["change_control"],
+        )
+
+    def supplier_payload(self, now: float) -> Optional[bytes]:
+        ev = self.meter.pending("change_of_supplier", now)
+        if ev is None:
+            return None
+        return (
+            struct.pack(
+                "<IIBIII",
+                ev["provider_id"],
+                ev["issuer_event_id"],
+                ev["tariff_type"],
+                ev["proposed_provider_id"],
+                ev["implementation_zb"],
+                ev["change_control"],
+            )
+            + octstr(ev["proposed_provider_name"], 16)
+            + octstr(ev["proposed_provider_contact"], 19)
+        )
+
+    def _get_change_of_tenancy(self, req: Request) -> None:
+        payload = self.tenancy_payload(req.now)
+        if payload is None:
+            raise ZclError(NOT_FOUND)
+        req.reply(0x00, payload)
+
+    def _get_change_of_supplier(self, req: Request) -> None:
+        payload = self.supplier_payload(req.now)
+        if payload is None:
+            raise ZclError(NOT_FOUND)
+        req.reply(0x01, payload)
+
+
+__all__ = [
+    "Basic",
+    "TimeServer",
+    "OtaServer",
+    "Metering",
+    "Price",
+    "Prepayment",
+    "Messaging",
+    "DeviceManagement",
+    "zcl",
+]

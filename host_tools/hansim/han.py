@@ -1,0 +1,256 @@
+"""The simulated home area network behind the NCP: routes APS frames between the NCP (the
+firmware) and the simulated devices, fires scenario events, sends reports, applies faults,
+records the pcap."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from typing import Any, Callable, Dict, List, Optional
+
+from . import ezsp as ez
+from .clusters import DeviceManagement
+from .meters import MeterState, build_devices
+from .pcap import PcapWriter
+from .scenario import Scenario
+from .simclock import SimClock, iso_utc
+from .zcl import Device
+
+log = logging.getLogger("hansim.han")
+
+RADIO_LATENCY_S = 0.015  # real seconds between a request and the device's answer
+DELIVERY_FAIL_S = 0.8  # real seconds until messageSentHandler(DELIVERY_FAILED)
+ZDO_PROFILE = 0x0000
+
+
+class Han:
+    def __init__(self, scn: Scenario, clock: SimClock, pcap: Optional[PcapWriter] = None):
+        self.scn = scn
+        self.clock = clock
+        self.pcap = pcap
+        built = build_devices(scn, clock.now)
+        self.devices: Dict[int, Device] = {d.node_id: d for d in built["devices"]}
+        self.meters: Dict[str, MeterState] = {n: v[0] for n, v in built["meters"].items()}
+        self.meter_devices: Dict[str, Device] = {n: v[1] for n, v in built["meters"].items()}
+        self.hub: Device = built["hub"]
+        for d in self.devices.values():
+            d.send = self._device_sender(d)
+        self.ezsp: Optional[ez.EzspNcp] = None
+        self.up = False
+        self.aps_counters: Dict[int, int] = {}
+        self.fired: List[Dict[str, Any]] = []
+        self._pending_events = list(scn.events)
+        self._expiries: List[Any] = []  # (sim time, fn)
+        self.on_ncp_reset: Optional[Callable[[], None]] = None
+        self.on_corruption: Optional[Callable[[float], None]] = None
+        self.counters = {
+            "to_devices": 0,
+            "from_devices": 0,
+            "dropped_offline": 0,
+            "dropped_down": 0,
+            "reports": 0,
+            "pushes": 0,
+        }
+
+    # ---- NCP side -------------------------------------------------------------------------
+
+    def network_up(self, up: bool) -> None:
+        self.up = up
+
+    @property
+    def ncp_node(self) -> int:
+        return self.ezsp.cfg.node_id if self.ezsp else self.scn.ncp_node_id
+
+    def ihd_endpoint(self) -> int:
+        if self.ezsp and self.ezsp.endpoints:
+            return min(self.ezsp.endpoints)
+        return 1
+
+    def _aps_counter(self, node: int) -> int:
+        v = self.aps_counters.get(node, (node * 7) & 0xFF)
+        self.aps_counters[node] = (v + 1) & 0xFF
+        return v
+
+    def _record(self, src: int, dst: int, aps: ez.ApsFrame, payload: bytes) -> None:
+        if self.pcap is not None:
+            self.pcap.aps_frame(
+                self.clock.now(),
+                src,
+                dst,
+                aps.src_ep,
+                aps.dst_ep,
+                aps.cluster,
+                aps.profile,
+                aps.seq,
+                payload,
+            )
+
+    def offline(self, dev: Device) -> bool:
+        return dev.offline_until > self.clock.now()
+
+    def deliver_from_ncp(
+        self, dest: int, aps: ez.ApsFrame, payload: bytes, sent: Callable[[int], None]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        self._record(self.ncp_node, dest, aps, payload)
+        dev = self.devices.get(dest)
+        if dev is None or self.offline(dev):
+            self.counters["dropped_offline"] += 1
+            loop.call_later(DELIVERY_FAIL_S, sent, ez.DELIVERY_FAILED)
+            return
+        self.counters["to_devices"] += 1
+        sent(ez.SUCCESS)
+        delay = RADIO_LATENCY_S + dev.response_delay_s
+        loop.call_later(delay, self._process, dev, aps, payload)
+
+    def _process(self, dev: Device, aps: ez.ApsFrame, payload: bytes) -> None:
+        if aps.profile == ZDO_PROFILE and aps.dst_ep == 0:
+            rsp = self._zdo(dev, aps.cluster, payload)
+            if rsp is not None:
+                self.send_to_ncp(dev, 0, 0, aps.cluster | 0x8000, rsp, ZDO_PROFILE)
+            return
+        if aps.profile not in (0x0109, 0x0104):
+            return
+        for frame in dev.handle_zcl(self.ncp_node, aps.src_ep, aps.dst_ep, aps.cluster, payload):
+            self.send_to_ncp(dev, aps.dst_ep, aps.src_ep, aps.cluster, frame, aps.profile)
+
+    def send_to_ncp(
+        self,
+        dev: Device,
+        src_ep: int,
+        dst_ep: int,
+        cluster: int,
+        payload: bytes,
+        profile: int = 0x0109,
+    ) -> None:
+        if not self.up or self.ezsp is None:
+            self.counters["dropped_down"] += 1
+            return
+        options = 0x0020 if profile == 0x0109 else 0x0000  # APS-encrypted (SE link key)
+        aps = ez.ApsFrame(
+            ez.aps_frame(
+                profile, cluster, src_ep, dst_ep, options, 0, self._aps_counter(dev.node_id)
+            )
+        )
+        self._record(dev.node_id, self.ncp_node, aps, payload)
+        self.counters["from_devices"] += 1
+        self.ezsp.incoming_message(dev.node_id, dev.eui64, aps, payload)
+
+    def _device_sender(self, dev: Device) -> Callable[[int, int, int, int, bytes], None]:
+        def send(dest: int, dest_ep: int, src_ep: int, cluster: int, frame: bytes) -> None:
+            if dest != self.ncp_node or self.offline(dev):
+                return
+            self.send_to_ncp(dev, src_ep, dest_ep, cluster, frame)
+
+        return send
+
+    # ---- ZDO (just enough for discovery) --------------------------------------------------
+
+    def _zdo(self, dev: Device, cluster: int, p: bytes) -> Optional[bytes]:
+        if not p:
+            return None
+        tsn = p[0]
+        if cluster == 0x0005:  # Active_EP_req
+            eps = sorted(dev.endpoints)
+            return struct.pack("<BBHB", tsn, 0, dev.node_id, len(eps)) + bytes(eps)
+        if cluster == 0x0004 and len(p) >= 4:  # Simple_Desc_req
+            ep = p[3]
+            clusters = dev.endpoints.get(ep)
+            if clusters is None:
+                return struct.pack("<BBHB", tsn, 0x82, dev.node_id, 0)  # INVALID_EP
+            ids = sorted(clusters)
+            desc = struct.pack("<BHHBB", ep, dev.profile_id, 0x0500, 0, len(ids))
+            desc += struct.pack("<%dH" % len(ids), *ids) + b"\x00"
+            return struct.pack("<BBHB", tsn, 0, dev.node_id, len(desc)) + desc
+        if cluster == 0x0001:  # IEEE_addr_req
+            return struct.pack("<BB", tsn, 0) + dev.eui64 + struct.pack("<H", dev.node_id)
+        if cluster == 0x0002:  # Node_Desc_req: 0x80 NOT_SUPPORTED
+            return struct.pack("<BBH", tsn, 0x84, dev.node_id)
+        return None
+
+    # ---- time-driven behaviour ------------------------------------------------------------
+
+    def tick(self) -> None:
+        now = self.clock.now()
+        while self._pending_events and self._pending_events[0]["at_unix"] <= now:
+            ev = self._pending_events.pop(0)
+            self.fire(ev)
+        for t, fn in list(self._expiries):
+            if t <= now:
+                self._expiries.remove((t, fn))
+                fn()
+        if self.up:
+            for dev in self.devices.values():
+                if not self.offline(dev):
+                    dev.tick(now)
+
+    def fire(self, ev: Dict[str, Any]) -> None:
+        now = self.clock.now()
+        log.info("event %s at %s", ev["type"], iso_utc(now))
+        self.fired.append(ev)
+        kind = ev["type"]
+        if kind in ("change_of_tenancy", "change_of_supplier"):
+            if ev.get("push"):
+                self.push_change(ev)
+        elif kind == "ncp_reset":
+            if self.on_ncp_reset is not None:
+                self.on_ncp_reset()
+        elif kind == "meter_offline":
+            dev = self.meter_devices[ev["meter"]]
+            dev.offline_until = now + ev["duration_s"]
+        elif kind == "link_corruption":
+            if self.on_corruption is not None:
+                self.on_corruption(ev["rate"])
+                if ev.get("duration_s"):
+                    cb = self.on_corruption
+                    self._expiries.append((now + ev["duration_s"], lambda: cb(0.0)))
+        elif kind == "slow_responses":
+            self.set_slow(ev["target"], ev["delay_s"])
+            if ev.get("duration_s"):
+                target = ev["target"]
+                self._expiries.append((now + ev["duration_s"], lambda: self.set_slow(target, 0.0)))
+
+    def set_slow(self, target: str, delay_s: float) -> None:
+        if target == "ncp":
+            if self.ezsp is not None:
+                self.ezsp.response_delay_s = delay_s
+        else:
+            for dev in self.meter_devices.values():
+                dev.response_delay_s = delay_s
+
+    def push_change(self, ev: Dict[str, Any]) -> bool:
+        dev = self.meter_devices[ev["meter"]]
+        if not dev.has_cluster(DeviceManagement.cluster_id):
+            return False
+        dm = dev.cluster(DeviceManagement.cluster_id)
+        assert isinstance(dm, DeviceManagement)
+        now = self.clock.now()
+        if ev["type"] == "change_of_tenancy":
+            cmd, payload = 0x00, dm.tenancy_payload(now)
+        else:
+            cmd, payload = 0x01, dm.supplier_payload(now)
+        if payload is None:
+            return False
+        self.counters["pushes"] += 1
+        dev.push(self.ncp_node, self.ihd_endpoint(), DeviceManagement.cluster_id, cmd, payload)
+        return True
+
+    def status(self) -> Dict[str, Any]:
+        now = self.clock.now()
+        return {
+            "utc": iso_utc(now),
+            "network_up": self.up,
+            "devices": [
+                {
+                    "name": d.name,
+                    "node_id": "0x%04X" % d.node_id,
+                    "endpoints": sorted(d.endpoints),
+                    "offline": self.offline(d),
+                }
+                for d in self.devices.values()
+            ],
+            "events_fired": len(self.fired),
+            "events_pending": len(self._pending_events),
+            "counters": dict(self.counters),
+        }

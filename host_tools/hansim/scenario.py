@@ -1,0 +1,512 @@
+"""Scenario files (docs/scenario-format.md): load, validate with clear errors, normalise."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any, Dict, List, Optional
+
+from .simclock import parse_iso_utc
+
+SCENARIO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios")
+
+FUELS = ("electricity", "gas")
+PAYMENT_MODES = ("credit", "prepayment")
+DM_MODES = ("commands", "attributes_only", "none")
+EVENT_TYPES = (
+    "change_of_tenancy",
+    "change_of_supplier",
+    "ncp_reset",
+    "meter_offline",
+    "link_corruption",
+    "slow_responses",
+)
+
+FLAT_SHAPE = [1.0] * 24
+ELEC_SHAPE = [
+    0.6,
+    0.5,
+    0.5,
+    0.5,
+    0.5,
+    0.6,
+    0.9,
+    1.4,
+    1.3,
+    1.0,
+    0.9,
+    0.9,
+    1.0,
+    0.9,
+    0.9,
+    1.0,
+    1.3,
+    2.0,
+    2.4,
+    2.1,
+    1.7,
+    1.4,
+    1.0,
+    0.8,
+]
+GAS_SHAPE = [
+    0.1,
+    0.1,
+    0.1,
+    0.1,
+    0.2,
+    0.6,
+    2.6,
+    2.8,
+    1.6,
+    0.6,
+    0.4,
+    0.4,
+    0.4,
+    0.4,
+    0.4,
+    0.6,
+    1.4,
+    2.4,
+    2.6,
+    2.2,
+    1.8,
+    1.2,
+    0.4,
+    0.1,
+]
+
+
+class ScenarioError(ValueError):
+    pass
+
+
+def parse_duration(value: Any, where: str) -> float:
+    # 90, "90s", "30m", "3h", "2d", "1h30m"
+    if isinstance(value, bool):
+        raise ScenarioError("%s: expected a duration, got %r" % (where, value))
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ScenarioError("%s: negative duration %r" % (where, value))
+        return float(value)
+    if isinstance(value, str):
+        parts = re.findall(r"(\d+(?:\.\d+)?)([smhd])", value.strip())
+        if parts and "".join(n + u for n, u in parts) == value.strip():
+            mult = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+            return sum(float(n) * mult[u] for n, u in parts)
+    raise ScenarioError(
+        '%s: bad duration %r (use seconds or e.g. "30m", "3h", "1h30m")' % (where, value)
+    )
+
+
+def parse_time(value: Any, start_unix: float, where: str) -> float:
+    # ISO UTC ("2026-01-15T09:00:00Z") or relative to the start ("+3h", "+90m")
+    if isinstance(value, str) and value.startswith("+"):
+        return start_unix + parse_duration(value[1:], where)
+    if isinstance(value, str):
+        try:
+            return parse_iso_utc(value)
+        except ValueError as e:
+            raise ScenarioError("%s: %s" % (where, e)) from None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return start_unix + float(value)
+    raise ScenarioError(
+        '%s: bad time %r (ISO UTC like "2026-01-15T09:00:00Z" or "+3h")' % (where, value)
+    )
+
+
+def parse_int(value: Any, where: str, lo: int = 0, hi: int = 0xFFFFFFFF) -> int:
+    if isinstance(value, str):
+        try:
+            v = int(value, 0)
+        except ValueError:
+            raise ScenarioError("%s: not an integer: %r" % (where, value)) from None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        v = value
+    else:
+        raise ScenarioError("%s: expected an integer, got %r" % (where, value))
+    if not lo <= v <= hi:
+        raise ScenarioError("%s: %d out of range [%d, %d]" % (where, v, lo, hi))
+    return v
+
+
+def parse_eui64(value: Any, where: str) -> bytes:
+    # display order "00:0D:6F:00:0A:1B:2C:3D" -> wire order (little-endian)
+    if not isinstance(value, str):
+        raise ScenarioError('%s: EUI64 must be a string like "00:0D:6F:00:00:00:00:01"' % where)
+    h = value.replace(":", "").replace("-", "")
+    if len(h) != 16 or not re.fullmatch(r"[0-9a-fA-F]{16}", h):
+        raise ScenarioError("%s: bad EUI64 %r" % (where, value))
+    return bytes.fromhex(h)[::-1]
+
+
+def eui64_str(wire: bytes) -> str:
+    return ":".join("%02X" % b for b in wire[::-1])
+
+
+def _get(d: Dict[str, Any], key: str, where: str, default: Any = ...) -> Any:
+    if key in d:
+        return d[key]
+    if default is ...:
+        raise ScenarioError("%s: missing required field %r" % (where, key))
+    return default
+
+
+def _check_keys(d: Any, allowed: tuple, where: str) -> None:
+    if not isinstance(d, dict):
+        raise ScenarioError("%s: expected an object" % where)
+    unknown = sorted(set(d) - set(allowed))
+    if unknown:
+        raise ScenarioError(
+            "%s: unknown field(s) %s (allowed: %s)"
+            % (where, ", ".join(unknown), ", ".join(allowed))
+        )
+
+
+def _choice(value: Any, choices: tuple, where: str) -> str:
+    if value not in choices:
+        raise ScenarioError("%s: %r is not one of %s" % (where, value, ", ".join(choices)))
+    return value
+
+
+class Tariff:
+    def __init__(self, d: Dict[str, Any], where: str, fuel: str, start_zb: int):
+        _check_keys(
+            d,
+            (
+                "unit_rate",
+                "standing_charge",
+                "currency",
+                "trailing_digit",
+                "supplier_name",
+                "supplier_contact",
+                "provider_id",
+                "tariff_label",
+                "rate_label",
+                "issuer_event_id",
+                "issuer_tariff_id",
+                "calorific_value",
+                "conversion_factor",
+            ),
+            where,
+        )
+        self.unit_rate = parse_int(_get(d, "unit_rate", where), where + ".unit_rate")
+        self.standing_charge = parse_int(
+            _get(d, "standing_charge", where), where + ".standing_charge"
+        )
+        self.currency = parse_int(d.get("currency", 826), where + ".currency", 0, 999)
+        self.trailing_digit = parse_int(
+            d.get("trailing_digit", 5), where + ".trailing_digit", 0, 15
+        )
+        self.supplier_name = str(_get(d, "supplier_name", where))
+        if len(self.supplier_name.encode()) > 16:
+            raise ScenarioError("%s.supplier_name: at most 16 bytes" % where)
+        self.supplier_contact = str(d.get("supplier_contact", "0800 000 0000"))
+        self.provider_id = parse_int(d.get("provider_id", 1), where + ".provider_id")
+        self.tariff_label = str(d.get("tariff_label", "Standard variable"))
+        self.rate_label = str(d.get("rate_label", "Standard"))
+        self.issuer_event_id = parse_int(
+            d.get("issuer_event_id", start_zb), where + ".issuer_event_id"
+        )
+        self.issuer_tariff_id = parse_int(
+            d.get("issuer_tariff_id", 1), where + ".issuer_tariff_id"
+        )
+        # gas: CV in MJ/m3 x10 (trailing digit 1), conversion factor x10^6
+        self.calorific_value = parse_int(d.get("calorific_value", 395), where + ".calorific_value")
+        self.conversion_factor = parse_int(
+            d.get("conversion_factor", 1022640), where + ".conversion_factor"
+        )
+        del fuel
+
+
+class MeterSpec:
+    def __init__(self, d: Dict[str, Any], where: str, start_zb: int):
+        _check_keys(
+            d,
+            (
+                "name",
+                "fuel",
+                "node_id",
+                "endpoint",
+                "eui64",
+                "profile",
+                "tariff",
+                "payment_mode",
+                "device_management",
+                "initial_reading_kwh",
+                "site_id",
+                "serial",
+                "prepayment",
+                "ambient_thresholds_w",
+            ),
+            where,
+        )
+        self.fuel = _choice(_get(d, "fuel", where), FUELS, where + ".fuel")
+        self.name = str(d.get("name", "esme" if self.fuel == "electricity" else "gpf"))
+        self.node_id = parse_int(_get(d, "node_id", where), where + ".node_id", 0x0001, 0xFFF7)
+        self.endpoint = parse_int(d.get("endpoint", 1), where + ".endpoint", 1, 240)
+        self.eui64 = parse_eui64(_get(d, "eui64", where), where + ".eui64")
+        prof = _get(d, "profile", where)
+        _check_keys(prof, ("base_load_w", "daily_shape", "noise", "seed"), where + ".profile")
+        shape = prof.get("daily_shape", "default")
+        if shape == "default":
+            shape = ELEC_SHAPE if self.fuel == "electricity" else GAS_SHAPE
+        elif shape == "flat":
+            shape = FLAT_SHAPE
+        if (
+            not isinstance(shape, list)
+            or len(shape) != 24
+            or not all(isinstance(x, (int, float)) and x >= 0 for x in shape)
+        ):
+            raise ScenarioError(
+                "%s.profile.daily_shape: 24 non-negative hourly factors, "
+                '"default" or "flat"' % where
+            )
+        base = _get(prof, "base_load_w", where + ".profile")
+        if not isinstance(base, (int, float)) or base < 0:
+            raise ScenarioError("%s.profile.base_load_w: non-negative number" % where)
+        noise = prof.get("noise", 0.0)
+        if not isinstance(noise, (int, float)) or not 0 <= noise <= 1:
+            raise ScenarioError("%s.profile.noise: number in [0, 1]" % where)
+        self.profile = {
+            "base_load_w": float(base),
+            "daily_shape": shape,
+            "noise": float(noise),
+            "seed": parse_int(prof.get("seed", 1), where + ".profile.seed"),
+        }
+        self.tariff = Tariff(_get(d, "tariff", where), where + ".tariff", self.fuel, start_zb)
+        self.payment_mode = _choice(
+            d.get("payment_mode", "credit"), PAYMENT_MODES, where + ".payment_mode"
+        )
+        self.device_management = _choice(
+            d.get("device_management", "commands"), DM_MODES, where + ".device_management"
+        )
+        kwh = d.get("initial_reading_kwh", 10000)
+        if not isinstance(kwh, (int, float)) or kwh < 0:
+            raise ScenarioError("%s.initial_reading_kwh: non-negative number" % where)
+        self.initial_reading_wh = int(round(kwh * 1000))
+        self.site_id = str(d.get("site_id", "1234567890123"))
+        self.serial = str(d.get("serial", "HS" + self.name.upper()))
+        pp = d.get("prepayment", {})
+        _check_keys(
+            pp, ("initial_credit", "emergency_credit", "low_credit_warning"), where + ".prepayment"
+        )
+        self.initial_credit = parse_int(
+            pp.get("initial_credit", 2000000), where + ".prepayment.initial_credit"
+        )
+        self.emergency_credit = parse_int(
+            pp.get("emergency_credit", 500000), where + ".prepayment.emergency_credit"
+        )
+        self.low_credit_warning = parse_int(
+            pp.get("low_credit_warning", 300000), where + ".prepayment.low_credit_warning"
+        )
+        thr = d.get("ambient_thresholds_w", [500, 2000])
+        if not (isinstance(thr, list) and len(thr) == 2):
+            raise ScenarioError("%s.ambient_thresholds_w: [low_medium, medium_high]" % where)
+        self.low_medium_w = parse_int(thr[0], where + ".ambient_thresholds_w[0]")
+        self.medium_high_w = parse_int(thr[1], where + ".ambient_thresholds_w[1]")
+
+
+class Scenario:
+    def __init__(self, d: Dict[str, Any], source: str = "<scenario>"):
+        where = source
+        _check_keys(
+            d,
+            (
+                "name",
+                "description",
+                "start",
+                "speed",
+                "seed",
+                "network",
+                "ncp",
+                "comms_hub",
+                "meters",
+                "events",
+            ),
+            where,
+        )
+        self.name = str(d.get("name", os.path.splitext(os.path.basename(source))[0]))
+        self.description = str(d.get("description", ""))
+        self.start_unix = parse_time(_get(d, "start", where), 0, where + ".start")
+        start_zb = int(self.start_unix) - 946684800
+        speed = d.get("speed", 1)
+        if not isinstance(speed, (int, float)) or speed <= 0:
+            raise ScenarioError("%s.speed: positive number" % where)
+        self.speed = float(speed)
+        self.seed = parse_int(d.get("seed", 1), where + ".seed")
+        net = d.get("network", {})
+        _check_keys(net, ("pan_id", "extended_pan_id", "channel"), where + ".network")
+        self.pan_id = parse_int(net.get("pan_id", "0x1A62"), where + ".network.pan_id", 0, 0xFFFE)
+        self.extended_pan_id = parse_eui64(
+            net.get("extended_pan_id", "00:0D:6F:FF:FE:1A:62:00"),
+            where + ".network.extended_pan_id",
+        )
+        self.channel = parse_int(net.get("channel", 15), where + ".network.channel", 11, 26)
+        ncp = d.get("ncp", {})
+        _check_keys(
+            ncp,
+            ("ezsp_version", "eui64", "node_id", "node_type", "commissioned", "stack_version"),
+            where + ".ncp",
+        )
+        self.ezsp_version = parse_int(
+            ncp.get("ezsp_version", 13), where + ".ncp.ezsp_version", 13, 14
+        )
+        self.ncp_eui64 = parse_eui64(
+            ncp.get("eui64", "00:0D:6F:00:00:AA:BB:01"), where + ".ncp.eui64"
+        )
+        self.ncp_node_id = parse_int(
+            ncp.get("node_id", "0x7A3C"), where + ".ncp.node_id", 0x0001, 0xFFF7
+        )
+        node_types = {"router": 2, "end_device": 3, "sleepy_end_device": 4}
+        self.ncp_node_type = node_types[
+            _choice(ncp.get("node_type", "router"), tuple(node_types), where + ".ncp.node_type")
+        ]
+        self.ncp_commissioned = bool(ncp.get("commissioned", True))
+        sv = ncp.get("stack_version", "7.4.4.0")
+        try:
+            parts = tuple(int(x) for x in str(sv).split("."))
+            if len(parts) != 4:
+                raise ValueError
+        except ValueError:
+            raise ScenarioError('%s.ncp.stack_version: like "7.4.4.0"' % where) from None
+        self.stack_version = parts
+        ch = d.get("comms_hub", {})
+        _check_keys(ch, ("eui64", "endpoint"), where + ".comms_hub")
+        self.comms_hub = {
+            "node_id": 0x0000,
+            "eui64": parse_eui64(
+                ch.get("eui64", "00:0D:6F:00:00:C0:FF:EE"), where + ".comms_hub.eui64"
+            ),
+            "endpoint": parse_int(ch.get("endpoint", 1), where + ".comms_hub.endpoint", 1, 240),
+        }
+        meters = _get(d, "meters", where)
+        if not isinstance(meters, list) or not meters:
+            raise ScenarioError("%s.meters: a non-empty list" % where)
+        self.meters = [
+            MeterSpec(m, "%s.meters[%d]" % (where, i), start_zb) for i, m in enumerate(meters)
+        ]
+        names = [m.name for m in self.meters]
+        if len(set(names)) != len(names):
+            raise ScenarioError("%s.meters: duplicate meter names %s" % (where, names))
+        nodes = [m.node_id for m in self.meters] + [0x0000, self.ncp_node_id]
+        if len(set(nodes)) != len(nodes):
+            raise ScenarioError(
+                "%s: node ids must be unique (meters, comms hub 0x0000, ncp)" % where
+            )
+        self.events = [
+            self._event(e, "%s.events[%d]" % (where, i), names)
+            for i, e in enumerate(d.get("events", []))
+        ]
+        self.events.sort(key=lambda e: e["at_unix"])
+
+    def meter(self, name: str) -> MeterSpec:
+        for m in self.meters:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    def _event(self, e: Any, where: str, names: List[str]) -> Dict[str, Any]:
+        if not isinstance(e, dict):
+            raise ScenarioError("%s: expected an object" % where)
+        kind = _choice(_get(e, "type", where), EVENT_TYPES, where + ".type")
+        start = self.start_unix
+        out: Dict[str, Any] = {
+            "type": kind,
+            "at_unix": parse_time(_get(e, "at", where), start, where + ".at"),
+        }
+        common = ("type", "at")
+        if kind in ("change_of_tenancy", "change_of_supplier"):
+            extra = (
+                ("proposed_provider_id", "proposed_provider_name", "proposed_provider_contact")
+                if kind == "change_of_supplier"
+                else ()
+            )
+            _check_keys(
+                e,
+                common
+                + (
+                    "meter",
+                    "implementation_time",
+                    "provider_id",
+                    "issuer_event_id",
+                    "change_control",
+                    "tariff_type",
+                    "push",
+                    "until",
+                )
+                + extra,
+                where,
+            )
+            out["meter"] = _choice(_get(e, "meter", where), tuple(names), where + ".meter")
+            out["implementation_unix"] = parse_time(
+                _get(e, "implementation_time", where), start, where + ".implementation_time"
+            )
+            out["provider_id"] = parse_int(_get(e, "provider_id", where), where + ".provider_id")
+            out["issuer_event_id"] = parse_int(
+                _get(e, "issuer_event_id", where), where + ".issuer_event_id"
+            )
+            out["change_control"] = parse_int(
+                e.get("change_control", 0x200), where + ".change_control"
+            )
+            out["tariff_type"] = parse_int(e.get("tariff_type", 0), where + ".tariff_type", 0, 255)
+            out["push"] = bool(e.get("push", False))
+            out["until_unix"] = (
+                parse_time(e["until"], start, where + ".until") if "until" in e else None
+            )
+            if kind == "change_of_supplier":
+                out["proposed_provider_id"] = parse_int(
+                    _get(e, "proposed_provider_id", where), where + ".proposed_provider_id"
+                )
+                out["proposed_provider_name"] = str(_get(e, "proposed_provider_name", where))
+                out["proposed_provider_contact"] = str(e.get("proposed_provider_contact", ""))
+        elif kind == "ncp_reset":
+            _check_keys(e, common, where)
+        elif kind == "meter_offline":
+            _check_keys(e, common + ("meter", "duration"), where)
+            out["meter"] = _choice(_get(e, "meter", where), tuple(names), where + ".meter")
+            out["duration_s"] = parse_duration(_get(e, "duration", where), where + ".duration")
+        elif kind == "link_corruption":
+            _check_keys(e, common + ("rate", "duration"), where)
+            rate = _get(e, "rate", where)
+            if not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+                raise ScenarioError("%s.rate: number in [0, 1)" % where)
+            out["rate"] = float(rate)
+            out["duration_s"] = (
+                parse_duration(e["duration"], where + ".duration") if "duration" in e else None
+            )
+        elif kind == "slow_responses":
+            _check_keys(e, common + ("delay", "duration", "target"), where)
+            out["delay_s"] = parse_duration(_get(e, "delay", where), where + ".delay")
+            out["duration_s"] = (
+                parse_duration(e["duration"], where + ".duration") if "duration" in e else None
+            )
+            out["target"] = _choice(
+                e.get("target", "meters"), ("meters", "ncp"), where + ".target"
+            )
+        return out
+
+
+def load(name_or_path: str) -> Scenario:
+    path = name_or_path
+    if not os.path.exists(path):
+        cand = os.path.join(
+            SCENARIO_DIR, name_or_path + ("" if name_or_path.endswith(".json") else ".json")
+        )
+        if not os.path.exists(cand):
+            avail = sorted(os.path.splitext(n)[0] for n in os.listdir(SCENARIO_DIR))
+            raise ScenarioError(
+                "scenario %r not found (built-in: %s)" % (name_or_path, ", ".join(avail))
+            )
+        path = cand
+    with open(path) as fh:
+        try:
+            data = json.load(fh)
+        except json.JSONDecodeError as e:
+            raise ScenarioError("%s: invalid JSON: %s" % (path, e)) from None
+    return Scenario(data, os.path.basename(path))
+
+
+def from_dict(d: Dict[str, Any], source: Optional[str] = None) -> Scenario:
+    return Scenario(d, source or "<scenario>")

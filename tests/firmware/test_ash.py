@@ -5,7 +5,7 @@ import asyncio
 
 import fwtest
 from ihd.zigbee import ash
-from test_ash_fakes import Pipe, frames, settle
+from ashfakes import Pipe, frames, settle
 
 PORTABLE = True
 

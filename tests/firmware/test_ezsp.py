@@ -6,7 +6,7 @@ import asyncio
 import fwtest
 from ihd.zigbee import ezsp as ez
 from ihd.zigbee.ash import AshError
-from test_ash_fakes import settle
+from ashfakes import settle
 
 PORTABLE = True
 

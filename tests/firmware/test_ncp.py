@@ -1,4 +1,4 @@
-# NCP service against a fake NCP speaking real ASH + EZSP (tests/firmware/test_ash_fakes.py):
+# NCP service against a fake NCP speaking real ASH + EZSP (tests/firmware/ashfakes.py):
 # bring-up (v13 and v14), send_unicast matched to messageSentHandler by tag, incoming message
 # delivery, and an unsolicited RSTACK mid-run -> re-initialisation without losing queued sends.
 import asyncio
@@ -6,7 +6,7 @@ import struct
 
 import fwtest
 from ihd.zigbee import ash, ezsp, ncp
-from test_ash_fakes import FakeNcp, settle
+from ashfakes import FakeNcp, settle
 
 PORTABLE = True
 

@@ -87,8 +87,9 @@ class TermPanel(framebuf.FrameBuffer):
         c1 = min(self.cols, (x + w + s - 1) // s)
         r0 = max(0, y // (2 * s))
         r1 = min(self.rows, (y + h + 2 * s - 1) // (2 * s))
-        parts = []
+        total = 0
         for row in range(r0, r1):
+            parts = []  # one write per terminal row keeps the strings small
             last = -2
             for col in range(c0, c1):
                 top = self._avg(col * s, 2 * row * s)
@@ -112,13 +113,13 @@ class TermPanel(framebuf.FrameBuffer):
                     )
                 )
                 last = col
-        if parts:
-            parts.append("\x1b[0m")
-            s = "".join(parts)
-            self.out.write(s)
-            self.bytes_pushed += len(s)
-            return len(s)
-        return 0
+            if parts:
+                parts.append("\x1b[0m")
+                out = "".join(parts)
+                self.out.write(out)
+                total += len(out)
+        self.bytes_pushed += total
+        return total
 
     def show(self):
         self.dirty.clear()

@@ -1,0 +1,1 @@
+# Board-independent device drivers (display panels). See docs/ui.md.

@@ -54,6 +54,10 @@ def test_unchanged_tick_pushes_nothing():
     ui, panel, m = _ui()
     m.changed(M.D_CLOCK)
     assert _push(ui) == 0
+    ui.go("history")
+    _push(ui)
+    m.changed(M.D_CLOCK)  # same half hour: the chart is not redrawn
+    assert _push(ui) == 0
 
 
 def test_ambient_change_is_partial():
@@ -217,6 +221,16 @@ def test_keypad_matrix_scan():
     assert q.get() == I.EV_HASH
     kp.poll(2000)
     assert q.get() == I.EV_LONG_SELECT
+
+
+def test_ui_uses_the_given_queue():
+    q = I.InputQueue()  # empty, so falsy: must still be the one the UI reads
+    panel, _ = uifakes.st7789()
+    ui = Ui(panel, demo.make_model(), inputs=q)
+    assert ui.inputs is q
+    q.post(I.EV_NEXT)
+    ui.step()
+    assert ui.cur.name == "history"
 
 
 def test_queue_is_bounded():

@@ -1,0 +1,206 @@
+# Deterministic demo data: a realistic-looking model (January evening, electricity on credit,
+# gas included) and the list of named scenes used for screenshots and golden-image tests.
+# Fake data only; no randomness beyond a fixed LCG.
+# MIT license
+from ihd.ui import fmt
+from ihd.ui import model as M
+
+NOW_UTC = fmt.days_from_civil(2026, 1, 15) * 86400 + 18 * 3600 + 42 * 60  # Thu 15 Jan 18:42
+ELEC_RATE_MP = 24500  # 24.50p/kWh
+GAS_RATE_MP = 6040  # 6.04p/kWh
+
+
+def _noise(i):
+    # Deterministic 0..99 from an index.
+    return (i * 1103515245 + 12345) // 65536 % 100
+
+
+def _elec_hh(slot, day):
+    # Wh in a half hour: night base, morning and evening peaks.
+    h = slot // 2
+    base = 110 + _noise(slot + 48 * day) // 2
+    if 7 <= h < 9:
+        base += 250 + _noise(slot * 7 + day) * 2
+    elif 17 <= h < 21:
+        base += 420 + _noise(slot * 3 + day) * 4
+    elif 12 <= h < 14:
+        base += 120
+    return base
+
+
+def _gas_hh(slot, day):
+    h = slot // 2
+    if 6 <= h < 9:
+        return 1900 + _noise(slot + day * 5) * 12
+    if 16 <= h < 22:
+        return 1500 + _noise(slot * 5 + day) * 10
+    return 60 if h < 6 else 0
+
+
+class DemoHistory:
+    def __init__(self, now_utc):
+        self.now = now_utc
+
+    def _day_wh(self, fuel, day):
+        f = _elec_hh if fuel == M.FUEL_ELEC else _gas_hh
+        # Weekends and colder days use more.
+        k = 100 + (_noise(day * 31 + fuel) % 40) - 20
+        if (3 - day) % 7 in (5, 6):  # day 0 is a Thursday
+            k += 15
+        return sum(f(s, day) for s in range(48)) * k // 100
+
+    def history(self, fuel, period, now_utc):
+        rate = ELEC_RATE_MP if fuel == M.FUEL_ELEC else GAS_RATE_MP
+        out = []
+        mid = fmt.local_midnight_utc(now_utc)
+        if period == M.P_DAY:
+            f = _elec_hh if fuel == M.FUEL_ELEC else _gas_hh
+            cur = (now_utc - mid) // 1800
+            for s in range(cur + 1):
+                wh = f(s, 0)
+                if s == cur:  # slot in progress: partial
+                    wh = wh * ((now_utc - mid) % 1800) // 1800
+                out.append((mid + 1800 * s, wh, wh * rate // 1000))
+        elif period == M.P_8D:
+            today = self.today(fuel, now_utc)[0]
+            for d in range(7, -1, -1):
+                wh = today if d == 0 else self._day_wh(fuel, d)
+                out.append((mid - 86400 * d, wh, wh * rate // 1000))
+        elif period == M.P_5W:
+            dn = fmt.local(now_utc) // 86400
+            mon = mid - 86400 * fmt.weekday(dn)
+            for k in range(4, -1, -1):
+                days = 7 if k else fmt.weekday(dn) + 1
+                wh = sum(self._day_wh(fuel, k * 7 + d) for d in range(days))
+                out.append((mon - 7 * 86400 * k, wh, wh * rate // 1000))
+        else:
+            y, mo, _ = fmt.civil(fmt.local(now_utc) // 86400)
+            for k in range(12, -1, -1):
+                mm = mo - k
+                yy = y
+                while mm < 1:
+                    mm += 12
+                    yy -= 1
+                start = fmt.days_from_civil(yy, mm, 1) * 86400
+                # Winter-heavy seasonal profile (kWh per month).
+                season = (0, 10, 8, 6, 4, 2, 1, 0, 1, 2, 4, 7, 9)[mm]
+                if fuel == M.FUEL_ELEC:
+                    wh = (230 + season * 12 + _noise(k)) * 1000
+                else:
+                    wh = (150 + season * 110 + _noise(k) * 2) * 1000
+                if k == 0:
+                    wh = wh * 15 // 31
+                out.append((start - fmt.uk_offset_s(start), wh, wh * rate // 1000))
+        return out
+
+    def today(self, fuel, now_utc):
+        entries = self.history(fuel, M.P_DAY, now_utc)
+        wh = sum(e[1] for e in entries)
+        return wh, sum(e[2] for e in entries)
+
+
+def make_model(now_utc=NOW_UTC):
+    m = M.Model(now_fn=lambda: now_utc)
+    hist = DemoHistory(now_utc)
+    m.history_source = hist
+    mid = fmt.local_midnight_utc(now_utc)
+    wh, cost = hist.today(M.FUEL_ELEC, now_utc)
+    m.set_today(M.FUEL_ELEC, wh, cost, mid, now_utc - 8)
+    wh, cost = hist.today(M.FUEL_GAS, now_utc)
+    m.set_today(M.FUEL_GAS, wh, cost, mid, now_utc - 12 * 60)
+    m.set_demand(M.FUEL_ELEC, 1234, now_utc - 8)
+    m.set_tariff(
+        M.FUEL_ELEC, ELEC_RATE_MP, 53350, tier=2, tier_label="Peak", supplier="Brightwater Energy"
+    )
+    m.set_tariff(M.FUEL_GAS, GAS_RATE_MP, 31430, tier=1, tier_label="Standard")
+    m.set_ambient(M.AMBIENT_HIGH)
+    m.set_link(M.LINK_UP, 212)
+    m.fw_version = "0.1.0"
+    m.ncp_version = "EmberZNet 7.4.3.0"
+    m.ezsp_version = 13
+    m.net_state = "joined (SE)"
+    m.eui64 = bytes((0x00, 0x0D, 0x6F, 0x00, 0x0A, 0x1B, 0x2C, 0x3D))
+    m.channel = 11
+    m.pan_id = 0x1A2B
+    m.meters = [
+        (M.FUEL_ELEC, bytes((0x00, 0x0D, 0x6F, 0x00, 0x01, 0x02, 0x03, 0x04)), 0x0000),
+        (M.FUEL_GAS, bytes((0x00, 0x0D, 0x6F, 0x00, 0x05, 0x06, 0x07, 0x08)), 0x4F21),
+    ]
+    m.tenancy_event = "none since install (1 Nov 2024)"
+    for f in m.fuels:
+        f.visible_from_utc = fmt.days_from_civil(2024, 11, 1) * 86400
+    m.add_message(
+        M.Message(
+            1,
+            "Your smart meter will receive a software update overnight. No action is needed.",
+            now_utc - 3 * 86400,
+        )
+    )
+    m.add_message(
+        M.Message(
+            2,
+            "Prices change on 1 April. Your new unit rate will be 23.10p/kWh "
+            "and your standing charge 51.20p/day.",
+            now_utc - 86400 - 3600,
+            confirm=True,
+        )
+    )
+    m.take_dirty()
+    m.alert = False
+    return m
+
+
+def set_prepay(m, now_utc=NOW_UTC):
+    m.elec.mode = M.MODE_PREPAY
+    m.gas.mode = M.MODE_PREPAY
+    m.set_prepay(M.FUEL_ELEC, M.MODE_PREPAY, 1234500, 500000, 21000, now_utc - 60)
+    m.set_prepay(M.FUEL_GAS, M.MODE_PREPAY, 381000, 500000, 0, now_utc - 600, low_credit=True)
+
+
+def _history(period, fuel, cost, focus=False):
+    def f(ui):
+        s = ui.screen("history")
+        ui.go("history")
+        s.period, s.fuel, s.cost, s.focus = period, fuel, cost, focus
+        ui.redraw()
+
+    return f
+
+
+def _go(name, **attrs):
+    def f(ui):
+        ui.go(name)
+        s = ui.screen(name)
+        for k in attrs:
+            setattr(s, k, attrs[k])
+        ui.redraw()
+
+    return f
+
+
+def _prepay_home(ui):
+    set_prepay(ui.m)
+    ui.go("home")
+    ui.redraw()
+
+
+def _prepay(ui):
+    set_prepay(ui.m)
+    ui.go("prepay")
+    ui.redraw()
+
+
+# (name, setup(ui)) applied to a fresh demo model each.
+SCENES = (
+    ("home", _go("home")),
+    ("home_prepay", _prepay_home),
+    ("history_day", _history(M.P_DAY, M.FUEL_ELEC, False)),
+    ("history_8d", _history(M.P_8D, M.FUEL_ELEC, True, True)),
+    ("history_5w", _history(M.P_5W, M.FUEL_GAS, False)),
+    ("history_13m", _history(M.P_13M, M.FUEL_GAS, True)),
+    ("tariff", _go("tariff")),
+    ("messages", _go("messages", focus=True, sel=1)),
+    ("message_detail", _go("messages", focus=True, sel=0, detail=True)),
+    ("prepay", _prepay),
+    ("status", _go("status")),
+)

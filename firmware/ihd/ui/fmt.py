@@ -1,0 +1,144 @@
+# Pure formatting and UK civil-time helpers for the screens (imports under CPython too).
+# Money is in 1e-5 GBP ("mp"), energy in Wh, time in UTC seconds since 2000-01-01.
+# MIT license
+from micropython import const
+
+_DAY_S = const(86400)
+_MONTHS = "JanFebMarAprMayJunJulAugSepOctNovDec"
+_DAYS = "MonTueWedThuFriSatSun"
+
+
+def money(mp):
+    # 123456 mp -> "£1.23" (rounded half away from zero to the penny).
+    neg = mp < 0
+    p = ((-mp if neg else mp) + 500) // 1000
+    return "%s£%d.%02d" % ("-" if neg else "", p // 100, p % 100)
+
+
+def pence(mp):
+    # Unit rates: 24567 mp/kWh -> "24.57p".
+    neg = mp < 0
+    v = ((-mp if neg else mp) + 5) // 10
+    return "%s%d.%02dp" % ("-" if neg else "", v // 100, v % 100)
+
+
+def kwh_num(wh):
+    # Energy number only, precision that fits: 0.42, 4.25, 42.5, 425
+    if wh < 0:
+        return "-" + kwh_num(-wh)
+    if wh < 9995:
+        v = (wh + 5) // 10
+        return "%d.%02d" % (v // 100, v % 100)
+    if wh < 99950:
+        v = (wh + 50) // 100
+        return "%d.%d" % (v // 10, v % 10)
+    return "%d" % ((wh + 500) // 1000)
+
+
+def kwh(wh):
+    return kwh_num(wh) + " kWh"
+
+
+def power(w):
+    # Live demand: "456 W" below 1 kW, "1.23 kW" above.
+    if w is None:
+        return "--"
+    if -1000 < w < 1000:
+        return "%d W" % w
+    neg = w < 0
+    v = ((-w if neg else w) + 5) // 10
+    return "%s%d.%02d kW" % ("-" if neg else "", v // 100, v % 100)
+
+
+# Days since 2000-01-01 -> (year, month 1..12, day 1..31); Howard Hinnant's civil_from_days.
+def civil(days):
+    z = days + 730425  # shift to the 0000-03-01 era base
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    return (y + 1 if m <= 2 else y), m, d
+
+
+def days_from_civil(y, m, d):
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 730425
+
+
+def weekday(days):
+    # 0 = Monday; 2000-01-01 was a Saturday.
+    return (days + 5) % 7
+
+
+def _last_sunday(y, m):
+    # Days (2000 epoch) of the last Sunday of month m (March or October: 31 days).
+    d = days_from_civil(y, m, 31)
+    return d - (weekday(d) + 1) % 7
+
+
+def uk_offset_s(utc):
+    # GMT/BST: BST from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday
+    # of October.
+    y = civil(utc // _DAY_S)[0]
+    start = _last_sunday(y, 3) * _DAY_S + 3600
+    end = _last_sunday(y, 10) * _DAY_S + 3600
+    return 3600 if start <= utc < end else 0
+
+
+def local(utc):
+    return utc + uk_offset_s(utc)
+
+
+def local_midnight_utc(utc):
+    # UTC of the start of the local day containing utc.
+    lt = local(utc)
+    m = lt - lt % _DAY_S
+    return m - uk_offset_s(m - 3600)
+
+
+def hhmm(utc):
+    t = local(utc) % _DAY_S
+    return "%02d:%02d" % (t // 3600, t % 3600 // 60)
+
+
+def month_name(m):
+    return _MONTHS[3 * m - 3 : 3 * m]
+
+
+def day_name(wd):
+    return _DAYS[3 * wd : 3 * wd + 3]
+
+
+def date_short(utc):
+    # "Thu 15 Jan"
+    days = local(utc) // _DAY_S
+    _, m, d = civil(days)
+    return "%s %d %s" % (day_name(weekday(days)), d, month_name(m))
+
+
+def age(now_utc, t_utc):
+    # Age of a reading: "now", "5 min ago", "2 h ago", "3 d ago"; None -> "no data".
+    if t_utc is None:
+        return "no data"
+    s = now_utc - t_utc
+    if s < 60:
+        return "just now"
+    if s < 3600:
+        return "%d min ago" % (s // 60)
+    if s < _DAY_S:
+        return "%d h ago" % (s // 3600)
+    return "%d d ago" % (s // _DAY_S)
+
+
+def hex_eui64(b):
+    if not b:
+        return "-"
+    return ":".join("%02X" % x for x in b)

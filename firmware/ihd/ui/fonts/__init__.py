@@ -1,0 +1,1 @@
+# Generated bitmap fonts (host_tools/fonts.py).

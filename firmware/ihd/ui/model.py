@@ -1,0 +1,263 @@
+# View model: a plain object the services fill and the screens read. Services call the set_*
+# methods (or assign fields and call changed()); each sets a dirty flag per area and wakes the
+# display loop, which redraws only the areas whose flags are set.
+#
+# PRIVACY (change of tenancy): each meter has visible_from_utc. The screens read consumption only
+# through the view_* methods below, which drop anything stamped before that time, even if a
+# service or the history store forgot to purge it (defence in depth).
+# MIT license
+import asyncio
+
+from micropython import const
+
+FUEL_ELEC = const(0)
+FUEL_GAS = const(1)
+
+# History periods: today by half hour, last 8 days, last 5 weeks, last 13 months.
+P_DAY = const(0)
+P_8D = const(1)
+P_5W = const(2)
+P_13M = const(3)
+PERIOD_SLOTS = (48, 8, 5, 13)
+
+# Dirty flags (one per screen area).
+D_LIVE = const(0x001)  # live demand
+D_ENERGY = const(0x002)  # today energy/cost, last reading time
+D_TARIFF = const(0x004)
+D_HISTORY = const(0x008)
+D_PREPAY = const(0x010)
+D_MESSAGES = const(0x020)
+D_STATUS = const(0x040)
+D_LINK = const(0x080)
+D_AMBIENT = const(0x100)
+D_CLOCK = const(0x200)  # minute tick: clock and reading ages
+D_ALL = const(0x3FF)
+
+AMBIENT_UNKNOWN = const(-1)
+AMBIENT_LOW = const(0)
+AMBIENT_MEDIUM = const(1)
+AMBIENT_HIGH = const(2)
+
+LINK_DOWN = const(0)
+LINK_JOINING = const(1)
+LINK_UP = const(2)
+
+MODE_CREDIT = const(0)
+MODE_PREPAY = const(1)
+
+
+class Fuel:
+    def __init__(self, fuel_id, name):
+        self.id = fuel_id
+        self.name = name
+        self.present = False  # a meter of this fuel is bound
+        self.visible_from_utc = 0  # nothing before this time is ever shown (tenancy start)
+        # Live demand (electricity; gas has none) and its time.
+        self.demand_w = None
+        self.demand_utc = None
+        # Today's energy and cost, the start of the period they cover, last reading time.
+        self.today_wh = None
+        self.today_cost_mp = None
+        self.today_from_utc = None
+        self.reading_utc = None
+        # Tariff (not personal: shown regardless of visible_from).
+        self.unit_rate_mp_kwh = None  # 1e-5 GBP per kWh
+        self.standing_mp_day = None
+        self.tier = None
+        self.tier_label = None
+        self.next_rate_mp_kwh = None
+        self.next_rate_utc = None
+        # Prepayment.
+        self.mode = MODE_CREDIT
+        self.credit_mp = None
+        self.ec_avail_mp = None  # emergency credit available
+        self.ec_in_use = False
+        self.debt_mp = None
+        self.prepay_utc = None
+        self.low_credit = False
+
+
+class Message:
+    def __init__(self, msg_id, text, time_utc, fuel=FUEL_ELEC, confirm=False, urgent=False):
+        self.id = msg_id
+        self.text = text
+        self.time_utc = time_utc
+        self.fuel = fuel
+        self.confirm = confirm  # the supplier asked for a confirmation
+        self.confirmed = False
+        self.urgent = urgent
+
+
+def _now_default():
+    try:
+        from ihd.runtime import clock
+
+        return clock.now()
+    except ImportError:
+        return 0
+
+
+class Model:
+    def __init__(self, now_fn=None):
+        self.now = now_fn or _now_default
+        self.elec = Fuel(FUEL_ELEC, "Electricity")
+        self.gas = Fuel(FUEL_GAS, "Gas")
+        self.fuels = (self.elec, self.gas)
+        self.supplier = None
+        self.ambient = AMBIENT_UNKNOWN
+        self.messages = []
+        self.link = LINK_DOWN
+        self.link_lqi = None
+        # Status (no personal data).
+        self.fw_version = "0.0.0"
+        self.ncp_version = None
+        self.ezsp_version = None
+        self.net_state = "down"
+        self.eui64 = None
+        self.channel = None
+        self.pan_id = None
+        self.meters = []  # (fuel_id, eui64 bytes, node_id)
+        self.tenancy_event = None  # e.g. "CoT applied 12 Jan 09:00"
+        self.history_source = None  # object with history(fuel_id, period, now_utc)
+        self.on_confirm = None  # callback(message) when the user confirms a message
+        self.dirty = D_ALL
+        self.alert = False  # something needs the user's attention (wakes the screen)
+        self.wake = asyncio.Event()
+
+    def fuel(self, fuel_id):
+        return self.fuels[fuel_id]
+
+    # -- change notification --
+    def changed(self, flags, alert=False):
+        self.dirty |= flags
+        if alert:
+            self.alert = True
+        self.wake.set()
+
+    def take_dirty(self):
+        d = self.dirty
+        self.dirty = 0
+        return d
+
+    # -- setters for the services --
+    def set_demand(self, fuel_id, demand_w, utc):
+        f = self.fuels[fuel_id]
+        f.demand_w = demand_w
+        f.demand_utc = utc
+        self.changed(D_LIVE)
+
+    def set_today(self, fuel_id, energy_wh, cost_mp, from_utc, reading_utc):
+        f = self.fuels[fuel_id]
+        f.present = True
+        f.today_wh = energy_wh
+        f.today_cost_mp = cost_mp
+        f.today_from_utc = from_utc
+        f.reading_utc = reading_utc
+        self.changed(D_ENERGY | D_HISTORY)
+
+    def set_tariff(
+        self, fuel_id, unit_rate_mp_kwh, standing_mp_day, tier=None, tier_label=None, supplier=None
+    ):
+        f = self.fuels[fuel_id]
+        f.unit_rate_mp_kwh = unit_rate_mp_kwh
+        f.standing_mp_day = standing_mp_day
+        f.tier = tier
+        f.tier_label = tier_label
+        if supplier is not None:
+            self.supplier = supplier
+        self.changed(D_TARIFF | D_LIVE)
+
+    def set_prepay(
+        self,
+        fuel_id,
+        mode,
+        credit_mp,
+        ec_avail_mp,
+        debt_mp,
+        utc,
+        ec_in_use=False,
+        low_credit=False,
+    ):
+        f = self.fuels[fuel_id]
+        f.mode = mode
+        f.credit_mp = credit_mp
+        f.ec_avail_mp = ec_avail_mp
+        f.debt_mp = debt_mp
+        f.prepay_utc = utc
+        f.ec_in_use = ec_in_use
+        f.low_credit = low_credit
+        self.changed(D_PREPAY | D_ENERGY, alert=low_credit)
+
+    def set_ambient(self, level):
+        if level != self.ambient:
+            self.ambient = level
+            self.changed(D_AMBIENT)
+
+    def set_link(self, state, lqi=None):
+        self.link = state
+        self.link_lqi = lqi
+        self.changed(D_LINK | D_STATUS)
+
+    def set_visible_from(self, fuel_id, utc):
+        # Tenancy change applied: everything may have changed.
+        self.fuels[fuel_id].visible_from_utc = utc
+        self.changed(D_ALL)
+
+    def add_message(self, msg):
+        for i in range(len(self.messages)):
+            if self.messages[i].id == msg.id:
+                self.messages[i] = msg
+                break
+        else:
+            self.messages.insert(0, msg)
+        self.changed(D_MESSAGES, alert=msg.confirm or msg.urgent)
+
+    def remove_message(self, msg_id):
+        self.messages = [m for m in self.messages if m.id != msg_id]
+        self.changed(D_MESSAGES)
+
+    def confirm_message(self, msg):
+        msg.confirmed = True
+        if self.on_confirm is not None:
+            self.on_confirm(msg)
+        self.changed(D_MESSAGES)
+
+    def prepay_mode(self):
+        return any(f.present and f.mode == MODE_PREPAY for f in self.fuels)
+
+    # -- privacy-filtered views: the only way screens read consumption --
+    def visible(self, fuel_id, t_utc):
+        return t_utc is not None and t_utc >= self.fuels[fuel_id].visible_from_utc
+
+    def view_demand(self, fuel_id):
+        f = self.fuels[fuel_id]
+        return f.demand_w if self.visible(fuel_id, f.demand_utc) else None
+
+    def view_today(self, fuel_id):
+        # (energy_wh, cost_mp) or None
+        f = self.fuels[fuel_id]
+        if f.today_wh is None or not self.visible(fuel_id, f.today_from_utc):
+            return None
+        return f.today_wh, f.today_cost_mp
+
+    def view_reading_utc(self, fuel_id):
+        f = self.fuels[fuel_id]
+        return f.reading_utc if self.visible(fuel_id, f.reading_utc) else None
+
+    def view_prepay(self, fuel_id):
+        # (credit_mp, ec_avail_mp, debt_mp) or None
+        f = self.fuels[fuel_id]
+        if f.credit_mp is None or not self.visible(fuel_id, f.prepay_utc):
+            return None
+        return f.credit_mp, f.ec_avail_mp, f.debt_mp
+
+    def view_messages(self):
+        return [m for m in self.messages if self.visible(m.fuel, m.time_utc)]
+
+    def history(self, fuel_id, period):
+        # -> list of (start_utc, energy_wh, cost_mp), oldest first, only from visible_from on.
+        src = self.history_source
+        if src is None:
+            return []
+        vf = self.fuels[fuel_id].visible_from_utc
+        return [e for e in src.history(fuel_id, period, self.now()) if e[0] >= vf]

@@ -64,16 +64,13 @@ def stage(board, out_dir=None):
                 cmd.insert(1, "-march=" + march)
             subprocess.run(cmd + [src], check=True)
         files.append(dst_rel)
-    # The board wiring module: source, at the device root, importable as `board`.
-    board_src = os.path.join(paths.BOARDS, board, "board.py")
-    shutil.copyfile(board_src, os.path.join(out_dir, "board.py"))
-    files.append("board.py")
-    extra = os.path.join(paths.BOARDS, board, "extra")  # board-only helper modules, if any
-    if os.path.isdir(extra):
-        for f in sorted(os.listdir(extra)):
-            if f.endswith(".py"):
-                shutil.copyfile(os.path.join(extra, f), os.path.join(out_dir, f))
-                files.append(f)
+    # The board wiring module and its helpers (e.g. the unix block device): source, at the device
+    # root, importable by name. manifest.py is for freezing, not for the device.
+    board_dir = os.path.join(paths.BOARDS, board)
+    for f in sorted(os.listdir(board_dir)):
+        if f.endswith(".py") and f != "manifest.py":
+            shutil.copyfile(os.path.join(board_dir, f), os.path.join(out_dir, f))
+            files.append(f)
     manifest = {}
     for rel in files:
         with open(os.path.join(out_dir, rel), "rb") as f:

@@ -1,16 +1,37 @@
 # Unix port "board": the only module that knows how the unix build reaches its peripherals.
-# NCP UART = TCP to hansim (IHD_NCP=tcp:127.0.0.1:PORT), flash = littlefs image file
-# (IHD_FLASH=path), display = terminal (IHD_DISPLAY=term|dump:DIR|none).
+#   IHD_NCP=tcp:HOST:PORT   NCP UART = TCP to hansim (loopback)
+#   IHD_FLASH=path          flash = littlefs image file (created erased if missing)
+#   IHD_DISPLAY=term|dump:DIR|none   terminal rendering, frame dumps, or headless
+#   IHD_TIME_SCALE=N        simulated seconds per real second (hansim --speed)
+#   IHD_METERS=elec:0x1234:1,gas:0x2B7A:1   bound meters (until discovery persists them)
+#   IHD_LOG=path            also append the log to this file
 import os
 import sys
 
 NAME = "unix"
 STATUS_PERIOD_S = 10
+FLASH_BLOCK_SIZE = 4096
+FLASH_BLOCKS = 512  # 2 MB, as the RP2040 Pico
 
 
 def env(name, default=None):
     v = os.getenv(name)
     return v if v else default
+
+
+TIME_SCALE = int(env("IHD_TIME_SCALE", "1"))
+METERS = env("IHD_METERS")
+_log_path = env("IHD_LOG")
+if _log_path:
+    from ihd.runtime import log as _log
+
+    _log_file = open(_log_path, "a")  # noqa: SIM115 - open for the process lifetime
+
+    def _to_file(line):
+        _log_file.write(line + "\n")
+        _log_file.flush()
+
+    _log.set_sink(_to_file)
 
 
 async def open_ncp():
@@ -25,5 +46,115 @@ async def open_ncp():
     return await asyncio.open_connection(host, int(port))
 
 
+def block_device():
+    from blockdev import FileBlockDev
+
+    return FileBlockDev(env("IHD_FLASH", "flash.img"), FLASH_BLOCK_SIZE, FLASH_BLOCKS)
+
+
 def fatal(e):
     sys.exit(1)
+
+
+async def start_ui(app):
+    # IHD_DISPLAY: "term" (colour 320x240 in this terminal), "term:mono" (128x64), "dump:DIR"
+    # (headless ST7789 + SSD1306 on null buses; every screen of both dumped at shutdown for
+    # host_tools.screens), or "none".
+    import asyncio
+
+    from ihd.ui.display import Ui
+    from ihd.ui.input import InputQueue
+
+    mode = env("IHD_DISPLAY", "none")
+    if mode == "none":
+        return
+    q = InputQueue()
+    if mode.startswith("term"):
+        import keys
+        from term import TermPanel
+
+        panel = TermPanel(128, 64, mono=True) if mode == "term:mono" else TermPanel(320, 240)
+        ui = Ui(panel, app.model, inputs=q, backlight=panel.backlight)
+        panel.clear_screen()
+        app.sup.spawn("ui", ui.run)
+        app.sup.spawn("keys", lambda: keys.run(q, on_quit=app.quit.set))
+        app.on_shutdown.append(panel.restore)
+        return
+    if mode.startswith("dump:"):
+        import framedump
+
+        outdir = mode[5:]
+        uis = [Ui(p, app.model, inputs=InputQueue()) for p in framedump.make_panels()]
+        for ui in uis:
+            app.sup.spawn("ui%dx%d" % (ui.panel.width, ui.panel.height), ui.run)
+
+        def dump_all():
+            import os
+
+            try:
+                os.mkdir(outdir)
+            except OSError:
+                pass
+            for ui in uis:
+                for s in ui.all_screens() if hasattr(ui, "all_screens") else ui.screens:
+                    ui.go(s.name)
+                    ui.step()
+                    framedump.dump(
+                        ui.panel,
+                        "%s/%dx%d_%s.fb" % (outdir, ui.panel.width, ui.panel.height, s.name),
+                    )
+
+        app.on_shutdown.append(dump_all)
+        await asyncio.sleep_ms(0)
+        return
+    raise ValueError("IHD_DISPLAY must be term, term:mono, dump:DIR or none")
+
+
+def dump_state(app):
+    # IHD_STATE=path: the device's view at shutdown, as JSON, for system tests.
+    path = env("IHD_STATE")
+    if not path:
+        return
+    import json
+
+    from ihd.runtime import clock, counters
+
+    m = app.model
+    fuels = {}
+    for name, f in (("elec", m.elec), ("gas", m.gas)):
+        fuels[name] = {
+            "demand_w": m.view_demand(f.id),
+            "today": m.view_today(f.id),
+            "reading_utc": m.view_reading_utc(f.id),
+            "visible_from": f.visible_from_utc,
+            "unit_rate_mp_kwh": f.unit_rate_mp_kwh,
+            "standing_mp_day": f.standing_mp_day,
+            "history": {str(p): m.history(f.id, p) for p in (0, 1, 2, 3)},
+        }
+    meters = {}
+    svc = getattr(app, "meters", None)
+    if svc is not None:
+        for name, st in svc.states.items():
+            meters[name] = {
+                "summ_milli": st.summ_milli,
+                "summ_utc": st.summ_utc,
+                "unit": st.fmt.unit if st.fmt else None,
+                "divisor": st.fmt.divisor if st.fmt else None,
+            }
+    tenancy = getattr(app, "tenancy", None)
+    out = {
+        "utc": clock.now(),
+        "synced": clock.synced(),
+        "ncp": app.ncp.status() if app.ncp else None,
+        "fuels": fuels,
+        "meters": meters,
+        "ambient": m.ambient,
+        "tenancy_last": tenancy.last_event if tenancy else None,
+        "tenancy_audit": tenancy.state.audit if tenancy else None,
+        "counters": counters.snapshot(),
+        "tasks": app.sup.status(),
+    }
+    if out["ncp"] and out["ncp"].get("eui64"):
+        out["ncp"]["eui64"] = "".join("%02x" % b for b in out["ncp"]["eui64"])
+    with open(path, "w") as f:
+        json.dump(out, f)

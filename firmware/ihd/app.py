@@ -1,4 +1,6 @@
-# Wiring of services and tasks. Knows no pins (the board module does) and no bytes (the layers do).
+# Wiring of services and tasks. Knows no pins (the board module does) and no bytes (the layers
+# do). Start order: storage (flash is the only durable state), config, history, the Zigbee stack,
+# services, UI. Every long-lived task runs under the supervisor.
 import asyncio
 import gc
 
@@ -6,15 +8,144 @@ import ihd
 from ihd.runtime import clock, counters, log
 from ihd.runtime.supervisor import Supervisor, install_loop_handler
 
+_FLASH = "/flash"
+# Default bindings until discovery (issue: joining) persists real ones: GB HAN defaults used by
+# hansim's default scenario; a board or the config file may override ("meters" key).
+_DEFAULT_METERS = "elec:0x1234:1,gas:0x2B7A:1"
+
+
+class HistoryView:
+    # ui.model history source: the store's buckets for a fuel and period, each starting no
+    # earlier than the meter's visible_from (a bucket straddling it holds only post-T data).
+    def __init__(self, store):
+        self.store = store
+
+    def history(self, fuel_id, period, now_utc):
+        from ihd.history import buckets as B
+
+        s = self.store
+        vf = s.visible_from(fuel_id)
+        if period == 0:
+            rows = s.today(fuel_id, now_utc)
+        else:
+            res, count = ((B.RES_DAY, 8), (B.RES_WEEK, 5), (B.RES_MONTH, 13))[period - 1]
+            rows = s.series(fuel_id, res, now_utc, count)
+        out = []
+        for start, end, wh, cost, n in rows:
+            if end <= vf:
+                continue
+            out.append((max(start, vf), wh if n else None, cost if n else None))
+        return out
+
 
 class App:
     def __init__(self, board):
         self.board = board
         self.sup = Supervisor()
         self.started_ms = clock.ticks_ms()
+        self.model = None
+        self.ncp = None
+        self.quit = asyncio.Event()  # set to stop the app cleanly (unix: the q key)
+        self.on_shutdown = []  # fns run at an orderly stop (restore the terminal, dump frames)
+
+    # ---------------- construction ----------------
+
+    def open_storage(self):
+        from ihd.history.store import HistoryStore
+        from ihd.runtime import storage
+        from ihd.runtime.config import Config
+
+        dev = self.board.block_device()
+        self.storage = storage.mount(dev, _FLASH)
+        self.config = Config(_FLASH + "/config.json")
+        keys = self.storage.key_region(dev)
+        if not keys.load():
+            log.warn("app", "history keys fresh: history starts empty")
+        self.history = HistoryStore(self.storage.fs, keys)
+
+    def build_model(self):
+        from ihd.ui.model import Model
+
+        m = Model(now_fn=clock.now)
+        m.fw_version = ihd.VERSION
+        m.history_source = HistoryView(self.history)
+        for i in (0, 1):
+            m.fuels[i].visible_from_utc = self.history.visible_from(i)
+        self.model = m
+
+    async def build_stack(self):
+        from ihd.zigbee.ash import Ash
+        from ihd.zigbee.ezsp import Ezsp
+        from ihd.zigbee.ncp import Ncp
+        from ihd.zigbee.zcl.client import Zcl
+
+        backoff_ms = 500
+        while True:
+            try:
+                reader, writer = await self.board.open_ncp()
+                break
+            except OSError as e:  # no NCP yet (unix: simulator not up): keep the device alive
+                log.warn("app", "NCP port unavailable (%r); retry in %d ms", e, backoff_ms)
+                await asyncio.sleep_ms(backoff_ms)
+                backoff_ms = min(backoff_ms * 2, 30000)
+        self.ncp = Ncp(Ezsp(Ash(reader, writer)))
+        self.zcl = Zcl(self.ncp)
+        self.ncp.on_message = self.zcl.handle_incoming
+
+    def build_services(self):
+        from ihd.meters.registry import Registry
+        from ihd.meters.service import MeterService
+        from ihd.tenancy.core import TenancyState
+        from ihd.tenancy.watcher import TenancyWatcher
+
+        cfg = self.config
+        spec = cfg.get("meters") or getattr(self.board, "METERS", None) or _DEFAULT_METERS
+        self.registry = Registry(require_aps_security=bool(cfg.get("require_aps_security")))
+        self.meters = MeterService(self.zcl, self.registry, self.history, self.model, cfg)
+        for m in Registry.parse(spec):
+            self.registry.bind(m)
+            idx = 0 if m.name == "elec" else 1
+            self.meters.bind(m, idx, idx)
+            self.model.fuels[idx].present = True
+        self.tenancy = TenancyWatcher(
+            self.zcl,
+            self.registry,
+            _HistoryByName(self.history),
+            TenancyState(_FLASH + "/tenancy.json"),
+            cfg.get("tenancy_poll_s"),
+        )
+        self.tenancy.on_applied.append(self._tenancy_applied)
+
+    async def _tenancy_applied(self, meter_name, t):
+        idx = 0 if meter_name == "elec" else 1
+        self.model.tenancy_event = "change applied %s" % clock.iso(t)[:16]
+        await self.meters.refresh(meter_name, visible_from=self.history.visible_from(idx))
+
+    # ---------------- tasks ----------------
+
+    async def link_task(self):
+        # Follows the NCP: each (re)start of the network re-polls tenancy and re-reads meters
+        # (a CoT may have happened while we were away); the UI shows the link state.
+        from ihd.ui.model import LINK_DOWN, LINK_UP
+
+        seen_resets = -1
+        while True:
+            await self.ncp.wait_ready()
+            if self.ncp.reset_count != seen_resets or seen_resets < 0:
+                seen_resets = self.ncp.reset_count
+                log.info("app", "network up (NCP resets: %d)", seen_resets)
+                self.model.set_link(LINK_UP)
+                st = self.ncp.status()
+                self.model.ezsp_version = st["ezsp_version"]
+                self.model.ncp_version = st["stack_version"]
+                self.model.eui64 = st["eui64"]
+                self.meters.kick()
+                self.tenancy.kick()
+            while self.ncp.ready():
+                await asyncio.sleep_ms(200)
+            self.model.set_link(LINK_DOWN)
 
     async def status_task(self):
-        # Periodic one-line health summary: heap, task restarts, error counters.
         period_s = getattr(self.board, "STATUS_PERIOD_S", 60)
         while True:
             gc.collect()
@@ -22,28 +153,72 @@ class App:
             bad = sum(v for k, v in counters.snapshot().items() if "err" in k or "bad" in k)
             log.info(
                 "app",
-                "up %d s, heap free %d, restarts %d, errors %d",
+                "up %d s, utc %s, heap free %d, restarts %d, errors %d",
                 clock.ticks_diff_ms(self.started_ms) // 1000,
+                clock.iso(clock.now()) if clock.synced() else "-",
                 gc.mem_free(),
                 restarts,
                 bad,
             )
             await asyncio.sleep(period_s)
 
+    async def flush_task(self):
+        # Pending half-hours reach flash at least hourly even in a quiet period.
+        while True:
+            await clock.sleep_s(3600)
+            self.history.flush()
+
     async def run(self):
         install_loop_handler()
         log.info("app", "IHD firmware %s on %s", ihd.VERSION, self.board.NAME)
+        clock.set_scale(getattr(self.board, "TIME_SCALE", 1))
         self.sup.spawn("status", self.status_task)
+        self.open_storage()
+        self.build_model()
+        ui = getattr(self.board, "start_ui", None)
+        if ui is not None:
+            await ui(self)
+        await self.build_stack()
+        self.build_services()
+        self.sup.spawn("ncp", self.ncp.run)
+        self.sup.spawn("link", self.link_task)
+        self.sup.spawn("meters", self.meters.run)
+        self.sup.spawn("tenancy", self.tenancy.run)
+        self.sup.spawn("flush", self.flush_task)
         hook = getattr(self.board, "start", None)
         if hook is not None:
             await hook(self)
-        while True:
-            await asyncio.sleep(3600)
+        await self.quit.wait()
+
+    def shutdown(self):
+        # Orderly stop (unix board, tests): pending history to flash, tasks cancelled.
+        self.sup.cancel_all()
+        steps = [self.history.flush] if hasattr(self, "history") else []
+        dump = getattr(self.board, "dump_state", None)
+        if dump is not None:
+            steps.append(lambda: dump(self))
+        for fn in steps + self.on_shutdown:
+            try:
+                fn()
+            except Exception as e:
+                log.exc("app", e, "at shutdown")
+
+
+class _HistoryByName:
+    # The tenancy watcher speaks meter names; the store speaks indices.
+    def __init__(self, store):
+        self.store = store
+
+    def truncate(self, meter_name, t):
+        return self.store.truncate(0 if meter_name == "elec" else 1, t)
 
 
 def main(board):
     gc.collect()
+    app = App(board)
     try:
-        asyncio.run(App(board).run())
+        asyncio.run(app.run())
     finally:
+        if app.model is not None:
+            app.shutdown()
         asyncio.new_event_loop()

@@ -1,0 +1,343 @@
+# Meters service: reads the bound ESME and GPF, turns raw registers into Wh / W with each meter's
+# formatting, accumulates half-hour intervals into the history store, keeps the tariff and the
+# ambient level, and syncs the clock from the Time cluster. Data is accepted only from the bound
+# meters (registry.source_of). Polling respects the SE minimum (>= 7.5 s); gas is polled at
+# gas cadence since a GPF only learns new gas data every 30 minutes.
+import asyncio
+
+from micropython import const
+
+from ihd.meters import units
+from ihd.meters.registry import ELEC, GAS
+from ihd.runtime import clock, log
+from ihd.runtime.counters import Counters
+from ihd.ui.model import D_CLOCK
+from ihd.zigbee.zcl import foundation as F
+
+_TIME = const(0x000A)
+_PRICE = const(0x0700)
+_METERING = const(0x0702)
+_DM = const(0x0708)
+_HH_S = const(1800)
+_DAY_S = const(86400)
+_CLOCK_SYNC_S = const(3600)
+_TARIFF_S = const(3600)
+_TIME_STATUS_OK = const(0x03)  # Master | Synchronized
+_MP_DIGITS = const(5)  # our money unit is 1e-5 GBP
+
+_FORMAT_IDS = (0x0300, 0x0301, 0x0302, 0x0303, 0x0304, 0x0305)
+_LIVE_IDS = (0x0000, 0x0400)
+_GAS_PRICE_IDS = (0x0301, 0x0302, 0x0303, 0x0304, 0x0306)
+_THRESHOLD_IDS = (0x0400, 0x0401)
+_AMBIENT_ATTR = const(0x0207)
+_TAG = "meters"
+
+
+def _ok(v):
+    return v is not None and not isinstance(v, F.AttrStatus)
+
+
+def _pow10(n):
+    r = 1
+    for _ in range(n):
+        r *= 10
+    return r
+
+
+def to_mp(value, trailing_digit):
+    # value x 10^-trailing_digit GBP -> 1e-5 GBP
+    if trailing_digit <= _MP_DIGITS:
+        return value * _pow10(_MP_DIGITS - trailing_digit)
+    return value // _pow10(trailing_digit - _MP_DIGITS)
+
+
+class MeterState:
+    # What we know of one meter; RAM only, re-read after boot or a change of tenancy.
+    def __init__(self, meter, fuel_id, hist_index):
+        self.meter = meter
+        self.fuel_id = fuel_id  # ui.model FUEL_*
+        self.hist = hist_index  # history store meter index
+        self.fmt = None  # units.Formatting
+        self.summ_milli = None  # last summation in thousandths of the unit (Wh for kWh)
+        self.summ_utc = 0
+        self.hh_start = None  # open half-hour interval
+        self.hh_wh = 0
+        self.unit_rate_mp_kwh = None
+        self.standing_mp_day = None
+        self.cv_milli = 39500  # calorific value, thousandths of MJ/m3 (GB typical default)
+        self.cf_milli = 1022640  # conversion factor x 1e6
+        self.thresholds = None  # (low/medium, medium/high) in W
+        self.next_poll_utc = 0
+        self.tariff_utc = 0
+        self.last_reading_utc = None
+
+
+class MeterService:
+    def __init__(self, zcl, registry, history, model, config, hub=(0x0000, 1)):
+        self.zcl = zcl
+        self.registry = registry
+        self.history = history
+        self.model = model
+        self.poll_s = max(8, config.get("meter_poll_s"))
+        self.gas_poll_s = max(self.poll_s, config.get("gas_poll_s"))
+        self.hub = hub
+        self.states = {}
+        self.c = Counters(
+            _TAG,
+            ("reads", "read_failures", "reports", "bad_values", "negative_deltas", "clock_syncs"),
+        )
+        self._wake = asyncio.Event()
+        self._clock_utc = -_CLOCK_SYNC_S
+        zcl.on_report(_METERING, self._on_report)
+
+    def bind(self, meter, fuel_id, hist_index):
+        self.states[meter.name] = MeterState(meter, fuel_id, hist_index)
+
+    def kick(self):
+        self._wake.set()
+
+    # ---------------- main loop ----------------
+
+    async def run(self):
+        while True:
+            await self.sync_clock()
+            now = clock.now()
+            if now:
+                for st in self.states.values():
+                    if now >= st.next_poll_utc:
+                        await self.poll(st)
+                        st.next_poll_utc = clock.now() + (
+                            self.gas_poll_s if st.meter.name == GAS else self.poll_s
+                        )
+            wait_s = self.poll_s
+            if now:
+                wait_s = max(1, min(st.next_poll_utc for st in self.states.values()) - now)
+            try:
+                await asyncio.wait_for(self._wake.wait(), wait_s / clock.scale())
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def sync_clock(self, force=False):
+        if not force and clock.synced() and clock.now() - self._clock_utc < _CLOCK_SYNC_S:
+            return
+        node, ep = self.hub
+        got = await self.zcl.read_attributes(node, ep, _TIME, (0x0000, 0x0001))
+        if not got or not _ok(got.get(0x0000)):
+            if not clock.synced():
+                log.warn(_TAG, "no time from the hub yet")
+            return
+        status = got.get(0x0001)
+        if _ok(status) and not status & _TIME_STATUS_OK:
+            log.warn(_TAG, "hub time not synchronised (status 0x%02x); ignored", status)
+            return
+        if clock.set_utc(got[0x0000]):
+            self._clock_utc = clock.now()
+            self.c.inc("clock_syncs")
+            self.model.changed(D_CLOCK)
+
+    async def refresh(self, name, visible_from=None):
+        # After a change of tenancy: forget cached readings, re-read everything of the meter.
+        st = self.states.get(name)
+        if st is None:
+            return
+        st.fmt = None
+        st.summ_milli = None
+        st.hh_start = None
+        st.hh_wh = 0
+        st.tariff_utc = 0
+        st.thresholds = None
+        if visible_from is not None:
+            self.model.set_visible_from(st.fuel_id, visible_from)
+        st.next_poll_utc = 0
+        self.kick()
+
+    async def poll(self, st):
+        m = st.meter
+        if st.fmt is None and not await self._read_formatting(st):
+            return
+        now = clock.now()
+        if now - st.tariff_utc >= _TARIFF_S:
+            await self._read_tariff(st)
+        got = await self.zcl.read_attributes(m.node, m.ep, _METERING, _LIVE_IDS)
+        if got is None:
+            self.c.inc("read_failures")
+            return
+        self.c.inc("reads")
+        t = clock.now()
+        if _ok(got.get(0x0400)):
+            self._demand(st, got[0x0400], t)
+        if _ok(got.get(0x0000)):
+            self._summation(st, got[0x0000], t)
+        if m.name == ELEC:
+            await self._ambient(st)
+
+    # ---------------- attribute reads ----------------
+
+    async def _read_formatting(self, st):
+        m = st.meter
+        got = await self.zcl.read_attributes(m.node, m.ep, _METERING, _FORMAT_IDS)
+        if not got or not all(_ok(got.get(a)) for a in (0x0300, 0x0301, 0x0302)):
+            self.c.inc("read_failures")
+            log.warn(_TAG, "%s: formatting unreadable", m.name)
+            return False
+        fmt = units.Formatting(got[0x0300], got[0x0301], got[0x0302])
+        for a, slot in (
+            (0x0303, "summation_fmt"),
+            (0x0304, "demand_fmt"),
+            (0x0305, "history_fmt"),
+        ):
+            if _ok(got.get(a)):
+                setattr(fmt, slot, got[a])
+        if not fmt.valid():
+            self.c.inc("bad_values")
+            return False
+        st.fmt = fmt
+        log.info(_TAG, "%s: unit %s x%d/%d", m.name, units.unit_name(fmt.unit), fmt.multiplier,
+                 fmt.divisor)  # fmt: skip
+        return True
+
+    async def _read_tariff(self, st):
+        m = st.meter
+        rsp = await self.zcl.command(m.node, m.ep, _PRICE, 0x00, {"command_options": 0},
+                                     rsp_cmd=0x00)  # fmt: skip
+        a = rsp.args if rsp is not None else None
+        ids = _GAS_PRICE_IDS if m.name == GAS else (0x0301,)
+        got = await self.zcl.read_attributes(m.node, m.ep, _PRICE, ids) or {}
+        if a is None or self.registry.source_of(rsp) is None:
+            log.warn(_TAG, "%s: no current price", m.name)
+            return
+        td = a["trailing_digit_and_tier"] >> 4
+        st.unit_rate_mp_kwh = to_mp(a["price"], td)
+        if _ok(got.get(0x0301)):
+            st.standing_mp_day = to_mp(got[0x0301], td)
+        if m.name == GAS:
+            self._gas_factors(st, got)
+        st.tariff_utc = clock.now()
+        label = a["rate_label"]
+        if isinstance(label, (bytes, bytearray)):
+            try:
+                label = bytes(label).decode()
+            except Exception:
+                label = None
+        self.model.set_tariff(st.fuel_id, st.unit_rate_mp_kwh, st.standing_mp_day,
+                              a["trailing_digit_and_tier"] & 0x0F, label)  # fmt: skip
+
+    def _gas_factors(self, st, got):
+        # CV (0x0304, trailing digit 0x0306 high nibble) and CF (0x0302, 0x0303) for m3 -> kWh
+        if _ok(got.get(0x0304)):
+            td = (got.get(0x0306) or 0) >> 4 if _ok(got.get(0x0306)) else 0
+            st.cv_milli = got[0x0304] * 1000 // _pow10(td)
+        if _ok(got.get(0x0302)):
+            td = (got.get(0x0303) or 0) >> 4 if _ok(got.get(0x0303)) else 0
+            st.cf_milli = got[0x0302] * 1000000 // _pow10(td)
+
+    async def _ambient(self, st):
+        m = st.meter
+        if st.thresholds is None:
+            got = await self.zcl.read_attributes(m.node, m.ep, _DM, _THRESHOLD_IDS)
+            if got and _ok(got.get(0x0400)) and _ok(got.get(0x0401)):
+                st.thresholds = (
+                    units.demand_w(got[0x0400], st.fmt),
+                    units.demand_w(got[0x0401], st.fmt),
+                )
+            else:
+                st.thresholds = ()  # not supported: use the meter's own indicator
+        demand = self.model.fuels[st.fuel_id].demand_w
+        if st.thresholds and demand is not None:
+            lo, hi = st.thresholds
+            self.model.set_ambient(0 if demand < lo else (1 if demand < hi else 2))
+            return
+        got = await self.zcl.read_attributes(m.node, m.ep, _METERING, (_AMBIENT_ATTR,))
+        if got and _ok(got.get(_AMBIENT_ATTR)) and got[_AMBIENT_ATTR] <= 2:
+            self.model.set_ambient(got[_AMBIENT_ATTR])
+
+    # ---------------- values ----------------
+
+    def _on_report(self, f, attr_id, value):
+        st = None
+        src = self.registry.source_of(f)
+        if src is not None:
+            st = self.states.get(src.name)
+        if st is None or st.fmt is None:
+            return
+        self.c.inc("reports")
+        t = clock.now()
+        if attr_id == 0x0400:
+            self._demand(st, value, t)
+        elif attr_id == 0x0000:
+            self._summation(st, value, t)
+
+    def _demand(self, st, raw, t):
+        w = units.demand_w(raw, st.fmt)
+        if w is None:
+            return
+        self.model.set_demand(st.fuel_id, w, t)
+
+    def _summation(self, st, raw, t):
+        milli = units.scaled_milli(raw, st.fmt)
+        if milli is None or t == 0:
+            return
+        if st.summ_milli is None:
+            st.summ_milli, st.summ_utc = milli, t
+            st.hh_start = t - t % _HH_S
+            self._publish_today(st, t)
+            return
+        delta = milli - st.summ_milli
+        if delta < 0:
+            # meter exchanged or register reset: start a new baseline, never negative energy
+            self.c.inc("negative_deltas")
+            log.warn(_TAG, "%s: summation went backwards by %d", st.meter.name, -delta)
+            st.summ_milli, st.summ_utc = milli, t
+            return
+        if st.fmt.unit == units.UNIT_M3:
+            wh = units.gas_m3_to_wh(delta, st.cv_milli, st.cf_milli)
+        else:
+            wh = delta
+        self._spread(st, st.summ_utc, t, wh)
+        st.summ_milli, st.summ_utc = milli, t
+        st.last_reading_utc = t
+        self._publish_today(st, t)
+
+    def _spread(self, st, t0, t1, wh):
+        # Energy consumed between two readings goes to the half-hours it spans, pro rata by
+        # time; each half-hour is appended to history when the next one starts.
+        span = max(1, t1 - t0)
+        left = wh
+        t = t0
+        while True:
+            hh_end = st.hh_start + _HH_S
+            if t1 < hh_end:
+                st.hh_wh += left
+                return
+            part = wh * (hh_end - t) // span
+            st.hh_wh += part
+            left -= part
+            self._close_interval(st)
+            st.hh_start = hh_end
+            st.hh_wh = 0
+            t = hh_end
+
+    def _close_interval(self, st):
+        cost = 0
+        if st.unit_rate_mp_kwh is not None:
+            cost = st.hh_wh * st.unit_rate_mp_kwh // 1000
+        self.history.append(st.hist, st.hh_start, st.hh_wh, cost, st.standing_mp_day)
+
+    def _publish_today(self, st, t):
+        # Today = what the store holds for today (post visible_from only) + the open half-hour
+        # if it started at or after visible_from.
+        vf = self.history.visible_from(st.hist)
+        energy = cost = 0
+        for _s, _e, wh, c, n in self.history.today(st.hist, t):
+            if n:
+                energy += wh
+                cost += c
+        if st.hh_start is not None and st.hh_start >= vf and st.hh_start >= t - t % _DAY_S:
+            energy += st.hh_wh
+            if st.unit_rate_mp_kwh is not None:
+                cost += st.hh_wh * st.unit_rate_mp_kwh // 1000
+        if st.standing_mp_day is not None:
+            cost += st.standing_mp_day
+        day_start = t - t % _DAY_S
+        self.model.set_today(st.fuel_id, energy, cost, max(day_start, vf), t)

@@ -1,0 +1,244 @@
+# Headless simulation: hansim + the firmware on the MicroPython unix port, in fast-forward.
+#   python -m host_tools.simulate --scenario NAME --until 6h|2026-01-15T12:00:00Z --out DIR
+# Leaves in DIR: han.pcap, flash.img (the device storage), log.txt, hansim.log, state.json (the
+# device's view at the end), screens/ (PNG of the final frame of each screen, when the UI runs).
+# Exit status 0 when the firmware ran without unhandled errors (no crashed task, no traceback).
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from host_tools import paths
+
+_ZIGBEE_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+_BAD_LOG = re.compile(r"crashed|unhandled in event loop|Traceback")
+
+
+class Control:
+    # hansim's line-based JSON control channel.
+    def __init__(self, addr):
+        host, _, port = addr.rpartition(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=10)
+        self.f = self.sock.makefile("rw")
+
+    def call(self, **req):
+        self.f.write(json.dumps(req) + "\n")
+        self.f.flush()
+        rsp = json.loads(self.f.readline())
+        if not rsp.get("ok"):
+            raise RuntimeError("hansim control: %r -> %r" % (req, rsp))
+        return rsp
+
+    def zigbee_time(self):
+        return int(self.call(cmd="time")["zigbee"])
+
+    def close(self):
+        self.sock.close()
+
+
+def parse_until(text, start_zigbee):
+    # "6h", "90m", "+2h30m", "3600s" relative to the start, or an ISO UTC time.
+    m = re.fullmatch(r"\+?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text.strip())
+    if m and any(m.groups()):
+        d, h, mi, s = (int(x or 0) for x in m.groups())
+        return start_zigbee + ((d * 24 + h) * 60 + mi) * 60 + s
+    t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return int((t - _ZIGBEE_EPOCH).total_seconds())
+
+
+class Simulation:
+    def __init__(self, scenario, out, speed=None, ezsp_version=None, corrupt=None, extra_env=None,
+                 hansim_args=()):  # fmt: skip
+        self.scenario = scenario
+        self.out = os.path.abspath(out)
+        self.speed = speed
+        self.ezsp_version = ezsp_version
+        self.corrupt = corrupt
+        self.extra_env = dict(extra_env or {})
+        self.hansim_args = list(hansim_args)
+        self.hansim = None
+        self.fw = None
+        self.ctl = None
+        self.ncp_addr = None
+        self.boots = 0
+        os.makedirs(self.out, exist_ok=True)
+
+    # ---- processes ----
+
+    def start_hansim(self):
+        cmd = [sys.executable, "-m", "host_tools.hansim", "--scenario", self.scenario]
+        cmd += ["--tcp", "127.0.0.1:0", "--control", "127.0.0.1:0"]
+        cmd += ["--pcap", os.path.join(self.out, "han.pcap")]
+        if self.speed:
+            cmd += ["--speed", str(self.speed)]
+        if self.ezsp_version:
+            cmd += ["--ezsp-version", str(self.ezsp_version)]
+        if self.corrupt:
+            cmd += ["--corrupt", str(self.corrupt)]
+        cmd += self.hansim_args
+        log = open(os.path.join(self.out, "hansim.log"), "w")  # noqa: SIM115
+        self.hansim = subprocess.Popen(
+            cmd, cwd=paths.ROOT, stdout=subprocess.PIPE, stderr=log, text=True
+        )
+        assert self.hansim.stdout is not None
+        line = self.hansim.stdout.readline()
+        m = re.search(r"listening tcp (\S+) control (\S+)", line)
+        if not m:
+            self.hansim.kill()
+            raise RuntimeError("hansim did not start: %r (see %s/hansim.log)" % (line, self.out))
+        self.ncp_addr = m.group(1)
+        self.ctl = Control(m.group(2))
+        if not self.speed:
+            self.speed = float(self.ctl.call(cmd="time")["speed"])
+
+    def start_firmware(self):
+        self.boots += 1
+        env = dict(os.environ)
+        env.update(
+            MICROPYPATH=paths.micropypath(),
+            IHD_NCP="tcp:" + self.ncp_addr,
+            IHD_FLASH=os.path.join(self.out, "flash.img"),
+            IHD_LOG=os.path.join(self.out, "log.txt"),
+            IHD_STATE=os.path.join(self.out, "state.json"),
+            IHD_DISPLAY="dump:" + os.path.join(self.out, "frames"),
+            IHD_TIME_SCALE=str(int(self.speed)),
+        )
+        env.update(self.extra_env)
+        with open(os.path.join(self.out, "log.txt"), "a") as f:
+            f.write("=== boot %d ===\n" % self.boots)
+        self.fw = subprocess.Popen(
+            [paths.micropython_exe(), os.path.join(paths.FIRMWARE, "main.py")],
+            cwd=self.out,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=open(os.path.join(self.out, "console.txt"), "a"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop_firmware(self, graceful=True):
+        # graceful: Ctrl-C (flushes pending history); else a power cut (SIGKILL).
+        if self.fw is None:
+            return
+        if self.fw.poll() is None:
+            self.fw.send_signal(signal.SIGINT if graceful else signal.SIGKILL)
+            try:
+                self.fw.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.fw.kill()
+                self.fw.wait()
+        self.fw = None
+
+    def stop(self):
+        self.stop_firmware()
+        if self.ctl is not None:
+            self.ctl.close()
+        if self.hansim is not None and self.hansim.poll() is None:
+            self.hansim.send_signal(signal.SIGINT)
+            try:
+                self.hansim.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.hansim.kill()
+
+    # ---- time ----
+
+    def now(self):
+        return self.ctl.zigbee_time()
+
+    def run_until(self, t_zigbee, max_real_s=None):
+        # Wait (real time) until hansim's simulated clock reaches t_zigbee.
+        deadline = time.monotonic() + (max_real_s or 3600)
+        while True:
+            now = self.now()
+            if now >= t_zigbee:
+                return now
+            if self.fw is not None and self.fw.poll() is not None:
+                raise RuntimeError("firmware exited early (rc %s)" % self.fw.returncode)
+            if time.monotonic() > deadline:
+                raise TimeoutError("simulation did not reach %d" % t_zigbee)
+            time.sleep(min(0.5, max(0.02, (t_zigbee - now) / self.speed)))
+
+    # ---- results ----
+
+    def log_text(self):
+        try:
+            with open(os.path.join(self.out, "log.txt")) as f:
+                log = f.read()
+            with open(os.path.join(self.out, "console.txt")) as f:
+                return log + f.read()
+        except OSError:
+            return ""
+
+    def errors(self):
+        return [line for line in self.log_text().splitlines() if _BAD_LOG.search(line)]
+
+    def state(self):
+        with open(os.path.join(self.out, "state.json")) as f:
+            return json.load(f)
+
+    def render_screens(self):
+        frames = os.path.join(self.out, "frames")
+        if not os.path.isdir(frames):
+            return
+        from host_tools import screens
+
+        out = os.path.join(self.out, "screens")
+        os.makedirs(out, exist_ok=True)
+        for name in sorted(os.listdir(frames)):
+            if name.endswith(".fb"):
+                screens.to_png(os.path.join(frames, name), out)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="run hansim + the firmware headless, fast-forward")
+    ap.add_argument("--scenario", default="default")
+    ap.add_argument("--until", required=True, help="duration (6h, 90m, 1d2h) or ISO UTC time")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--speed", type=float, help="simulated seconds per real second")
+    ap.add_argument("--ezsp-version", type=int, choices=(13, 14))
+    ap.add_argument("--corrupt", type=float, help="serial link byte corruption rate")
+    ap.add_argument(
+        "--reboot-at",
+        action="append",
+        default=[],
+        help="restart the firmware at this time (duration or ISO), repeatable",
+    )
+    ap.add_argument(
+        "--power-cut-at",
+        action="append",
+        default=[],
+        help="kill the firmware (no flush) at this time and restart it",
+    )
+    args = ap.parse_args(argv)
+    sim = Simulation(args.scenario, args.out, args.speed, args.ezsp_version, args.corrupt)
+    try:
+        sim.start_hansim()
+        start = sim.now()
+        until = parse_until(args.until, start)
+        stops = [(parse_until(t, start), True) for t in args.reboot_at]
+        stops += [(parse_until(t, start), False) for t in args.power_cut_at]
+        sim.start_firmware()
+        for t, graceful in sorted(stops):
+            sim.run_until(t)
+            sim.stop_firmware(graceful)
+            sim.start_firmware()
+        sim.run_until(until)
+    finally:
+        sim.stop()
+    sim.render_screens()
+    errs = sim.errors()
+    for e in errs[:20]:
+        print("error: " + e, file=sys.stderr)
+    print("simulation finished: %s (%d boots, %d errors)" % (args.out, sim.boots, len(errs)))
+    return 1 if errs else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

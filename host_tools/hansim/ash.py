@@ -32,7 +32,7 @@ TX_WINDOW = 3
 ACK_TIMEOUT_INIT_S = 0.8
 ACK_TIMEOUT_MIN_S = 0.4
 ACK_TIMEOUT_MAX_S = 3.2
-MAX_RETRIES = 8
+MAX_RETRIES = 6  # ASH_MAX_TIMEOUTS of the SDK host port (herdsman); then FAILED + ERROR(0x51)
 
 
 def crc16(data: bytes) -> int:
@@ -109,6 +109,7 @@ class AshNcp:
 
     def _reset_state(self) -> None:
         self.connected = False
+        self.failed = False
         self.tx_seq = 0  # next frmNum we send
         self.rx_ack = 0  # ackNum we send = next frmNum expected from the host
         self.reject = False
@@ -170,6 +171,8 @@ class AshNcp:
             self.on_reset()
             return
         if not self.connected:
+            if self.failed:
+                self._send_error()  # FAILED: every frame but RST gets ERROR again
             return  # nothing but RST until the link is up
         if control & 0x80 == 0:
             self._data(control, data)
@@ -250,6 +253,20 @@ class AshNcp:
         self.counters["tx_frames"] += 1
         self._write(encode_frame(control, randomize(ezsp)))
 
+    def _send_error(self) -> None:
+        # ERROR(0x51), repeated every ack period while FAILED: a lost ERROR must not leave the
+        # host waiting on a silent link.
+        if not self.failed:
+            return
+        self._write(encode_frame(ERROR, bytes((0x02, 0x51))))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_later(ACK_TIMEOUT_MAX_S, self._send_error)
+
     def _send_ack(self) -> None:
         self._write(encode_frame(0x80 | self.rx_ack))
 
@@ -287,10 +304,16 @@ class AshNcp:
         self.retries += 1
         self.ack_timeout_s = min(self.ack_timeout_s * 2, ACK_TIMEOUT_MAX_S)
         if self.retries > MAX_RETRIES:
-            log.warning("host stopped acking; dropping %d frames", len(self.unacked))
+            # As a real NCP (UG101): enter FAILED, report ERROR(0x51) and accept nothing but RST.
+            # The host must reset; frames in flight are lost with the NCP state, visibly.
+            log.warning("host stopped acking; FAILED with %d frames", len(self.unacked))
+            self.counters["failures"] = self.counters.get("failures", 0) + 1
             self.unacked.clear()
             self.pending.clear()
             self.retries = 0
+            self.connected = False
+            self.failed = True
+            self._send_error()
             return
         self._retransmit_all()
 

@@ -10,6 +10,7 @@ import struct
 from typing import Any, Callable, Dict, List, Optional
 
 from . import ezsp as ez
+from . import ota as ota_server
 from .clusters import DeviceManagement
 from .meters import MeterState, build_devices
 from .pcap import PcapWriter
@@ -34,6 +35,7 @@ class Han:
         self.meters: Dict[str, MeterState] = {n: v[0] for n, v in built["meters"].items()}
         self.meter_devices: Dict[str, Device] = {n: v[1] for n, v in built["meters"].items()}
         self.hub: Device = built["hub"]
+        self.ota = ota_server.install(self, scn)  # None: the hub stub (no image)
         for d in self.devices.values():
             d.send = self._device_sender(d)
         self.ezsp: Optional[ez.EzspNcp] = None
@@ -184,6 +186,8 @@ class Han:
             for dev in self.devices.values():
                 if not self.offline(dev):
                     dev.tick(now)
+        if self.ota is not None and self.up:
+            self.ota.tick(now)
 
     def fire(self, ev: Dict[str, Any]) -> None:
         now = self.clock.now()
@@ -253,4 +257,5 @@ class Han:
             "events_fired": len(self.fired),
             "events_pending": len(self._pending_events),
             "counters": dict(self.counters),
+            "ota": self.ota.status() if self.ota is not None else None,
         }

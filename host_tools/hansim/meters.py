@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from . import clusters as cl
+from . import prepay
 from .energy import SLOT_S, EnergyModel
 from .scenario import MeterSpec, Scenario
 from .simclock import to_zigbee
@@ -141,7 +142,7 @@ def build_devices(scn: Scenario, now: Any) -> Dict[str, Any]:
         dev.add_cluster(e, cl.Basic, "hansim", "GPF" if gas else "ESME", 0x01 if not gas else 0x03)
         dev.add_cluster(e, cl.Metering, state)
         dev.add_cluster(e, cl.Price, state)
-        dev.add_cluster(e, cl.Prepayment, state)
+        prepay.install(dev.add_cluster(e, cl.Prepayment, state), state)
         if spec.device_management != "none":
             dev.add_cluster(e, cl.DeviceManagement, state, spec.device_management)
         if not gas:

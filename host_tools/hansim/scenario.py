@@ -220,6 +220,98 @@ class Tariff:
         del fuel
 
 
+def _prepayment(pp: Any, where: str) -> Dict[str, Any]:
+    # meters[].prepayment (docs/scenario-format.md "Prepayment"); money in tariff money units
+    from .prepay import utrn_error
+
+    _check_keys(
+        pp,
+        (
+            "initial_credit",
+            "emergency_credit",
+            "emergency_credit_threshold",
+            "emergency_credit_enabled",
+            "low_credit_warning",
+            "ihd_low_credit_warning",
+            "max_credit",
+            "max_credit_per_top_up",
+            "debts",
+            "utrns",
+            "accept_any_valid",
+            "keypad_locked",
+        ),
+        where,
+    )
+    out: Dict[str, Any] = {}
+    for key, default in (
+        ("initial_credit", 2000000),
+        ("emergency_credit", 500000),
+        ("low_credit_warning", 300000),
+        ("ihd_low_credit_warning", 0),
+        ("max_credit", 0),
+        ("max_credit_per_top_up", 0),
+    ):
+        out[key] = parse_int(pp.get(key, default), "%s.%s" % (where, key), 0, 0x7FFFFFFF)
+    out["emergency_credit_threshold"] = parse_int(
+        pp.get("emergency_credit_threshold", out["emergency_credit"] // 2),
+        where + ".emergency_credit_threshold",
+        0,
+        0x7FFFFFFF,
+    )
+    for key, default in (
+        ("emergency_credit_enabled", True),
+        ("accept_any_valid", True),
+        ("keypad_locked", False),
+    ):
+        v = pp.get(key, default)
+        if not isinstance(v, bool):
+            raise ScenarioError("%s.%s: true or false" % (where, key))
+        out[key] = v
+    debts = pp.get("debts", [])
+    if not isinstance(debts, list) or len(debts) > 3:
+        raise ScenarioError("%s.debts: a list of at most 3 debts" % where)
+    out["debts"] = []
+    for i, dd in enumerate(debts):
+        w = "%s.debts[%d]" % (where, i)
+        _check_keys(dd, ("label", "amount", "recovery", "per_day", "percent"), w)
+        rec = _choice(dd.get("recovery", "time"), ("time", "payment"), w + ".recovery")
+        debt: Dict[str, Any] = {
+            "label": str(dd.get("label", "Debt %d" % (i + 1))),
+            "amount": parse_int(_get(dd, "amount", w), w + ".amount", 0, 0x7FFFFFFF),
+            "recovery": rec,
+        }
+        if len(debt["label"].encode()) > 12:
+            raise ScenarioError("%s.label: at most 12 bytes" % w)
+        if rec == "time":
+            debt["per_day"] = parse_int(_get(dd, "per_day", w), w + ".per_day", 0, 0x7FFFFFFF)
+        else:
+            pct = _get(dd, "percent", w)
+            if not isinstance(pct, (int, float)) or isinstance(pct, bool) or not 0 <= pct <= 100:
+                raise ScenarioError("%s.percent: number in [0, 100]" % w)
+            debt["percent_x100"] = int(round(pct * 100))
+        out["debts"].append(debt)
+    utrns = pp.get("utrns", [])
+    if not isinstance(utrns, list):
+        raise ScenarioError("%s.utrns: a list of codes or {code, amount}" % where)
+    out["utrns"] = []
+    for i, u in enumerate(utrns):
+        w = "%s.utrns[%d]" % (where, i)
+        amount = None
+        if isinstance(u, dict):
+            _check_keys(u, ("code", "amount"), w)
+            code = _get(u, "code", w)
+            if "amount" in u:
+                amount = parse_int(u["amount"], w + ".amount", 0, 0x7FFFFFFF)
+        else:
+            code = u
+        code = code.replace(" ", "") if isinstance(code, str) else code
+        err = utrn_error(code)
+        if err:
+            raise ScenarioError("%s: %r: %s" % (w, code, err))
+        out["utrns"].append((code, amount))
+    return out
+
+
 class MeterSpec:
     def __init__(self, d: Dict[str, Any], where: str, start_zb: int):
         _check_keys(
@@ -288,19 +380,10 @@ class MeterSpec:
         self.initial_reading_wh = int(round(kwh * 1000))
         self.site_id = str(d.get("site_id", "1234567890123"))
         self.serial = str(d.get("serial", "HS" + self.name.upper()))
-        pp = d.get("prepayment", {})
-        _check_keys(
-            pp, ("initial_credit", "emergency_credit", "low_credit_warning"), where + ".prepayment"
-        )
-        self.initial_credit = parse_int(
-            pp.get("initial_credit", 2000000), where + ".prepayment.initial_credit"
-        )
-        self.emergency_credit = parse_int(
-            pp.get("emergency_credit", 500000), where + ".prepayment.emergency_credit"
-        )
-        self.low_credit_warning = parse_int(
-            pp.get("low_credit_warning", 300000), where + ".prepayment.low_credit_warning"
-        )
+        self.prepayment = _prepayment(d.get("prepayment", {}), where + ".prepayment")
+        self.initial_credit = self.prepayment["initial_credit"]
+        self.emergency_credit = self.prepayment["emergency_credit"]
+        self.low_credit_warning = self.prepayment["low_credit_warning"]
         thr = d.get("ambient_thresholds_w", [500, 2000])
         if not (isinstance(thr, list) and len(thr) == 2):
             raise ScenarioError("%s.ambient_thresholds_w: [low_medium, medium_high]" % where)
@@ -324,6 +407,7 @@ class Scenario:
                 "comms_hub",
                 "meters",
                 "events",
+                "ota",
             ),
             where,
         )
@@ -400,6 +484,9 @@ class Scenario:
             for i, e in enumerate(d.get("events", []))
         ]
         self.events.sort(key=lambda e: e["at_unix"])
+        from .ota import parse_spec  # OTA server section (host_tools/hansim/ota.py)
+
+        self.ota = parse_spec(d.get("ota"), self.start_unix, where + ".ota")
 
     def meter(self, name: str) -> MeterSpec:
         for m in self.meters:

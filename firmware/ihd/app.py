@@ -88,7 +88,9 @@ class App:
                 log.warn("app", "NCP port unavailable (%r); retry in %d ms", e, backoff_ms)
                 await asyncio.sleep_ms(backoff_ms)
                 backoff_ms = min(backoff_ms * 2, 30000)
-        self.ncp = Ncp(Ezsp(Ash(reader, writer)))
+        # EZSP command timeout beyond the NCP's own ASH retry horizon (up to 6 ack timeouts of
+        # at most 3.2 s), so a slow noisy UART ends in an answer or an NCP ERROR, never a guess.
+        self.ncp = Ncp(Ezsp(Ash(reader, writer), cmd_timeout_ms=25000))
         self.zcl = Zcl(self.ncp)
         self.ncp.on_message = self.zcl.handle_incoming
 

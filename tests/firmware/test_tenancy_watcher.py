@@ -122,6 +122,11 @@ def test_no_answer_falls_back_to_attributes():
     z.attrs = {0x0200: 9_900, 0x0201: 0x4200}
     fwtest.run(w.poll(w.registry.get("gas")))
     assert h.truncations == [("gas", 9_900)]
+    # silence is not a refusal: the commands are tried again at the next poll
+    assert w.state.method.get("gas") is None
+    n = len(z.commands)
+    fwtest.run(w.poll(w.registry.get("gas")))
+    assert len(z.commands) == n + 2
 
 
 def test_push_from_bound_meter_vs_spoofed_node():

@@ -37,6 +37,16 @@ def _ok(v):
     return v is not None and not isinstance(v, F.AttrStatus)
 
 
+def _text(v):
+    # Octet string (UTF-8 per GBCS) -> str; None if not text.
+    if isinstance(v, (bytes, bytearray)):
+        try:
+            return bytes(v).decode()
+        except Exception:
+            return None
+    return v
+
+
 def _pow10(n):
     r = 1
     for _ in range(n):
@@ -105,10 +115,10 @@ class MeterService:
             if now:
                 for st in self.states.values():
                     if now >= st.next_poll_utc:
-                        await self.poll(st)
-                        st.next_poll_utc = clock.now() + (
-                            self.gas_poll_s if st.meter.name == GAS else self.poll_s
-                        )
+                        ok = await self.poll(st)
+                        # a failed read is retried at the live cadence, not a gas period later
+                        period = self.gas_poll_s if ok and st.meter.name == GAS else self.poll_s
+                        st.next_poll_utc = clock.now() + period
             wait_s = self.poll_s
             if now:
                 wait_s = max(1, min(st.next_poll_utc for st in self.states.values()) - now)
@@ -153,16 +163,14 @@ class MeterService:
         self.kick()
 
     async def poll(self, st):
+        # -> True if the live registers were read.
         m = st.meter
         if st.fmt is None and not await self._read_formatting(st):
-            return
-        now = clock.now()
-        if now - st.tariff_utc >= _TARIFF_S:
-            await self._read_tariff(st)
+            return False
         got = await self.zcl.read_attributes(m.node, m.ep, _METERING, _LIVE_IDS)
         if got is None:
             self.c.inc("read_failures")
-            return
+            return False
         self.c.inc("reads")
         t = clock.now()
         if _ok(got.get(0x0400)):
@@ -171,6 +179,10 @@ class MeterService:
             self._summation(st, got[0x0000], t)
         if m.name == ELEC:
             await self._ambient(st)
+        # the tariff changes rarely: after the readings, so a slow link shows numbers first
+        if clock.now() - st.tariff_utc >= _TARIFF_S:
+            await self._read_tariff(st)
+        return True
 
     # ---------------- attribute reads ----------------
 
@@ -214,14 +226,14 @@ class MeterService:
         if m.name == GAS:
             self._gas_factors(st, got)
         st.tariff_utc = clock.now()
-        label = a["rate_label"]
-        if isinstance(label, (bytes, bytearray)):
-            try:
-                label = bytes(label).decode()
-            except Exception:
-                label = None
+        supplier = None
+        if m.name == ELEC:  # the supplier's name as the ESME's Device Management server holds it
+            dm = await self.zcl.read_attributes(m.node, m.ep, _DM, (0x0101,))
+            if dm and _ok(dm.get(0x0101)):
+                supplier = _text(dm[0x0101])
         self.model.set_tariff(st.fuel_id, st.unit_rate_mp_kwh, st.standing_mp_day,
-                              a["trailing_digit_and_tier"] & 0x0F, label)  # fmt: skip
+                              a["trailing_digit_and_tier"] & 0x0F, _text(a["rate_label"]),
+                              supplier)  # fmt: skip
 
     def _gas_factors(self, st, got):
         # CV (0x0304, trailing digit 0x0306 high nibble) and CF (0x0302, 0x0303) for m3 -> kWh

@@ -67,7 +67,10 @@ class Supervisor:
     def cancel_all(self):
         for s in self.tasks:
             if s.task is not None:
-                s.task.cancel()
+                try:
+                    s.task.cancel()
+                except RuntimeError:  # the task interrupted by Ctrl-C cannot cancel itself
+                    pass
 
 
 def install_loop_handler():

@@ -95,8 +95,10 @@ class TenancyWatcher:
         self._cmd_tried[meter.name] = now
         rsp = await self.zcl.command(meter.node, meter.ep, _DM, _GET[kind], rsp_cmd=_GET[kind])
         if rsp is None:
-            log.info(_TAG, "%s: no answer to Get %s; using attributes", meter.name, kind)
-            await self._use_attributes(meter, kind)
+            # No answer (meter asleep, link or NCP trouble): read the attributes this time, but
+            # only an explicit refusal (0x81) makes "attributes" the remembered method.
+            log.info(_TAG, "%s: no answer to Get %s; reading attributes", meter.name, kind)
+            await self._poll_attributes(meter, kind)
             return
         st = rsp.default_status()
         if st == F.NOT_FOUND or st == F.SUCCESS:

@@ -56,6 +56,7 @@ _LFSR_POLY = const(0xB8)
 _RX_CHUNK = const(64)
 _LOG_EVERY_MS = const(5000)  # rx error summary at most this often (errors are per byte/frame)
 
+_MAX_NAKS_PER_FRAME = const(16)
 _COUNTER_NAMES = (
     "tx_data",
     "retransmits",
@@ -433,7 +434,7 @@ class Ash:
             self._tx_next = (frm + 1) & 7
             self._tx_frm = frm
             self._tx_fail = False
-            tries = 0
+            timeouts = naks = 0
             re_tx = 0
             while True:
                 self._tx_evt.clear()
@@ -454,13 +455,16 @@ class Ash:
                         self._adapt(time.ticks_diff(time.ticks_ms(), t0))
                     return
                 re_tx = 1
-                tries += 1
+                # UG101 ACK_TIMEOUTS counts timeouts only: a NAK proves the NCP is alive (on a
+                # noisy UART half the frames may be NAKed). NAKs get their own generous cap.
                 if self._tx_nak:
+                    naks += 1
                     self.c.inc("naks_rx")
                 else:
+                    timeouts += 1
                     self.c.inc("ack_timeouts")
                     self.t_rx_ack_ms = min(2 * self.t_rx_ack_ms, self.t_ack_max_ms)
-                if tries >= self.ack_timeouts:
+                if timeouts >= self.ack_timeouts or naks >= _MAX_NAKS_PER_FRAME:
                     self._tx_frm = -1
                     self._fail(ERROR_ACK_TIMEOUTS)
                     raise AshError("no ACK")

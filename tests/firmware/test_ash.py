@@ -4,8 +4,8 @@
 import asyncio
 
 import fwtest
-from ihd.zigbee import ash
 from ashfakes import Pipe, frames, settle
+from ihd.zigbee import ash
 
 PORTABLE = True
 

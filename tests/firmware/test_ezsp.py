@@ -4,9 +4,9 @@
 import asyncio
 
 import fwtest
+from ashfakes import settle
 from ihd.zigbee import ezsp as ez
 from ihd.zigbee.ash import AshError
-from ashfakes import settle
 
 PORTABLE = True
 

@@ -5,8 +5,8 @@ import asyncio
 import struct
 
 import fwtest
-from ihd.zigbee import ash, ezsp, ncp
 from ashfakes import FakeNcp, settle
+from ihd.zigbee import ash, ezsp, ncp
 
 PORTABLE = True
 

@@ -1,8 +1,12 @@
-# Entry point: the board wiring module picks the hardware, the app does the rest.
+# Entry point: the board wiring module picks the hardware; the OTA boot selector puts the active
+# firmware slot first on sys.path (or rolls back an unconfirmed one); the app does the rest.
 import sys
 
 import board
-from ihd import app
+from ihd.ota import boot
+
+boot.select(board.flash_root())  # never raises: the factory firmware is always bootable
+from ihd import app  # noqa: E402 - after the slot is selected
 
 try:
     app.main(board)

@@ -52,17 +52,26 @@ def main(argv=None):
         hansim, ncp = start_hansim(args.scenario, args.speed)
     else:
         ncp = "tcp:127.0.0.1:1"
-    fw = subprocess.Popen(
-        [paths.micropython_exe(), os.path.join(paths.FIRMWARE, "main.py")],
-        cwd=tmp,
-        env=firmware_env(ncp, flash_img, "term", {"IHD_LOG": os.path.join(tmp, "log.txt")}),
+    env = firmware_env(
+        ncp,
+        flash_img,
+        "term",
+        {"IHD_LOG": os.path.join(tmp, "log.txt"), "IHD_TIME_SCALE": str(int(args.speed))},
     )
+    fw = None
     try:
-        fw.wait()
+        while True:
+            fw = subprocess.Popen(
+                [paths.micropython_exe(), os.path.join(paths.FIRMWARE, "main.py")],
+                cwd=tmp,
+                env=env,
+            )
+            if fw.wait() != 3:  # 3: the device reset itself (firmware update): start again
+                break
     except KeyboardInterrupt:
         pass
     finally:
-        for p in (fw, hansim):
+        for p in (fw, hansim):  # noqa: B007
             if p is not None and p.poll() is None:
                 p.send_signal(signal.SIGINT)
                 try:

@@ -17,6 +17,7 @@ import time
 from host_tools import paths
 
 _ZIGBEE_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+REBOOT_EXIT = 3  # unix board's "reset": the runner starts the firmware again
 _BAD_LOG = re.compile(r"crashed|unhandled in event loop|Traceback")
 
 
@@ -160,7 +161,10 @@ class Simulation:
             if now >= t_zigbee:
                 return now
             if self.fw is not None and self.fw.poll() is not None:
-                raise RuntimeError("firmware exited early (rc %s)" % self.fw.returncode)
+                if self.fw.returncode != REBOOT_EXIT:
+                    raise RuntimeError("firmware exited early (rc %s)" % self.fw.returncode)
+                self.fw = None  # the device reset itself (e.g. to activate a firmware update)
+                self.start_firmware()
             if time.monotonic() > deadline:
                 raise TimeoutError("simulation did not reach %d" % t_zigbee)
             time.sleep(min(0.5, max(0.02, (t_zigbee - now) / self.speed)))

@@ -18,8 +18,9 @@ BUTTON_PINS = (4, 5, 6, 7)
 KEYPAD_ROWS = (38, 39, 40, 41)
 KEYPAD_COLS = (42, 2, 1)
 BUZZER_PIN = 21
-# Flash: littlefs in the "vfs" partition; the last 2 erase blocks are the raw key region.
-FLASH_PARTITION = "vfs"
+# Flash: a dedicated "ihd" data partition (partitions-ihd.csv, README): littlefs at /flash plus
+# the raw history-key region in its last 2 erase blocks, apart from MicroPython's own "vfs".
+FLASH_PARTITION = "ihd"
 
 
 async def open_ncp():
@@ -42,10 +43,30 @@ async def open_ncp():
     return asyncio.StreamReader(uart), asyncio.StreamWriter(uart, {})
 
 
-def block_device():
-    import esp32
+_storage = None
 
-    return esp32.Partition.find(esp32.Partition.TYPE_DATA, label=FLASH_PARTITION)[0]
+
+def storage():
+    # -> (Storage, block device), mounted at /flash once.
+    global _storage
+    if _storage is None:
+        import esp32
+        from ihd.runtime import storage as st
+
+        dev = esp32.Partition.find(esp32.Partition.TYPE_DATA, label=FLASH_PARTITION)[0]
+        _storage = (st.mount(dev, "/flash"), dev)
+    return _storage
+
+
+def flash_root():
+    storage()
+    return "/flash"
+
+
+def reset():
+    import machine
+
+    machine.reset()
 
 
 def display():

@@ -14,8 +14,11 @@ BUTTON_PINS = (10, 11, 12, 13)  # prev, next, select, back; to GND, internal pul
 BUZZER_PIN = 15
 KEYPAD_ROWS = ()  # no keypad on this board: UTRN digits are entered with the buttons
 KEYPAD_COLS = ()
-# Flash: MicroPython's rp2 littlefs filesystem; the last 2 blocks are the raw key region.
-FLASH_BLOCKS = None
+# Flash: the top 512 KB of the 2 MB flash, outside MicroPython's own filesystem (build the
+# firmware with MICROPY_HW_FLASH_STORAGE_BYTES reduced by 512 KB; README): littlefs at /flash
+# plus the raw history-key region in its last 2 erase blocks.
+FLASH_START = 0x180000
+FLASH_LEN = 0x80000
 
 
 async def open_ncp():
@@ -38,10 +41,29 @@ async def open_ncp():
     return asyncio.StreamReader(uart), asyncio.StreamWriter(uart, {})
 
 
-def block_device():
-    import rp2
+_storage = None
 
-    return rp2.Flash()
+
+def storage():
+    global _storage
+    if _storage is None:
+        import rp2
+        from ihd.runtime import storage as st
+
+        dev = rp2.Flash(start=FLASH_START, len=FLASH_LEN)
+        _storage = (st.mount(dev, "/flash"), dev)
+    return _storage
+
+
+def flash_root():
+    storage()
+    return "/flash"
+
+
+def reset():
+    import machine
+
+    machine.reset()
 
 
 def display():

@@ -46,10 +46,31 @@ async def open_ncp():
     return await asyncio.open_connection(host, int(port))
 
 
-def block_device():
-    from blockdev import FileBlockDev
+_storage = None
 
-    return FileBlockDev(env("IHD_FLASH", "flash.img"), FLASH_BLOCK_SIZE, FLASH_BLOCKS)
+
+def storage():
+    # -> (Storage, block device); littlefs on the image file mounted at /flash, once.
+    global _storage
+    if _storage is None:
+        from blockdev import FileBlockDev
+        from ihd.runtime import storage as st
+
+        dev = FileBlockDev(env("IHD_FLASH", "flash.img"), FLASH_BLOCK_SIZE, FLASH_BLOCKS)
+        _storage = (st.mount(dev, "/flash"), dev)
+    return _storage
+
+
+def flash_root():
+    # Where OTA slots live; mounted before the boot selector looks at it.
+    storage()
+    return "/flash"
+
+
+def reset():
+    # "Reboot": the process exits with 3 and whoever runs it (host_tools.run/simulate)
+    # starts it again, as a board's reset would.
+    sys.exit(3)
 
 
 def fatal(e):

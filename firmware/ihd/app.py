@@ -52,11 +52,9 @@ class App:
 
     def open_storage(self):
         from ihd.history.store import HistoryStore
-        from ihd.runtime import storage
         from ihd.runtime.config import Config
 
-        dev = self.board.block_device()
-        self.storage = storage.mount(dev, _FLASH)
+        self.storage, dev = self.board.storage()
         self.config = Config(_FLASH + "/config.json")
         keys = self.storage.key_region(dev)
         if not keys.load():
@@ -117,6 +115,41 @@ class App:
             cfg.get("tenancy_poll_s"),
         )
         self.tenancy.on_applied.append(self._tenancy_applied)
+        self.build_prepay()
+        self.build_ota()
+
+    def build_prepay(self):
+        from ihd.prepay.service import PrepayService
+
+        self.prepay = PrepayService(
+            self.zcl,
+            self.registry,
+            self.model,
+            state_path=_FLASH + "/prepay.json",
+            buzzer=getattr(self.board, "beep", None),
+        )
+        self.tenancy.clearers.append(self.prepay.tenancy_clearer)
+
+    def build_ota(self):
+        from ihd.ota.client import OtaClient
+        from ihd.ota.slots import Slots
+
+        cfg = self.config
+        self.slots = Slots(_FLASH)
+        self.ota = OtaClient(
+            self.zcl,
+            self.slots,
+            self.board,
+            _FLASH,
+            block_size=cfg.get("ota_block_size"),
+            query_s=cfg.get("ota_query_s"),
+            reboot=self.reboot,
+        )
+
+    def reboot(self):
+        # Activate a new firmware: orderly stop, then the board resets (unix: exit code 3).
+        self.shutdown()
+        self.board.reset()
 
     async def _tenancy_applied(self, meter_name, t):
         idx = 0 if meter_name == "elec" else 1
@@ -143,6 +176,7 @@ class App:
                 self.model.eui64 = st["eui64"]
                 self.meters.kick()
                 self.tenancy.kick()
+                self.prepay.kick()
             while self.ncp.ready():
                 await asyncio.sleep_ms(200)
             self.model.set_link(LINK_DOWN)
@@ -163,6 +197,12 @@ class App:
                 bad,
             )
             await asyncio.sleep(period_s)
+
+    async def _confirm_firmware(self):
+        # A new firmware proves itself: NCP up and no task restarting for 5 minutes.
+        from ihd.ota.slots import confirm_when_stable
+
+        await confirm_when_stable(self.slots, self.sup, self.ncp.ready, grace_s=300)
 
     async def flush_task(self):
         # Pending half-hours reach flash at least hourly even in a quiet period.
@@ -187,6 +227,9 @@ class App:
         self.sup.spawn("meters", self.meters.run)
         self.sup.spawn("tenancy", self.tenancy.run)
         self.sup.spawn("flush", self.flush_task)
+        self.sup.spawn("prepay", self.prepay.run)
+        self.sup.spawn("ota", self.ota.run)
+        self.sup.spawn("confirm", self._confirm_firmware)
         hook = getattr(self.board, "start", None)
         if hook is not None:
             await hook(self)

@@ -11,12 +11,14 @@ from typing import Any, Callable, Dict, List, Optional
 
 from . import ezsp as ez
 from . import ota as ota_server
+from . import zdo
 from .clusters import DeviceManagement
 from .meters import MeterState, build_devices
 from .pcap import PcapWriter
 from .scenario import Scenario
 from .simclock import SimClock, iso_utc
-from .zcl import Device
+from .trust import KeyEstablishmentServer, TrustCenter
+from .zcl import Device, header
 
 log = logging.getLogger("hansim.han")
 
@@ -35,6 +37,8 @@ class Han:
         self.meters: Dict[str, MeterState] = {n: v[0] for n, v in built["meters"].items()}
         self.meter_devices: Dict[str, Device] = {n: v[1] for n, v in built["meters"].items()}
         self.hub: Device = built["hub"]
+        self.trust = TrustCenter(scn.trust_center)  # docs/joining.md
+        self.hub.add_cluster(scn.comms_hub["endpoint"], KeyEstablishmentServer, self.trust)
         self.ota = ota_server.install(self, scn)  # None: the hub stub (no image)
         for d in self.devices.values():
             d.send = self._device_sender(d)
@@ -107,6 +111,10 @@ class Han:
         loop.call_later(delay, self._process, dev, aps, payload)
 
     def _process(self, dev: Device, aps: ez.ApsFrame, payload: bytes) -> None:
+        if aps.profile == ZDO_PROFILE and aps.dst_ep == 0 and aps.cluster == zdo.MATCH_DESC_REQ:
+            for d, rsp in zdo.match_desc(self, payload):  # answered as if broadcast
+                self.send_to_ncp(d, 0, 0, zdo.MATCH_DESC_RSP, rsp, ZDO_PROFILE)
+            return
         if aps.profile == ZDO_PROFILE and aps.dst_ep == 0:
             rsp = self._zdo(dev, aps.cluster, payload)
             if rsp is not None:
@@ -209,11 +217,20 @@ class Han:
                 if ev.get("duration_s"):
                     cb = self.on_corruption
                     self._expiries.append((now + ev["duration_s"], lambda: cb(0.0)))
+        elif kind == "hub_offline":
+            self.set_hub_online(False)
+            self._expiries.append((now + ev["duration_s"], lambda: self.set_hub_online(True)))
         elif kind == "slow_responses":
             self.set_slow(ev["target"], ev["delay_s"])
             if ev.get("duration_s"):
                 target = ev["target"]
                 self._expiries.append((now + ev["duration_s"], lambda: self.set_slow(target, 0.0)))
+
+    def set_hub_online(self, online: bool) -> None:
+        log.info("hub %s", "back online" if online else "offline")
+        self.trust.hub_online = online
+        if not online and self.ezsp is not None:
+            self.ezsp.hub_gone()
 
     def set_slow(self, target: str, delay_s: float) -> None:
         if target == "ncp":
@@ -239,6 +256,23 @@ class Han:
         self.counters["pushes"] += 1
         dev.push(self.ncp_node, self.ihd_endpoint(), DeviceManagement.cluster_id, cmd, payload)
         return True
+
+    def spoof_change(self, ev: Dict[str, Any], node: int, endpoint: int) -> None:
+        # Attack test: a PublishChangeOfTenancy sent by a node that is not the meter (a rogue
+        # device on the HAN). The real meter knows nothing of it; the IHD must ignore it.
+        impl = int(ev["implementation_unix"]) - 946684800
+        payload = struct.pack(
+            "<IIBII",
+            ev["provider_id"],
+            ev["issuer_event_id"],
+            ev.get("tariff_type", 0),
+            impl,
+            ev.get("change_control", 0x200),
+        )
+        rogue = type("Rogue", (), {"node_id": node, "eui64": bytes(range(8))})()
+        frame = header(0x42, 0x00, True, True, False) + payload
+        self.counters["spoofs"] = self.counters.get("spoofs", 0) + 1
+        self.send_to_ncp(rogue, endpoint, self.ihd_endpoint(), DeviceManagement.cluster_id, frame)  # type: ignore[arg-type]
 
     def status(self) -> Dict[str, Any]:
         now = self.clock.now()

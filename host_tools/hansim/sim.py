@@ -267,8 +267,18 @@ class Simulator:
                 self.han.meters[scn_ev["meter"]].add_event(scn_ev)
             self.han.fire(scn_ev)
             return {"ok": True}
+        if cmd == "spoof":
+            # {"cmd": "spoof", "event": {change event}, "node": 0x5555, "endpoint": 1}
+            ev = dict(req["event"])
+            ev.setdefault("at", "+0s")
+            scn_ev = self.scn._event(ev, "control.spoof", list(self.han.meters))
+            self.han.spoof_change(scn_ev, int(req["node"]), int(req.get("endpoint", 1)))
+            return {"ok": True}
         if cmd == "ncp_reset":
             self.ncp_reset()
+            return {"ok": True}
+        if cmd == "hub":  # {"cmd": "hub", "online": false}: the Comms Hub disappears
+            self.han.set_hub_online(bool(req.get("online", True)))
             return {"ok": True}
         if cmd == "corrupt":
             self.set_corruption(float(req["rate"]))

@@ -121,6 +121,7 @@ def read_image(image, block_size=None):
     store = HistoryStore(LfsAdapter(fs), keys)
     rows = []
     for m in range(store.n):
+        vf = store.visible_from(m)
         for rec in store.dump(m):
             res = "half_hour" if rec[0] == "hh" else "day"
             end = rec[1] + (1800 if rec[0] == "hh" else 86400)
@@ -129,7 +130,8 @@ def read_image(image, block_size=None):
                     "meter": METER_NAMES[m],
                     "fuel": FUELS[m],
                     "resolution": res,
-                    "start": _iso(rec[1]),
+                    # a day rebuilt after a change of tenancy holds only data from T on
+                    "start": _iso(max(rec[1], vf)),
                     "end": _iso(end),
                     "energy_kwh": rec[2] / 1000,
                     "cost_pence": rec[3] / 1000,

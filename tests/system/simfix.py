@@ -42,3 +42,38 @@ def read_log(sim):
 
 def exists(path):
     return os.path.exists(path)
+
+
+def scenario_file(tmp_path, events=(), esme=None, gpf=None, base="default", **top):
+    # A scenario JSON derived from a built-in one: its events replaced, meter fields overridden.
+    import json
+
+    from host_tools.hansim import scenario as scn_mod
+
+    path = os.path.join(os.path.dirname(scn_mod.__file__), "scenarios", base + ".json")
+    with open(path) as f:
+        d = json.load(f)
+    d["events"] = list(events)
+    for m in d["meters"]:
+        over = esme if m["fuel"] == "electricity" else gpf
+        if over:
+            m.update(over)
+    d.update(top)
+    out = os.path.join(str(tmp_path), "scenario.json")
+    with open(out, "w") as f:
+        json.dump(d, f, indent=1)
+    return out
+
+
+def export_rows(tmp_path):
+    from host_tools.history.export import read_image
+
+    with open(os.path.join(str(tmp_path), "flash.img"), "rb") as f:
+        return read_image(f.read())
+
+
+def iso_to_zigbee(text):
+    import datetime as dt
+
+    t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return int(t.timestamp()) - ZB_UNIX

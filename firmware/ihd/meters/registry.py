@@ -7,7 +7,7 @@ from ihd.runtime.counters import Counters
 ELEC = "elec"
 GAS = "gas"
 
-stats = Counters("meters", ("rejected_source", "rejected_insecure"))
+stats = Counters("binding", ("rejected_source", "rejected_insecure"))
 
 
 class Meter:

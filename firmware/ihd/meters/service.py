@@ -80,6 +80,7 @@ class MeterState:
         self.next_poll_utc = 0
         self.tariff_utc = 0
         self.last_reading_utc = None
+        self.gen = 0  # bumped by refresh(): answers to requests sent before it are discarded
 
 
 class MeterService:
@@ -94,7 +95,8 @@ class MeterService:
         self.states = {}
         self.c = Counters(
             _TAG,
-            ("reads", "read_failures", "reports", "bad_values", "negative_deltas", "clock_syncs"),
+            ("reads", "read_failures", "reports", "bad_values", "negative_deltas", "clock_syncs")
+            + ("discarded",),
         )
         self._wake = asyncio.Event()
         self._clock_utc = -_CLOCK_SYNC_S
@@ -151,6 +153,7 @@ class MeterService:
         st = self.states.get(name)
         if st is None:
             return
+        st.gen += 1
         st.fmt = None
         st.summ_milli = None
         st.hh_start = None
@@ -167,9 +170,13 @@ class MeterService:
         m = st.meter
         if st.fmt is None and not await self._read_formatting(st):
             return False
+        gen = st.gen
         got = await self.zcl.read_attributes(m.node, m.ep, _METERING, _LIVE_IDS)
         if got is None:
             self.c.inc("read_failures")
+            return False
+        if gen != st.gen:  # a change of tenancy was applied meanwhile: this reading predates it
+            self.c.inc("discarded")
             return False
         self.c.inc("reads")
         t = clock.now()
@@ -246,12 +253,13 @@ class MeterService:
 
     async def _ambient(self, st):
         m = st.meter
+        fmt = st.fmt  # local: a tenancy refresh may clear st.fmt while we await
         if st.thresholds is None:
             got = await self.zcl.read_attributes(m.node, m.ep, _DM, _THRESHOLD_IDS)
             if got and _ok(got.get(0x0400)) and _ok(got.get(0x0401)):
                 st.thresholds = (
-                    units.demand_w(got[0x0400], st.fmt),
-                    units.demand_w(got[0x0401], st.fmt),
+                    units.demand_w(got[0x0400], fmt),
+                    units.demand_w(got[0x0401], fmt),
                 )
             else:
                 st.thresholds = ()  # not supported: use the meter's own indicator

@@ -57,7 +57,7 @@ def parse_until(text, start_zigbee):
 
 class Simulation:
     def __init__(self, scenario, out, speed=None, ezsp_version=None, corrupt=None, extra_env=None,
-                 hansim_args=()):  # fmt: skip
+                 hansim_args=(), heapsize=None):  # fmt: skip
         self.scenario = scenario
         self.out = os.path.abspath(out)
         self.speed = speed
@@ -65,11 +65,15 @@ class Simulation:
         self.corrupt = corrupt
         self.extra_env = dict(extra_env or {})
         self.hansim_args = list(hansim_args)
+        self.heapsize = heapsize
         self.hansim = None
         self.fw = None
         self.ctl = None
         self.ncp_addr = None
         self.boots = 0
+        # Exit codes after which the firmware is started again, as a board resets: 3 = its own
+        # reset; a test adds 1 (fatal error -> watchdog reset) to run a crash loop.
+        self.restart_codes = (REBOOT_EXIT,)
         os.makedirs(self.out, exist_ok=True)
 
     # ---- processes ----
@@ -111,12 +115,16 @@ class Simulation:
             IHD_STATE=os.path.join(self.out, "state.json"),
             IHD_DISPLAY="dump:" + os.path.join(self.out, "frames"),
             IHD_TIME_SCALE=str(int(self.speed)),
+            IHD_KEYS_FIFO=os.path.join(self.out, "keys.txt"),
         )
         env.update(self.extra_env)
         with open(os.path.join(self.out, "log.txt"), "a") as f:
             f.write("=== boot %d ===\n" % self.boots)
+        cmd = [paths.micropython_exe()]
+        if self.heapsize:  # a board-like RAM budget for the whole firmware
+            cmd += ["-X", "heapsize=" + self.heapsize]
         self.fw = subprocess.Popen(
-            [paths.micropython_exe(), os.path.join(paths.FIRMWARE, "main.py")],
+            cmd + [os.path.join(paths.FIRMWARE, "main.py")],
             cwd=self.out,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -148,6 +156,18 @@ class Simulation:
             except subprocess.TimeoutExpired:
                 self.hansim.kill()
 
+    def send_keys(self, *names, gap_s=0.05):
+        # Presses keys on the device (unix board IHD_KEYS_FIFO): "0".."9", "*", "#", "ok",
+        # "back", "next", "prev", "long_ok", "long_back"; "7395 0067" types the digits.
+        keys = []
+        for n in names:
+            keys += list(n.replace(" ", "")) if n[:1].isdigit() else [n]
+        with open(os.path.join(self.out, "keys.txt"), "a") as f:
+            for k in keys:
+                f.write(k + "\n")
+                f.flush()
+                time.sleep(gap_s)
+
     # ---- time ----
 
     def now(self):
@@ -161,7 +181,7 @@ class Simulation:
             if now >= t_zigbee:
                 return now
             if self.fw is not None and self.fw.poll() is not None:
-                if self.fw.returncode != REBOOT_EXIT:
+                if self.fw.returncode not in self.restart_codes:
                     raise RuntimeError("firmware exited early (rc %s)" % self.fw.returncode)
                 self.fw = None  # the device reset itself (e.g. to activate a firmware update)
                 self.start_firmware()
@@ -208,6 +228,7 @@ def main(argv=None):
     ap.add_argument("--speed", type=float, help="simulated seconds per real second")
     ap.add_argument("--ezsp-version", type=int, choices=(13, 14))
     ap.add_argument("--corrupt", type=float, help="serial link byte corruption rate")
+    ap.add_argument("--heapsize", help="MicroPython heap for the firmware, e.g. 512K")
     ap.add_argument(
         "--reboot-at",
         action="append",
@@ -221,7 +242,8 @@ def main(argv=None):
         help="kill the firmware (no flush) at this time and restart it",
     )
     args = ap.parse_args(argv)
-    sim = Simulation(args.scenario, args.out, args.speed, args.ezsp_version, args.corrupt)
+    sim = Simulation(args.scenario, args.out, args.speed, args.ezsp_version, args.corrupt,
+                     heapsize=args.heapsize)  # fmt: skip
     try:
         sim.start_hansim()
         start = sim.now()

@@ -5,6 +5,9 @@
 #   IHD_TIME_SCALE=N        simulated seconds per real second (hansim --speed)
 #   IHD_METERS=elec:0x1234:1,gas:0x2B7A:1   bound meters (until discovery persists them)
 #   IHD_LOG=path            also append the log to this file
+#   IHD_INSTALL_CODE=hex    Zigbee install code provisioned to flash on first boot
+#   IHD_KEYS_FIFO=path      key injection (tests): lines appended to this file are key presses
+#   IHD_CONFIG_JSON={"ota_query_s": 60}   config defaults overridden (tests: short periods)
 import os
 import sys
 
@@ -21,17 +24,33 @@ def env(name, default=None):
 
 TIME_SCALE = int(env("IHD_TIME_SCALE", "1"))
 METERS = env("IHD_METERS")
+INSTALL_CODE = env("IHD_INSTALL_CODE")  # factory provisioning (docs/joining.md)
 _log_path = env("IHD_LOG")
-if _log_path:
-    from ihd.runtime import log as _log
+_log_file = open(_log_path, "a") if _log_path else None  # noqa: SIM115 - process lifetime
 
-    _log_file = open(_log_path, "a")  # noqa: SIM115 - open for the process lifetime
 
-    def _to_file(line):
-        _log_file.write(line + "\n")
-        _log_file.flush()
+def _to_file(line):
+    _log_file.write(line + "\n")
+    _log_file.flush()
 
-    _log.set_sink(_to_file)
+
+def _hook_runtime():
+    # Log sink and config overrides on the `ihd.runtime` modules now in sys.modules: again after
+    # the OTA boot selector dropped the factory ones to import the app from a slot.
+    if _log_file is not None:
+        from ihd.runtime import log
+
+        log.set_sink(_to_file)
+    over = env("IHD_CONFIG_JSON")
+    if over:
+        import json
+
+        from ihd.runtime import config
+
+        config.DEFAULTS.update(json.loads(over))
+
+
+_hook_runtime()
 
 
 async def open_ncp():
@@ -43,7 +62,12 @@ async def open_ncp():
     if kind != "tcp":
         raise ValueError("unix board supports IHD_NCP=tcp:HOST:PORT only")
     host, _, port = addr.rpartition(":")
-    return await asyncio.open_connection(host, int(port))
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:  # TCP_NODELAY: a UART has no Nagle delay; without it each ASH ACK can wait ~40 ms
+        writer.s.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY (Linux values)
+    except (AttributeError, OSError):
+        pass
+    return reader, writer
 
 
 _storage = None
@@ -58,6 +82,7 @@ def storage():
 
         dev = FileBlockDev(env("IHD_FLASH", "flash.img"), FLASH_BLOCK_SIZE, FLASH_BLOCKS)
         _storage = (st.mount(dev, "/flash"), dev)
+    _hook_runtime()  # the app asks for storage after the slot is selected, before its config
     return _storage
 
 
@@ -100,6 +125,7 @@ async def start_ui(app):
         app.sup.spawn("ui", ui.run)
         app.sup.spawn("keys", lambda: keys.run(q, on_quit=app.quit.set))
         app.on_shutdown.append(panel.restore)
+        _inject_keys(app, q)
         return
     if mode.startswith("dump:"):
         import framedump
@@ -108,6 +134,7 @@ async def start_ui(app):
         uis = [Ui(p, app.model, inputs=InputQueue()) for p in framedump.make_panels()]
         for ui in uis:
             app.sup.spawn("ui%dx%d" % (ui.panel.width, ui.panel.height), ui.run)
+        _inject_keys(app, uis[0].inputs)  # the colour UI only: one user, one request
 
         def dump_all():
             import os
@@ -117,6 +144,11 @@ async def start_ui(app):
             except OSError:
                 pass
             for ui in uis:
+                # The screen shown at the end as it is, then every screen.
+                ui.step()
+                framedump.dump(
+                    ui.panel, "%s/%dx%d_current.fb" % (outdir, ui.panel.width, ui.panel.height)
+                )
                 for s in ui.all_screens() if hasattr(ui, "all_screens") else ui.screens:
                     ui.go(s.name)
                     ui.step()
@@ -129,6 +161,54 @@ async def start_ui(app):
         await asyncio.sleep_ms(0)
         return
     raise ValueError("IHD_DISPLAY must be term, term:mono, dump:DIR or none")
+
+
+def _inject_keys(app, queue):
+    path = env("IHD_KEYS_FIFO")
+    if path:
+        import keys
+
+        app.sup.spawn("keyfile", lambda: keys.poll_file(path, queue))
+
+
+beeps = 0
+
+
+def beep(meter, kind):
+    # Buzzer stand-in: the prepayment service calls it once per alert crossing.
+    global beeps
+    beeps += 1
+    sys.stdout.write("\a")
+    from ihd.runtime import log
+
+    log.info("board", "beep: %s %s", meter, kind)
+
+
+def _prepay_state(app):
+    svc = getattr(app, "prepay", None)
+    if svc is None:
+        return None
+    m = app.model
+    out = {"beeps": beeps, "alerts": svc.alerts(), "lock_s": svc.lock_remaining_s()}
+    for name, f in (("elec", m.elec), ("gas", m.gas)):
+        p = m.view_prepay(f.id)
+        out[name] = {
+            "mode": f.mode,
+            "credit_mp": p[0] if p else None,
+            "ec_mp": p[1] if p else None,
+            "debt_mp": p[2] if p else None,
+            "ec_in_use": f.ec_in_use,
+            "low_credit": f.low_credit,
+            "ec_offer": svc.ec_offer(name),
+            "pending": svc.pending(name) is not None,
+        }
+    r = m.prepay_last
+    if r is not None:
+        out["last"] = {"code": r.code, "text": r.text(), "fuel": r.fuel, "credit_mp": r.credit_mp,
+                       "amount_mp": r.amount_mp, "ec_mp": r.ec_mp, "lock_s": r.lock_s,
+                       "maybe_applied": r.maybe_applied}  # fmt: skip
+    out["log"] = [list(e) for e in svc.top_up_log()]
+    return out
 
 
 def dump_state(app):
@@ -163,7 +243,15 @@ def dump_state(app):
                 "divisor": st.fmt.divisor if st.fmt else None,
             }
     tenancy = getattr(app, "tenancy", None)
+    import ihd
+
+    fw = {"version": ihd.VERSION, "file_version": ihd.FILE_VERSION}
+    slots = getattr(app, "slots", None)
+    if slots is not None:
+        rec = slots.record()
+        fw.update(slot=rec.active, trial=rec.state, rejected=slots.rejected_version())
     out = {
+        "fw": fw,
         "utc": clock.now(),
         "synced": clock.synced(),
         "ncp": app.ncp.status() if app.ncp else None,
@@ -173,7 +261,9 @@ def dump_state(app):
         "tenancy_last": tenancy.last_event if tenancy else None,
         "tenancy_audit": tenancy.state.audit if tenancy else None,
         "counters": counters.snapshot(),
+        "heap": {"peak": app.heap_peak, "live_peak": app.heap_live_peak},
         "tasks": app.sup.status(),
+        "prepay": _prepay_state(app),
     }
     if out["ncp"] and out["ncp"].get("eui64"):
         out["ncp"]["eui64"] = "".join("%02x" % b for b in out["ncp"]["eui64"])

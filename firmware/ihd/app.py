@@ -45,6 +45,7 @@ class App:
         self.started_ms = clock.ticks_ms()
         self.model = None
         self.ncp = None
+        self.heap_peak = self.heap_live_peak = 0
         self.quit = asyncio.Event()  # set to stop the app cleanly (unix: the q key)
         self.on_shutdown = []  # fns run at an orderly stop (restore the terminal, dump frames)
 
@@ -91,6 +92,31 @@ class App:
         self.ncp = Ncp(Ezsp(Ash(reader, writer), cmd_timeout_ms=25000))
         self.zcl = Zcl(self.ncp)
         self.ncp.on_message = self.zcl.handle_incoming
+        self.build_joining()
+
+    def build_joining(self):
+        # docs/joining.md: install-code join, key establishment, meter discovery, rejoin.
+        from ihd.zigbee import discovery, installcode
+        from ihd.zigbee.cbke import KeyEstablishment
+        from ihd.zigbee.commission import Commissioner
+
+        code = installcode.load()
+        text = getattr(self.board, "INSTALL_CODE", None)
+        if code is None and text:  # factory provisioning: once, to flash
+            code = installcode.parse(text)
+            installcode.store(code)
+        self.commission = Commissioner(self.ncp, code, self.model)
+        self.ke = KeyEstablishment(self.ncp, self.zcl)
+        self.discovery = discovery.Discovery(self.ncp, self.zcl)
+        self.discovered = discovery.load()  # persisted bindings, None until discovered
+        # Registered = meters discovered after key establishment; a device without an install
+        # code (commissioned at the factory / by the test bench) keeps its configured meters.
+        self.registered = asyncio.Event()
+        if self.discovered is not None or code is None:
+            self.registered.set()
+        zcl_in = self.zcl.handle_incoming
+        zdo_in = self.discovery.handle_zdo
+        self.ncp.on_message = lambda msg: zdo_in(msg) or zcl_in(msg)
 
     def build_services(self):
         from ihd.meters.registry import Registry
@@ -102,11 +128,14 @@ class App:
         spec = cfg.get("meters") or getattr(self.board, "METERS", None) or _DEFAULT_METERS
         self.registry = Registry(require_aps_security=bool(cfg.get("require_aps_security")))
         self.meters = MeterService(self.zcl, self.registry, self.history, self.model, cfg)
-        for m in Registry.parse(spec):
-            self.registry.bind(m)
-            idx = 0 if m.name == "elec" else 1
-            self.meters.bind(m, idx, idx)
-            self.model.fuels[idx].present = True
+        if self.discovered is not None:
+            self.bind_meters(self.discovered)
+        elif self.registered.is_set():
+            for m in Registry.parse(spec):
+                self.registry.bind(m)
+                idx = 0 if m.name == "elec" else 1
+                self.meters.bind(m, idx, idx)
+                self.model.fuels[idx].present = True
         self.tenancy = TenancyWatcher(
             self.zcl,
             self.registry,
@@ -117,6 +146,62 @@ class App:
         self.tenancy.on_applied.append(self._tenancy_applied)
         self.build_prepay()
         self.build_ota()
+
+    def bind_meters(self, found):
+        # Discovered meters ({"name", "node", "ep", "eui64"}) -> registry + meters service.
+        from ihd.meters.registry import Meter
+
+        for d in found:
+            old = self.registry.get(d["name"])
+            if old is not None and (old.node, old.ep) == (d["node"], d["ep"]):
+                continue
+            eui = bytes.fromhex(d["eui64"]) if d.get("eui64") else None
+            m = Meter(d["name"], d["node"], d["ep"], eui)
+            self.registry.bind(m)
+            idx = 0 if m.name == "elec" else 1
+            self.meters.bind(m, idx, idx)
+            self.model.fuels[idx].present = True
+
+    async def register_task(self):
+        # After joining with the install code: CBKE with the trust centre, then meter discovery
+        # (persisted); then rediscovery every rediscovery_s to follow a meter's new address.
+        from ihd.zigbee import discovery
+
+        backoff_s = 30
+        if self.discovered is not None:  # bindings from flash: no discovery at boot
+            await clock.sleep_s(self.config.get("rediscovery_s") or 86400)
+        while True:
+            await self.ncp.wait_ready()
+            if not self.registered.is_set():
+                self.model.set_join("key establishment")
+                if not await self.ke.run():
+                    self.model.set_join("key establishment failed: retrying")
+                    await asyncio.sleep(backoff_s)
+                    backoff_s = min(2 * backoff_s, 3600)
+                    continue
+                self.model.set_join("finding meters")
+            elif self.discovered is None:
+                return  # configured meters: nothing to discover
+            found = await self.discovery.discover()
+            if found:
+                discovery.save(found)
+                self.discovered = found
+                self.bind_meters(found)
+                if not self.registered.is_set():
+                    self.model.set_join(None)
+                    self.registered.set()
+                self.meters.kick()
+                backoff_s = 30
+                await clock.sleep_s(self.config.get("rediscovery_s") or 86400)
+            else:
+                if not self.registered.is_set():
+                    self.model.set_join("no meters found: retrying")
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(2 * backoff_s, 3600)
+
+    async def _run_meters(self):
+        await self.registered.wait()
+        await self.meters.run()
 
     def build_prepay(self):
         from ihd.prepay.service import PrepayService
@@ -129,6 +214,11 @@ class App:
             buzzer=getattr(self.board, "beep", None),
         )
         self.tenancy.clearers.append(self.prepay.tenancy_clearer)
+        # The screens' way to the service (PPMID: top-up, emergency credit, alerts, log).
+        from ihd.ui.model import D_PREPAY
+
+        self.model.prepay_actions = self.prepay
+        self.model.changed(D_PREPAY)
 
     def build_ota(self):
         from ihd.ota.client import OtaClient
@@ -181,10 +271,22 @@ class App:
                 await asyncio.sleep_ms(200)
             self.model.set_link(LINK_DOWN)
 
+    async def heap_task(self):
+        # Heap high-water marks for the status screen and benches: allocated (garbage included,
+        # sampled 5 times a second) and live (after a collection, each status period).
+        while True:
+            a = gc.mem_alloc()
+            if a > self.heap_peak:
+                self.heap_peak = a
+            await asyncio.sleep_ms(200)
+
     async def status_task(self):
         period_s = getattr(self.board, "STATUS_PERIOD_S", 60)
         while True:
             gc.collect()
+            live = gc.mem_alloc()
+            if live > self.heap_live_peak:
+                self.heap_live_peak = live
             restarts = sum(s[2] for s in self.sup.status())
             bad = sum(v for k, v in counters.snapshot().items() if "err" in k or "bad" in k)
             log.info(
@@ -215,6 +317,7 @@ class App:
         log.info("app", "IHD firmware %s on %s", ihd.VERSION, self.board.NAME)
         clock.set_scale(getattr(self.board, "TIME_SCALE", 1))
         self.sup.spawn("status", self.status_task)
+        self.sup.spawn("heap", self.heap_task)
         self.open_storage()
         self.build_model()
         ui = getattr(self.board, "start_ui", None)
@@ -224,7 +327,9 @@ class App:
         self.build_services()
         self.sup.spawn("ncp", self.ncp.run)
         self.sup.spawn("link", self.link_task)
-        self.sup.spawn("meters", self.meters.run)
+        self.sup.spawn("meters", self._run_meters)
+        self.sup.spawn("rejoin", self.commission.run_rejoin)
+        self.sup.spawn("register", self.register_task)
         self.sup.spawn("tenancy", self.tenancy.run)
         self.sup.spawn("flush", self.flush_task)
         self.sup.spawn("prepay", self.prepay.run)

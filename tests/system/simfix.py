@@ -9,9 +9,10 @@ from host_tools.simulate import Simulation, parse_until
 ZB_UNIX = 946684800
 
 
-def run(out, scenario="default", until="40m", speed=120, steps=(), **kw):
+def run(out, scenario="default", until="40m", speed=120, steps=(), heapsize="1M", **kw):
     # steps: [(duration or ISO, fn(sim))] run in order at those simulated times.
-    sim = Simulation(scenario, str(out), speed=speed, **kw)
+    # the whole firmware (both framebuffers too) within a board-like 1 MB heap (64-bit build)
+    sim = Simulation(scenario, str(out), speed=speed, heapsize=heapsize, **kw)
     try:
         sim.start_hansim()
         start = sim.now()

@@ -3,6 +3,8 @@
 #   arrows left/up, a, w -> prev      arrows right/down, d -> next
 #   Enter -> select   Backspace/Esc -> back   s -> long select (Status)   h -> long back (Home)
 #   0-9, *, # -> keypad               q or Ctrl-C -> quit
+# Also IHD_KEYS_FIFO=path (tests): a file polled for appended lines, one key name each
+# ("0".."9", "*", "#", "ok", "back", "next", "prev", "long_ok", "long_back"); see poll_file().
 # MIT license
 import asyncio
 import sys
@@ -88,3 +90,48 @@ async def run(queue, on_quit=None, stream=None):
                     on_quit()
                 return
             queue.post(ev)
+
+
+_NAMES = {
+    "ok": I.EV_SELECT,
+    "select": I.EV_SELECT,
+    "back": I.EV_BACK,
+    "next": I.EV_NEXT,
+    "prev": I.EV_PREV,
+    "long_ok": I.EV_LONG_SELECT,
+    "long_back": I.EV_LONG_BACK,
+}
+
+
+def name_event(name):
+    # Key name -> event, EV_NONE if unknown.
+    ev = _NAMES.get(name)
+    return ev if ev is not None else (I.key_event(name) if len(name) == 1 else I.EV_NONE)
+
+
+async def poll_file(path, queue, period_ms=100):
+    # Key injection for tests: reads lines appended to `path` (created empty if missing) and
+    # posts their events, as if pressed. Polling a plain file never blocks the loop.
+    # Lines already there (an earlier boot's) are not replayed: reading starts at the end.
+    try:
+        with open(path, "a") as f:
+            pos = f.seek(0, 2)
+    except OSError:
+        pos = 0
+    buf = ""
+    while True:
+        try:
+            with open(path) as f:
+                f.seek(pos)
+                data = f.read()
+        except OSError:
+            data = ""
+        if data:
+            pos += len(data)
+            buf += data
+            while "\n" in buf:
+                line, buf = buf.split("\n", 1)
+                ev = name_event(line.strip())
+                if ev != I.EV_NONE:
+                    queue.post(ev)
+        await asyncio.sleep_ms(period_ms)

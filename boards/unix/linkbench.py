@@ -33,8 +33,9 @@ async def main(port, n):
     acks = c1["ash.acks_sent"] - c0["ash.acks_sent"]
     lat.sort()
     print(
-        "LINKBENCH ok=%d/%d median_us=%d p90_us=%d ash_data_tx_per_req=%.2f ash_data_rx_per_req=%.2f"
-        " acks_per_req=%.2f" % (ok, n, lat[n // 2], lat[n * 9 // 10], tx / n, rx / n, acks / n)
+        "LINKBENCH ok=%d/%d median_us=%d p90_us=%d ash_data_tx_per_req=%.2f"
+        " ash_data_rx_per_req=%.2f acks_per_req=%.2f"
+        % (ok, n, lat[n // 2], lat[n * 9 // 10], tx / n, rx / n, acks / n)
     )
     ncp.stop()
 

@@ -13,6 +13,8 @@ import logging
 import struct
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from . import trust
+
 log = logging.getLogger("hansim.ezsp")
 
 # frame ids
@@ -24,6 +26,9 @@ SET_MANUFACTURER_CODE = 0x0015
 NETWORK_INIT = 0x0017
 NETWORK_STATE = 0x0018
 STACK_STATUS_HANDLER = 0x0019
+START_SCAN = 0x001A
+NETWORK_FOUND_HANDLER = 0x001B
+SCAN_COMPLETE_HANDLER = 0x001C
 JOIN_NETWORK = 0x001F
 LEAVE_NETWORK = 0x0020
 FIND_AND_REJOIN_NETWORK = 0x0021
@@ -45,6 +50,12 @@ GET_CURRENT_SECURITY_STATE = 0x0069
 ECHO = 0x0081
 GET_VALUE = 0x00AA
 SET_VALUE = 0x00AB
+GENERATE_CBKE_KEYS_283K1 = 0x00E8
+GENERATE_CBKE_KEYS_HANDLER_283K1 = 0x00E9
+CALCULATE_SMACS_283K1 = 0x00EA
+CALCULATE_SMACS_HANDLER_283K1 = 0x00EB
+GET_CERTIFICATE_283K1 = 0x00EC
+CLEAR_TEMPORARY_DATA_MAYBE_STORE_LINK_KEY_283K1 = 0x00EE
 
 # EmberStatus (u8, v13) and the sl_status_t (u32, v14) we send for it
 SUCCESS = 0x00
@@ -55,6 +66,7 @@ INVALID_CALL = 0x70
 NETWORK_UP = 0x90
 NETWORK_DOWN = 0x91
 NOT_JOINED = 0x93
+JOIN_FAILED = 0x94
 _EMBER_TO_SL = {
     SUCCESS: 0x0000,
     ERR_FATAL: 0x0001,
@@ -64,6 +76,9 @@ _EMBER_TO_SL = {
     NETWORK_UP: 0x0015,
     NETWORK_DOWN: 0x0016,
     NOT_JOINED: 0x0017,
+    # No documented sl_status for EMBER_JOIN_FAILED (ezsp-ash.md 6.7): the v14 simulation
+    # reports a refused join as NOT_JOINED ("no network"); docs/joining.md.
+    JOIN_FAILED: 0x0017,
 }
 
 # EzspStatus
@@ -182,6 +197,8 @@ class EzspNcp:
         self.response_delay_s = 0.0  # slow_responses fault on the NCP itself
         self.counters = {"commands": 0, "invalid": 0, "unicasts": 0, "callbacks": 0}
         self.endpoints: Dict[int, Tuple[int, List[int], List[int]]] = {}
+        self.cbke_n = 0
+        self.cbke_stored = 0  # link keys stored by clearTemporaryDataMaybeStoreLinkKey283k1
         self.reset()
 
     # ---- state ----------------------------------------------------------------------------
@@ -199,6 +216,7 @@ class EzspNcp:
         self.values: Dict[int, bytes] = {}
         self.endpoints = {}
         self.security_state: Optional[bytes] = None
+        self.cbke_eph: Optional[bytes] = None
         if self.han is not None:
             self.han.network_up(False)
 
@@ -328,6 +346,11 @@ class EzspNcp:
             ),
             GET_VALUE: self._get_value,
             SET_VALUE: self._set_value,
+            START_SCAN: self._start_scan,
+            GET_CERTIFICATE_283K1: lambda p: self.st(SUCCESS) + trust.certificate(self.cfg.eui64),
+            GENERATE_CBKE_KEYS_283K1: self._generate_cbke_keys,
+            CALCULATE_SMACS_283K1: self._calculate_smacs,
+            CLEAR_TEMPORARY_DATA_MAYBE_STORE_LINK_KEY_283K1: self._clear_cbke,
         }
 
     # ---- command handlers -----------------------------------------------------------------
@@ -354,7 +377,18 @@ class EzspNcp:
             return self.st(NOT_JOINED)
         return self.st(SUCCESS), self._bring_up
 
+    @property
+    def trust(self) -> Optional[trust.TrustCenter]:
+        return getattr(self.han, "trust", None)
+
+    def _hub_online(self) -> bool:
+        tc = self.trust
+        return tc is None or tc.hub_online
+
     def _bring_up(self) -> None:
+        if not self._hub_online():  # parent / hub gone: the stack reports the network down
+            self.callback(STACK_STATUS_HANDLER, self.st(NETWORK_DOWN))
+            return
         self.network_up = True
         if self.han is not None:
             self.han.network_up(True)
@@ -379,12 +413,93 @@ class EzspNcp:
             self.cfg.commissioned = True
             self._bring_up()
 
-        return self.st(SUCCESS), joined
+        tc = self.trust
+        if tc is None or not tc.devices:
+            return self.st(SUCCESS), joined  # no whitelist: any join succeeds (legacy)
+
+        def checked() -> None:
+            ok = (
+                tc.hub_online
+                and len(params) == 20
+                and params[:8] == self.han.scn.extended_pan_id
+                and tc.admits(self.cfg.eui64, self._preconfigured_key())
+            )
+            if ok:
+                joined()
+            else:  # v13 JOIN_FAILED, v14 NOT_JOINED (see _EMBER_TO_SL)
+                self.callback(STACK_STATUS_HANDLER, self.st(JOIN_FAILED))
+
+        return self.st(SUCCESS), checked
+
+    def _preconfigured_key(self) -> Optional[bytes]:
+        st = self.security_state
+        if st is None or not struct.unpack_from("<H", st)[0] & 0x0100:  # HAVE_PRECONFIGURED_KEY
+            return None
+        return st[2:18]
+
+    def _start_scan(self, p: bytes) -> Any:
+        scan_type, mask, _duration = struct.unpack_from("<BIB", p)
+        scn = getattr(self.han, "scn", None)
+
+        def done() -> None:
+            seen = scn is not None and self._hub_online() and mask >> scn.channel & 1
+            if scan_type == 1 and seen:
+                net = struct.pack(
+                    "<BH8sBBBBb", scn.channel, scn.pan_id, scn.extended_pan_id, 1, 2, 0, 200, -50
+                )
+                self.callback(NETWORK_FOUND_HANDLER, net)
+            self.callback(SCAN_COMPLETE_HANDLER, bytes((scn.channel if scn else 11,)) + self.st(0))
+
+        return self.st(SUCCESS), done
 
     def _rejoin(self, p: bytes) -> Any:
         if not self.cfg.commissioned:
             return self.st(NOT_JOINED)
         return self.st(SUCCESS), self._bring_up
+
+    def hub_gone(self) -> None:
+        # The hub (parent / trust centre) disappeared: an end device loses its network.
+        if self.network_up:
+            self.network_up = False
+            if self.han is not None:
+                self.han.network_up(False)
+            self.callback(STACK_STATUS_HANDLER, self.st(NETWORK_DOWN))
+
+    # ---- CBKE (stand-in crypto shared with trust.KeyEstablishmentServer) -------------------
+
+    def _generate_cbke_keys(self, p: bytes) -> Any:
+        self.cbke_n += 1
+        self.cbke_eph = trust.ephemeral_key(self.cfg.eui64, 1000 + self.cbke_n)
+
+        def done() -> None:
+            self.callback(GENERATE_CBKE_KEYS_HANDLER_283K1, self.st(SUCCESS) + self.cbke_eph)
+
+        return self.st(SUCCESS), done
+
+    def _calculate_smacs(self, p: bytes) -> Any:
+        initiator = bool(p[0])
+        cert = p[1 : 1 + trust.CERT_LEN]
+        partner_eph = p[1 + trust.CERT_LEN : 1 + trust.CERT_LEN + trust.PUBKEY_LEN]
+        if len(partner_eph) != trust.PUBKEY_LEN:
+            raise ValueError("short calculateSmacs283k1")
+        if self.cbke_eph is None:
+            return self.st(INVALID_CALL)
+        me, partner = self.cfg.eui64, trust.cert_subject(cert)
+        if initiator:
+            macu, macv = trust.smacs(me, partner, self.cbke_eph, partner_eph)
+        else:
+            macu, macv = trust.smacs(partner, me, partner_eph, self.cbke_eph)
+
+        def done() -> None:
+            self.callback(CALCULATE_SMACS_HANDLER_283K1, self.st(SUCCESS) + macu + macv)
+
+        return self.st(SUCCESS), done
+
+    def _clear_cbke(self, p: bytes) -> bytes:
+        if p[0]:
+            self.cbke_stored += 1
+        self.cbke_eph = None
+        return self.st(SUCCESS)
 
     def _leave_network(self, p: bytes) -> Any:
         if not self.network_up:

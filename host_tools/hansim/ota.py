@@ -51,6 +51,7 @@ _SPEC_KEYS = (
     "release_at",
     "readback_after",
     "abort_at_offset",
+    "offer_any",
 )
 
 
@@ -134,6 +135,9 @@ class OtaSpec:
         self.readback_after_s = S.parse_duration(
             d.get("readback_after", "2m"), where + ".readback_after"
         )
+        # A misconfigured (or hostile) hub: offers the image to every query, whatever the
+        # device's manufacturer, image type, version and hardware (tests the device's checks).
+        self.offer_any = bool(d.get("offer_any", False))
         self.abort_at_offset = (
             S.parse_int(d["abort_at_offset"], where + ".abort_at_offset")
             if "abort_at_offset" in d
@@ -226,6 +230,8 @@ class OtaImageServer(OtaServer):
         ok = img is not None and mfr == self.mfr and itype == self.itype and self.version > cur
         if ok and hw is not None and self.hw_min is not None:
             ok = self.hw_min <= hw <= (self.hw_max if self.hw_max is not None else 0xFFFF)
+        if self.spec is not None and self.spec.offer_any:
+            ok = True
         if not ok or img is None:
             req.reply(0x02, bytes((NO_IMAGE_AVAILABLE,)))
             return

@@ -21,6 +21,7 @@ EVENT_TYPES = (
     "meter_offline",
     "link_corruption",
     "slow_responses",
+    "hub_offline",
 )
 
 FLAT_SHAPE = [1.0] * 24
@@ -312,6 +313,45 @@ def _prepayment(pp: Any, where: str) -> Dict[str, Any]:
     return out
 
 
+def _trust_center(tc: Any, where: str) -> Optional[Dict[str, Any]]:
+    # trust_center (docs/scenario-format.md): whitelist of joiners + key establishment faults
+    if tc is None:
+        return None
+    from .trust import parse_install_code
+
+    _check_keys(tc, ("devices", "key_establishment"), where)
+    devs = tc.get("devices", [])
+    if not isinstance(devs, list):
+        raise ScenarioError("%s.devices: a list of {eui64, install_code}" % where)
+    out: Dict[str, Any] = {"devices": []}
+    for i, dv in enumerate(devs):
+        w = "%s.devices[%d]" % (where, i)
+        _check_keys(dv, ("eui64", "install_code"), w)
+        eui = parse_eui64(_get(dv, "eui64", w), w + ".eui64")
+        code = _get(dv, "install_code", w)
+        try:
+            full = parse_install_code(str(code))
+        except ValueError as e:
+            raise ScenarioError("%s.install_code: %s" % (w, e)) from None
+        out["devices"].append((eui, full))
+    ke = tc.get("key_establishment", {})
+    _check_keys(
+        ke,
+        (
+            "drop_first",
+            "terminate_first",
+            "wait_s",
+            "ephemeral_data_generate_s",
+            "confirm_key_generate_s",
+        ),
+        where + ".key_establishment",
+    )
+    out["key_establishment"] = {
+        k: parse_int(v, "%s.key_establishment.%s" % (where, k), 0, 254) for k, v in ke.items()
+    }
+    return out
+
+
 class MeterSpec:
     def __init__(self, d: Dict[str, Any], where: str, start_zb: int):
         _check_keys(
@@ -408,6 +448,7 @@ class Scenario:
                 "meters",
                 "events",
                 "ota",
+                "trust_center",
             ),
             where,
         )
@@ -465,6 +506,7 @@ class Scenario:
             ),
             "endpoint": parse_int(ch.get("endpoint", 1), where + ".comms_hub.endpoint", 1, 240),
         }
+        self.trust_center = _trust_center(d.get("trust_center"), where + ".trust_center")
         meters = _get(d, "meters", where)
         if not isinstance(meters, list) or not meters:
             raise ScenarioError("%s.meters: a non-empty list" % where)
@@ -563,6 +605,9 @@ class Scenario:
             out["duration_s"] = (
                 parse_duration(e["duration"], where + ".duration") if "duration" in e else None
             )
+        elif kind == "hub_offline":
+            _check_keys(e, common + ("duration",), where)
+            out["duration_s"] = parse_duration(_get(e, "duration", where), where + ".duration")
         elif kind == "slow_responses":
             _check_keys(e, common + ("delay", "duration", "target"), where)
             out["delay_s"] = parse_duration(_get(e, "delay", where), where + ".delay")

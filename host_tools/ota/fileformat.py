@@ -224,7 +224,8 @@ def patch_version(src: str, version: int) -> str:
     out, n = re.subn(r"(?m)^FILE_VERSION = .*$", "FILE_VERSION = 0x%08X" % version, src)
     if n != 1:
         raise OtaFormatError("ihd/__init__.py has no FILE_VERSION line")
-    return out
+    # The human-readable VERSION (log line at boot, status screen) follows the file version.
+    return re.sub(r"(?m)^VERSION = .*$", 'VERSION = "%s"' % version_str(version), out)
 
 
 def firmware_files(

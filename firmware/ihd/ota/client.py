@@ -424,6 +424,7 @@ class OtaClient:
             vals["file_offset"] = self.offset
             vals["max_data_size"] = min(self.block_size, st.size - self.offset)
             vals["min_block_period_ms"] = self.min_block_period_ms
+            t_req_ms = clock.ticks_ms()
             rsp = await self.zcl.command(self.server_node, self.server_ep, CL.OTA,
                                          CL.OTA_IMAGE_BLOCK, vals,
                                          rsp_cmd=CL.OTA_IMAGE_BLOCK_RSP)  # fmt: skip
@@ -460,8 +461,11 @@ class OtaClient:
                 fails = 0
                 c.inc("blocks")
                 c.inc("block_bytes", n)
-                if self.min_block_period_ms:
-                    await asyncio.sleep_ms(self.min_block_period_ms)
+                # MinimumBlockPeriod spaces consecutive requests: the exchange itself counts
+                # (waiting the whole period after each answer lost ~25% of the allowed rate).
+                wait_ms = self.min_block_period_ms - clock.ticks_diff_ms(t_req_ms)
+                if wait_ms > 0:
+                    await asyncio.sleep_ms(wait_ms)
             elif s == WAIT_FOR_DATA:
                 c.inc("wait_for_data")
                 ct, rt = a["current_time"], a["request_time"]

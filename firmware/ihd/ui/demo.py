@@ -204,3 +204,189 @@ SCENES = (
     ("prepay", _prepay),
     ("status", _go("status")),
 )
+
+
+# ---- PPMID (prepayment actions) scenes: a fake actions object, no I/O ----
+_DEMO_TEXT = {0: "Top-up accepted", 2: "Code already used", 0x22: "No answer: code kept, retry",
+              0x30: "Emergency credit on"}  # fmt: skip
+DEMO_CODE = "73950067887105178605"
+
+
+class DemoResult:
+    # Shaped like ihd.prepay.service.Result.
+    def __init__(self, code, fuel="elec", amount_mp=None, credit_mp=None, ec_mp=None, lock_s=0):
+        self.code = code
+        self.fuel = fuel
+        self.amount_mp = amount_mp
+        self.credit_mp = credit_mp
+        self.ec_mp = ec_mp
+        self.lock_s = lock_s
+        self.maybe_applied = False
+        self.status = None
+        self.utrn = "7395 0067 8871 0517 8605"
+
+    def ok(self):
+        return self.code in (0, 0x30)
+
+    def text(self):
+        return _DEMO_TEXT.get(self.code, "Code not valid for this meter")
+
+
+class DemoActions:
+    # model.prepay_actions for demos and UI tests: canned answers, calls recorded.
+    def __init__(self, now_utc=NOW_UTC, meters=("elec", "gas")):
+        self.meters = list(meters)
+        self.alert_list = []
+        self.offer = {}  # meter -> EC amount offered
+        self.lock_s = 0
+        self.pending_codes = {}
+        self.answer = DemoResult(0, amount_mp=1250000, credit_mp=1631000)
+        self.ec_answer = DemoResult(0x30, ec_mp=500000, credit_mp=62000)
+        self.calls = []
+        self.log = [
+            (now_utc - 2 * 86400 - 5 * 3600, "elec", 2000000, 0, "**** **** **** **** 5424"),
+            (now_utc - 6 * 86400, "gas", 1000000, 0, "**** **** **** **** 1189"),
+            (now_utc - 9 * 86400 - 3600, "elec", None, 2, "**** **** **** **** 8605"),
+        ]
+
+    def prepayment_meters(self):
+        return list(self.meters)
+
+    def alerts(self):
+        return list(self.alert_list)
+
+    def acknowledge(self, meter=None, kind=None):
+        self.calls.append(("acknowledge", meter, kind))
+        self.alert_list = [a for a in self.alert_list if not (a[0] == meter and a[1] == kind)]
+
+    def ec_offer(self, meter):
+        return self.offer.get(meter)
+
+    def lock_remaining_s(self):
+        return self.lock_s
+
+    def pending(self, meter):
+        return self.pending_codes.get(meter)
+
+    def discard_pending(self, meter):
+        self.pending_codes.pop(meter, None)
+
+    def top_up_log(self, meter=None):
+        return [e for e in self.log if meter is None or e[1] == meter]
+
+    async def top_up(self, meter, digits):
+        self.calls.append(("top_up", meter, digits))
+        r = self.answer
+        r.fuel = meter
+        return r
+
+    async def retry(self, meter):
+        self.calls.append(("retry", meter))
+        return self.answer
+
+    async def select_emergency_credit(self, meter):
+        self.calls.append(("select_ec", meter))
+        self.offer.pop(meter, None)
+        return self.ec_answer
+
+
+def set_ppmid(m, now_utc=NOW_UTC):
+    set_prepay(m, now_utc)
+    a = DemoActions(now_utc)
+    m.prepay_actions = a
+    return a
+
+
+def _ppmid(setup=None):
+    def f(ui):
+        a = set_ppmid(ui.m)
+        if setup is not None:
+            setup(ui, a)
+        ui.go("prepay")
+        ui.redraw()
+
+    return f
+
+
+def _alert(ui, a):
+    a.alert_list = [("gas", "low_credit", NOW_UTC - 600)]
+
+
+def _offer(ui, a):
+    ui.m.set_prepay(M.FUEL_ELEC, M.MODE_PREPAY, 62000, 500000, 3450000, NOW_UTC - 60,
+                    low_credit=True)  # fmt: skip
+    a.offer["elec"] = 500000
+
+
+def _dialog(ui, a):
+    _offer(ui, a)
+    ui.go("prepay")
+    s = ui.screen("prepay")
+    s._panel(ui).dialog = "elec"
+
+
+def _utrn(setup):
+    def f(ui):
+        a = set_ppmid(ui.m)
+        ui.go("utrn")
+        setup(ui.screen("utrn").entry, a)
+        ui.redraw()
+
+    return f
+
+
+def _typing(e, a):
+    e.digits = DEMO_CODE[:12]
+
+
+def _buttons(e, a):
+    e.digits = DEMO_CODE[:6]
+    e.cand = 7
+
+
+def _mistyped(e, a):
+    e.digits = DEMO_CODE[:19] + "6"
+    e.error = "Code mistyped: check digits"
+
+
+def _fuel(e, a):
+    e.digits = DEMO_CODE
+    e.state = 1  # entry.ST_FUEL
+
+
+def _sending(e, a):
+    e.digits = DEMO_CODE
+    e.meter = "elec"
+    e.state = 2  # entry.ST_SENDING
+
+
+def _result(r):
+    def f(e, a):
+        e.digits = DEMO_CODE
+        e.meter = "elec"
+        e.finish(r)
+
+    return f
+
+
+def _locked(e, a):
+    import time
+
+    e.lock(280, time.ticks_ms())
+
+
+PPMID_SCENES = (
+    ("prepay_ppmid", _ppmid(_alert)),
+    ("prepay_ec_offer", _ppmid(_offer)),
+    ("prepay_ec_dialog", _ppmid(_dialog)),
+    ("utrn_typing", _utrn(_typing)),
+    ("utrn_buttons", _utrn(_buttons)),
+    ("utrn_mistyped", _utrn(_mistyped)),
+    ("utrn_fuel", _utrn(_fuel)),
+    ("utrn_sending", _utrn(_sending)),
+    ("utrn_accepted", _utrn(_result(DemoResult(0, amount_mp=1250000, credit_mp=1631000)))),
+    ("utrn_duplicate", _utrn(_result(DemoResult(2)))),
+    ("utrn_no_answer", _utrn(_result(DemoResult(0x22)))),
+    ("utrn_locked", _utrn(_locked)),
+)
+SCENES = SCENES + PPMID_SCENES

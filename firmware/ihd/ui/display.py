@@ -83,12 +83,16 @@ class Ui:
     def _rotation(self):
         # Prepayment screen only for prepayment customers.
         pp = self.m.prepay_mode()
-        return [s for s in self.screens if pp or s.name != "prepay"]
+        return [s for s in self.screens if (pp or s.name != "prepay") and not s.hidden]
 
     def _step(self, d):
         rot = self._rotation()
         i = rot.index(self.cur) if self.cur in rot else 0
         self.go(rot[(i + d) % len(rot)].name)
+
+    def spawn(self, coro):
+        # A screen's long operation (e.g. a top-up request) runs as its own task.
+        return asyncio.create_task(coro)
 
     def redraw(self):
         # A screen changed its own state: redraw it fully (header and footer included).
@@ -206,7 +210,7 @@ class Ui:
             if ev == EV_NONE:
                 break
             self.handle(ev)
-        flags = self.m.take_dirty() | self._pending | self._clock_tick()
+        flags = self.m.take_dirty() | self._pending | self._clock_tick() | self.cur.tick(self)
         self._pending = 0
         if flags or self._full:
             self.render(flags)

@@ -117,9 +117,17 @@ class Model:
         self.channel = None
         self.pan_id = None
         self.meters = []  # (fuel_id, eui64 bytes, node_id)
+        # Joining (docs/joining.md): None once nothing is pending; the install code text is
+        # shown to the installer only while the device is not on a network.
+        self.join_status = None
+        self.install_code_text = None
         self.tenancy_event = None  # e.g. "CoT applied 12 Jan 09:00"
         self.history_source = None  # object with history(fuel_id, period, now_utc)
         self.on_confirm = None  # callback(message) when the user confirms a message
+        # PPMID: the prepayment service's user actions (top_up, select_emergency_credit, ...;
+        # docs/prepay.md "UI"); None on an IHD that only shows balances.
+        self.prepay_actions = None
+        self.prepay_last = None  # last top-up / emergency credit Result shown to the user
         self.dirty = D_ALL
         self.alert = False  # something needs the user's attention (wakes the screen)
         self.wake = asyncio.Event()
@@ -197,6 +205,11 @@ class Model:
         self.link = state
         self.link_lqi = lqi
         self.changed(D_LINK | D_STATUS)
+
+    def set_join(self, status, install_code_text=None):
+        self.join_status = status
+        self.install_code_text = install_code_text
+        self.changed(D_STATUS)
 
     def set_visible_from(self, fuel_id, utc):
         # Tenancy change applied: everything may have changed.

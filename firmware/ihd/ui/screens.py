@@ -28,12 +28,17 @@ class Screen:
     title = ""
     deps = M.D_ALL
     focusable = False
+    hidden = False  # not in the prev/next rotation (reached from another screen)
 
     def __init__(self):
         self.focus = False
 
     def enter(self, ui):
         self.focus = False
+
+    def tick(self, ui):
+        # Called each pass of the loop (about once a second when idle): extra dirty flags.
+        return 0
 
     def hint(self, ui):
         return "< > screens   OK select" if self.focusable else "< > screens"
@@ -683,14 +688,45 @@ class Messages(Screen):
 
 # ---------------------------------------------------------------------------------------------
 class Prepay(Screen):
-    # Placeholder layout: balances only. Top-up (UTRN entry) and emergency credit activation
-    # belong to the prepayment issue.
+    # Balances only on an IHD; with model.prepay_actions set (a PPMID) the full screen from
+    # screens_prepay: alerts, emergency credit offer, top-up (UTRN entry) and the top-up log.
     name = "prepay"
     title = "Prepayment"
     deps = M.D_PREPAY
 
+    def __init__(self):
+        super().__init__()
+        self.ppmid = None  # screens_prepay.PrepayPanel, created when actions appear
+
+    def _panel(self, ui):
+        if ui.m.prepay_actions is None:
+            return None
+        if self.ppmid is None:
+            from ihd.ui.screens_prepay import PrepayPanel
+
+            self.ppmid = PrepayPanel()
+        return self.ppmid
+
+    def enter(self, ui):
+        super().enter(ui)
+        p = self._panel(ui)
+        if p is not None:
+            p.enter()
+
+    def hint(self, ui):
+        p = self._panel(ui)
+        return super().hint(ui) if p is None else p.hint(ui)
+
+    def event(self, ui, ev):
+        p = self._panel(ui)
+        return False if p is None else p.event(self, ui, ev)
+
     def draw(self, ui, flags):
         if not flags & M.D_PREPAY:
+            return
+        p = self._panel(ui)
+        if p is not None and ui.m.prepay_mode():
+            p.draw(ui, flags)
             return
         cv, t, m = ui.cv, ui.t, ui.m
         x0, y0, w, h = ui.body
@@ -801,6 +837,8 @@ class Status(Screen):
             ]
             + meters
             + [("Tenancy", "CoT", m.tenancy_event or "no change recorded")]
+            + ([("Joining", "Join", m.join_status)] if m.join_status else [])
+            + ([("Install code", "IC", m.install_code_text)] if m.install_code_text else [])
         )
 
     def draw(self, ui, flags):
@@ -831,4 +869,6 @@ class Status(Screen):
 
 
 def make_all():
-    return [Home(), History(), Tariff(), Prepay(), Messages(), Status()]
+    from ihd.ui.screens_prepay import Utrn
+
+    return [Home(), History(), Tariff(), Prepay(), Messages(), Status(), Utrn()]

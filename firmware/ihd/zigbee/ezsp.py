@@ -27,6 +27,9 @@ ID_NOP = const(0x0005)
 ID_NETWORK_INIT = const(0x0017)
 ID_NETWORK_STATE = const(0x0018)
 ID_STACK_STATUS_HANDLER = const(0x0019)
+ID_START_SCAN = const(0x001A)
+ID_NETWORK_FOUND_HANDLER = const(0x001B)
+ID_SCAN_COMPLETE_HANDLER = const(0x001C)
 ID_JOIN_NETWORK = const(0x001F)
 ID_LEAVE_NETWORK = const(0x0020)
 ID_FIND_AND_REJOIN_NETWORK = const(0x0021)
@@ -41,8 +44,15 @@ ID_SET_CONFIGURATION_VALUE = const(0x0053)
 ID_SET_POLICY = const(0x0055)
 ID_INVALID_COMMAND = const(0x0058)
 ID_SET_INITIAL_SECURITY_STATE = const(0x0068)
+ID_ZIGBEE_KEY_ESTABLISHMENT_HANDLER = const(0x009B)
 ID_GET_VALUE = const(0x00AA)
 ID_SET_VALUE = const(0x00AB)
+ID_GENERATE_CBKE_KEYS_283K1 = const(0x00E8)
+ID_GENERATE_CBKE_KEYS_HANDLER_283K1 = const(0x00E9)
+ID_CALCULATE_SMACS_283K1 = const(0x00EA)
+ID_CALCULATE_SMACS_HANDLER_283K1 = const(0x00EB)
+ID_GET_CERTIFICATE_283K1 = const(0x00EC)
+ID_CLEAR_TEMPORARY_DATA_MAYBE_STORE_LINK_KEY_283K1 = const(0x00EE)
 
 # Frame control (ezsp-protocol.h)
 _FC_RESPONSE = const(0x80)
@@ -69,6 +79,12 @@ _CMDS = {
     "networkInit": (ID_NETWORK_INIT, "H", "S"),
     "networkState": (ID_NETWORK_STATE, "", "B"),
     "stackStatusHandler": (ID_STACK_STATUS_HANDLER, "", "S"),
+    # Commissioning (docs/joining.md): active scan, join, rejoin.
+    "startScan": (ID_START_SCAN, "BIB", "S"),
+    # EmberZigbeeNetwork (channel, panId, extendedPanId, allowingJoin, stackProfile,
+    # nwkUpdateId) + lastHopLqi, lastHopRssi
+    "networkFoundHandler": (ID_NETWORK_FOUND_HANDLER, "", "BH8sBBBBb"),
+    "scanCompleteHandler": (ID_SCAN_COMPLETE_HANDLER, "", "BS"),
     "joinNetwork": (ID_JOIN_NETWORK, "BN", "S"),
     "leaveNetwork": (ID_LEAVE_NETWORK, "", "S", "B", "S"),
     "findAndRejoinNetwork": (ID_FIND_AND_REJOIN_NETWORK, "BI", "S", "BIBB", "S"),
@@ -84,6 +100,18 @@ _CMDS = {
     # v14+: bellows expects u32, the SDK host reads one byte; the reason is byte 0 either way.
     "invalidCommand": (ID_INVALID_COMMAND, "", "B"),
     "setInitialSecurityState": (ID_SET_INITIAL_SECURITY_STATE, "H16s16sB8s", "S"),
+    "zigbeeKeyEstablishmentHandler": (ID_ZIGBEE_KEY_ESTABLISHMENT_HANDLER, "", "EB"),
+    # CBKE, crypto suite 2 (sect283k1): cert 74 B, ephemeral public key 37 B, SMACs 16 B
+    "getCertificate283k1": (ID_GET_CERTIFICATE_283K1, "", "S74s"),
+    "generateCbkeKeys283k1": (ID_GENERATE_CBKE_KEYS_283K1, "", "S"),
+    "generateCbkeKeysHandler283k1": (ID_GENERATE_CBKE_KEYS_HANDLER_283K1, "", "S37s"),
+    "calculateSmacs283k1": (ID_CALCULATE_SMACS_283K1, "B74s37s", "S"),
+    "calculateSmacsHandler283k1": (ID_CALCULATE_SMACS_HANDLER_283K1, "", "S16s16s"),
+    "clearTemporaryDataMaybeStoreLinkKey283k1": (
+        ID_CLEAR_TEMPORARY_DATA_MAYBE_STORE_LINK_KEY_283K1,
+        "B",
+        "S",
+    ),
     "getValue": (ID_GET_VALUE, "B", "SV"),
     "setValue": (ID_SET_VALUE, "BV", "S"),
 }
@@ -102,6 +130,11 @@ _EXPAND = {
 SUCCESS = const(0)
 _ST13 = (0x90, 0x91, 0x93)  # NETWORK_UP, NETWORK_DOWN, NOT_JOINED
 _ST14 = (0x15, 0x16, 0x17)
+# EmberInitialSecurityState bitmask of an install-code joiner (SDK EMBER_JOIN_PRECONFIG_KEY_
+# BITMASK): STANDARD_SECURITY | HAVE_PRECONFIGURED_KEY | REQUIRE_ENCRYPTED_KEY
+SECURITY_JOIN_PRECONFIG_KEY = const(0x0900)
+SCAN_ACTIVE = const(1)
+NODE_END_DEVICE = const(3)
 
 # Config / policy / value ids used by the NCP service
 CONFIG_STACK_PROFILE = const(0x0C)

@@ -125,6 +125,11 @@ class Ncp:
         self.backoff_min_ms = backoff_min_ms
         self.c = Counters(name, _COUNTER_NAMES)
         self.on_message = None
+        # Commissioning hooks (docs/joining.md): joiner.join(ncp) runs inside bring-up when
+        # networkInit finds no network (returns once joined, raises to retry the bring-up);
+        # listeners get fn(name, args) for every callback not consumed here + stack status.
+        self.joiner = None
+        self.listeners = []
         # Status screen
         self.state = ST_DOWN
         self.ezsp_version = 0
@@ -225,6 +230,10 @@ class Ncp:
                 raise EzspError("NCP reset during bring-up")
         elif st == e.ST_NOT_JOINED:
             log.info("ncp", "no network to resume: commissioning needed")
+            if self.joiner is not None:
+                await self.joiner.join(self)
+                if self._reset_evt.is_set():
+                    raise EzspError("NCP reset while joining")
         else:
             log.warn("ncp", "networkInit: 0x%x", st)
         await self.refresh()
@@ -360,6 +369,7 @@ class Ncp:
             slot[0].set()
         self._reset_evt.set()
         self._net_evt.set()  # wake a bring-up waiting for NETWORK_UP
+        self._notify("ncpReset", (code,))
 
     def _on_callback(self, name, args):
         if name == "incomingMessageHandler":
@@ -384,6 +394,16 @@ class Ncp:
                 log.warn("ncp", "network down")
             else:
                 log.info("ncp", "stack status 0x%x", st)
+            self._notify(name, args)
+        else:
+            self._notify(name, args)
+
+    def _notify(self, name, args):
+        for fn in self.listeners:
+            try:
+                fn(name, args)
+            except Exception as e:
+                log.exc("ncp", e, "listener %s", name)
 
     def _incoming(self, a):
         # a: (type, profile, cluster, src_ep, dst_ep, options, group, aps_seq, sender,

@@ -9,7 +9,7 @@ BOARD ?= esp32s3_st7789
 PORT  ?=
 DRY_RUN ?=
 SCENARIO ?= default
-SPEED ?= 60
+SPEED ?= 300
 
 .PHONY: setup run test check bench flash screenshots clean
 .DEFAULT_GOAL := test

@@ -3,6 +3,7 @@
 # stops both processes cleanly.
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,9 +57,24 @@ def main(argv=None):
         ncp,
         flash_img,
         "term",
-        {"IHD_LOG": os.path.join(tmp, "log.txt"), "IHD_TIME_SCALE": str(int(args.speed))},
+        {
+            "IHD_LOG": os.path.join(tmp, "log.txt"),
+            "IHD_TIME_SCALE": str(int(args.speed)),
+            # MicroPython cannot ask the terminal its size; the screen is scaled to fit it
+            "COLUMNS": str(shutil.get_terminal_size().columns),
+            "LINES": str(shutil.get_terminal_size().lines),
+        },
     )
     fw = None
+    saved_tty = None
+    if sys.stdin.isatty():
+        # keys reach the firmware one by one, unechoed (MicroPython's unix build cannot set
+        # the terminal mode itself); Ctrl-C still interrupts
+        import termios
+        import tty
+
+        saved_tty = termios.tcgetattr(sys.stdin.fileno())
+        tty.setcbreak(sys.stdin.fileno())
     try:
         while True:
             fw = subprocess.Popen(
@@ -78,9 +94,10 @@ def main(argv=None):
                     p.wait(timeout=3)
                 except subprocess.TimeoutExpired:
                     p.kill()
-        # leave the terminal usable even if the firmware died in raw mode
-        if sys.stdin.isatty():
-            subprocess.run(["stty", "sane"], check=False)
+        if saved_tty is not None:
+            import termios
+
+            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved_tty)
         print("\nstopped; log and flash image in %s" % tmp)
     return 0
 

@@ -70,8 +70,8 @@ def pyright():
         board_dir = os.path.join(paths.BOARDS, boards[port])
         cfg = {
             "include": [paths.FIRMWARE, board_dir],
-            "exclude": ["**/__pycache__"],
-            "ignore": [TYPINGS],
+            "exclude": ["**/__pycache__", paths.BUILD],
+            "ignore": [TYPINGS, paths.BUILD],
             "stubPath": os.path.join(TYPINGS, port),
             "typeshedPath": os.path.join(TYPINGS, port),
             "pythonPlatform": "Linux",
@@ -95,7 +95,7 @@ def pyright():
         "venv": ".venv",
         "stubPath": os.path.join(paths.BUILD, "host-typings"),
         "exclude": [paths.BUILD, "**/__pycache__"],
-        "ignore": [TYPINGS],
+        "ignore": [TYPINGS, paths.BUILD],
     }
     path = os.path.join(paths.BUILD, "pyright-host.json")
     with open(path, "w") as f:

@@ -117,7 +117,10 @@ async def start_ui(app):
     q = InputQueue()
     if mode.startswith("term"):
         import keys
+        from ihd.runtime import log
         from term import TermPanel
+
+        log.console = False  # the terminal is the display; the log goes to IHD_LOG only
 
         panel = TermPanel(128, 64, mono=True) if mode == "term:mono" else TermPanel(320, 240)
         ui = Ui(panel, app.model, inputs=q, backlight=panel.backlight)

@@ -76,14 +76,28 @@ class RawStdin:
         return False
 
 
+async def _read1(reader, timeout_ms=None):
+    # One character; a blocking stream's read(n) waits for all n, so keys are read one by one.
+    if timeout_ms is None:
+        d = await reader.read(1)
+    else:
+        try:
+            d = await asyncio.wait_for_ms(reader.read(1), timeout_ms)
+        except asyncio.TimeoutError:
+            return ""
+    return d.decode() if isinstance(d, bytes) else d
+
+
 async def run(queue, on_quit=None, stream=None):
     reader = asyncio.StreamReader(stream or sys.stdin)
     while True:
-        data = await reader.read(16)
+        data = await _read1(reader)
         if not data:
             return
-        if isinstance(data, bytes):
-            data = data.decode()
+        if data == "\x1b":  # an arrow is ESC [ X; a lone Esc is "back"
+            data += await _read1(reader, 50)
+            if data[-1:] in ("[", "O"):
+                data += await _read1(reader, 50)
         for ev in parse(data):
             if ev == QUIT:
                 if on_quit is not None:

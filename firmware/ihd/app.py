@@ -233,6 +233,7 @@ class App:
             _FLASH,
             block_size=cfg.get("ota_block_size"),
             query_s=cfg.get("ota_query_s"),
+            start_delay_s=cfg.get("ota_start_delay_s"),
             reboot=self.reboot,
         )
 

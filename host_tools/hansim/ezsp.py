@@ -442,13 +442,15 @@ class EzspNcp:
         scn = getattr(self.han, "scn", None)
 
         def done() -> None:
-            seen = scn is not None and self._hub_online() and mask >> scn.channel & 1
-            if scan_type == 1 and seen:
+            if scn is None:
+                self.callback(SCAN_COMPLETE_HANDLER, bytes((11,)) + self.st(0))
+                return
+            if scan_type == 1 and self._hub_online() and mask >> scn.channel & 1:
                 net = struct.pack(
                     "<BH8sBBBBb", scn.channel, scn.pan_id, scn.extended_pan_id, 1, 2, 0, 200, -50
                 )
                 self.callback(NETWORK_FOUND_HANDLER, net)
-            self.callback(SCAN_COMPLETE_HANDLER, bytes((scn.channel if scn else 11,)) + self.st(0))
+            self.callback(SCAN_COMPLETE_HANDLER, bytes((scn.channel,)) + self.st(0))
 
         return self.st(SUCCESS), done
 
@@ -469,10 +471,10 @@ class EzspNcp:
 
     def _generate_cbke_keys(self, p: bytes) -> Any:
         self.cbke_n += 1
-        self.cbke_eph = trust.ephemeral_key(self.cfg.eui64, 1000 + self.cbke_n)
+        eph = self.cbke_eph = trust.ephemeral_key(self.cfg.eui64, 1000 + self.cbke_n)
 
         def done() -> None:
-            self.callback(GENERATE_CBKE_KEYS_HANDLER_283K1, self.st(SUCCESS) + self.cbke_eph)
+            self.callback(GENERATE_CBKE_KEYS_HANDLER_283K1, self.st(SUCCESS) + eph)
 
         return self.st(SUCCESS), done
 

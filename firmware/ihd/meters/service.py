@@ -184,10 +184,13 @@ class MeterService:
             self._demand(st, got[0x0400], t)
         if _ok(got.get(0x0000)):
             self._summation(st, got[0x0000], t)
+        # Secondary reads wait until every meter has shown a first reading: on a slow or noisy
+        # link the household sees both fuels' numbers before the ambient level and tariff.
+        if any(o.summ_milli is None for o in self.states.values()):
+            return True
         if m.name == ELEC:
             await self._ambient(st)
-        # the tariff changes rarely: after the readings, so a slow link shows numbers first
-        if clock.now() - st.tariff_utc >= _TARIFF_S:
+        if clock.now() - st.tariff_utc >= _TARIFF_S:  # the tariff changes rarely
             await self._read_tariff(st)
         return True
 

@@ -184,8 +184,9 @@ class OtaClient:
     def __init__(self, zcl, slots, board=None, root="/flash", server_node=0x0000, server_ep=1,
                  block_size=DEFAULT_BLOCK_SIZE, query_s=86400, sync_blocks=8,
                  allow_downgrade=False, hmac_key=None, eui64=None, reboot=None,
-                 max_image_bytes=0):  # fmt: skip
+                 max_image_bytes=0, start_delay_s=300):  # fmt: skip
         self.zcl = zcl
+        self.start_delay_s = start_delay_s
         self.slots = slots
         self.root = root
         self.server_node = server_node
@@ -281,13 +282,29 @@ class OtaClient:
                 if await self.finish():
                     return  # activated; the reboot hook resets the device
             else:
-                if not first:
+                if first:
+                    await self._start_delay()
+                else:
                     await self._idle_wait()
                 first = False
                 if self._query_delay_s:
                     await clock.sleep_s(self._query_delay_s)
                     self._query_delay_s = 0
                 await self.query()
+
+    async def _start_delay(self):
+        # First query after a random start delay (as the Silicon Labs client: up to 5 min), so
+        # a device booting with the rest of the HAN, or after a power cut with its neighbours,
+        # does not add to the busiest minute. An ImageNotify ends it early.
+        import os
+
+        delay_s = self.start_delay_s * os.urandom(1)[0] // 255
+        if delay_s:
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay_s / clock.scale())
+            except asyncio.TimeoutError:
+                pass
 
     async def _idle_wait(self):
         self._wake.clear()

@@ -10,6 +10,7 @@ DEFAULTS = {
     "gas_poll_s": 900,
     "dim_after_s": 60,
     "ota_query_s": 86400,
+    "ota_start_delay_s": 300,  # random 0..this before the first query after boot
     "ota_block_size": 48,
 }
 

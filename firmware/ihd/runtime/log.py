@@ -16,6 +16,7 @@ level = INFO
 _ring = [None] * _RING_LEN
 _ring_next = 0
 _sink = None  # optional extra writer (e.g. a log file on the unix board)
+console = True  # off when the console is the display (unix board drawing in the terminal)
 
 
 def set_level(lvl):
@@ -38,7 +39,8 @@ def _emit(lvl, tag, fmt, args):
     except Exception:  # a bad format string must never take a task down
         msg = fmt + " " + repr(args)
     line = "%d %s %s: %s" % (time.ticks_ms(), _NAMES.get(lvl, "?"), tag, msg)
-    print(line)
+    if console:
+        print(line)
     _ring[_ring_next] = line
     _ring_next = (_ring_next + 1) % _RING_LEN
     if _sink is not None:
@@ -67,6 +69,8 @@ def error(tag, fmt, *args):
 
 def exc(tag, e, fmt, *args):
     _emit(ERROR, tag, fmt + ": %r", args + (e,))
+    if not console:
+        return
     if hasattr(sys, "print_exception"):
         sys.print_exception(e)
     else:  # CPython

@@ -6,6 +6,8 @@
 # beyond the returned ints/tuples; runs on MicroPython and CPython.
 from micropython import const
 
+from ihd.runtime.clock import civil_from_days, days_from_civil  # noqa: F401 - re-exported
+
 HALF_HOUR_S = const(1800)
 DAY_S = const(86400)
 WEEK_S = const(604800)
@@ -44,31 +46,6 @@ def week_start_day(day):
 
 def week_start(t_s):
     return week_start_day(day_of(t_s)) * DAY_S
-
-
-def civil_from_days(day):
-    # Day number since 2000-01-01 -> (year, month 1..12, mday 1..31). Howard Hinnant's algorithm,
-    # shifted from the 1970 epoch (2000-01-01 is unix day 10957).
-    z = day + 10957 + 719468
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    y = yoe + era * 400
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + 3 if mp < 10 else mp - 9
-    return (y + 1 if m <= 2 else y), m, d
-
-
-def days_from_civil(y, m, d):
-    y = y - 1 if m <= 2 else y
-    era = y // 400
-    yoe = y - era * 400
-    mp = m - 3 if m > 2 else m + 9
-    doy = (153 * mp + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468 - 10957
 
 
 def month_index_of_day(day):

@@ -102,14 +102,11 @@ def iso(utc):
     return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (y, mo, d, h, mi, s)
 
 
-def civil(utc):
-    # UTC seconds (2000 epoch) -> (year, month, day, hour, minute, second); no time module
-    # dependency so both interpreters agree (MicroPython's gmtime epoch varies by port).
-    days, rem = divmod(utc, 86400)
-    h, rem = divmod(rem, 3600)
-    mi, s = divmod(rem, 60)
-    # civil-from-days (H. Hinnant), shifted to the 2000-01-01 epoch (day 10957 since 1970)
-    z = days + 10957 + 719468
+def civil_from_days(day):
+    # Days since 2000-01-01 -> (year, month 1..12, day 1..31): H. Hinnant's algorithm shifted to
+    # the Zigbee epoch (2000-01-01 is day 10957 since 1970). The one implementation in the tree:
+    # no time module, so both interpreters agree (MicroPython's gmtime epoch varies by port).
+    z = day + 10957 + 719468
     era = z // 146097
     doe = z - era * 146097
     yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
@@ -117,22 +114,33 @@ def civil(utc):
     doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
     mp = (5 * doy + 2) // 153
     d = doy - (153 * mp + 2) // 5 + 1
-    mo = mp + 3 if mp < 10 else mp - 9
-    if mo <= 2:
-        y += 1
+    m = mp + 3 if mp < 10 else mp - 9
+    return (y + 1 if m <= 2 else y), m, d
+
+
+def days_from_civil(y, m, d):
+    # Inverse of civil_from_days().
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    mp = m - 3 if m > 2 else m + 9
+    doy = (153 * mp + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468 - 10957
+
+
+def civil(utc):
+    # UTC seconds (2000 epoch) -> (year, month, day, hour, minute, second)
+    days, rem = divmod(utc, 86400)
+    h, rem = divmod(rem, 3600)
+    mi, s = divmod(rem, 60)
+    y, mo, d = civil_from_days(days)
     return y, mo, d, h, mi, s
 
 
 def from_civil(y, mo, d, h=0, mi=0, s=0):
     # Inverse of civil().
-    y -= mo <= 2
-    era = y // 400
-    yoe = y - era * 400
-    mp = mo - 3 if mo > 2 else mo + 9
-    doy = (153 * mp + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    days = era * 146097 + doe - 719468 - 10957
-    return days * 86400 + h * 3600 + mi * 60 + s
+    return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s
 
 
 def ticks_diff_ms(since_ms):

@@ -3,6 +3,8 @@
 # MIT license
 from micropython import const
 
+from ihd.runtime.clock import civil_from_days, days_from_civil
+
 _DAY_S = const(86400)
 _MONTHS = "JanFebMarAprMayJunJulAugSepOctNovDec"
 _DAYS = "MonTueWedThuFriSatSun"
@@ -50,27 +52,8 @@ def power(w):
     return "%s%d.%02d kW" % ("-" if neg else "", v // 100, v % 100)
 
 
-# Days since 2000-01-01 -> (year, month 1..12, day 1..31); Howard Hinnant's civil_from_days.
-def civil(days):
-    z = days + 730425  # shift to the 0000-03-01 era base
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    y = yoe + era * 400
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + 3 if mp < 10 else mp - 9
-    return (y + 1 if m <= 2 else y), m, d
-
-
-def days_from_civil(y, m, d):
-    y -= m <= 2
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 730425
+# Calendar arithmetic lives in runtime.clock; civil(days) is its civil_from_days.
+civil = civil_from_days
 
 
 def weekday(days):

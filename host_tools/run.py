@@ -98,7 +98,9 @@ def main(argv=None):
             import termios
 
             termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved_tty)
-        print("\nstopped; log and flash image in %s" % tmp)
+        if sys.stdout.isatty():
+            sys.stdout.write("\x1b[0m\x1b[2J\x1b[H\x1b[?25h")  # reset colours, clear, cursor on
+        print("stopped; log and flash image in %s" % tmp)
     return 0
 
 

@@ -99,7 +99,8 @@ def pyright():
         board_dir = os.path.join(paths.BOARDS, boards[port])
         cfg = {
             "include": [_rel(paths.FIRMWARE), _rel(board_dir)],
-            "exclude": ["**/__pycache__", "**/manifest.py"],  # freeze manifests: not modules
+            # freeze manifests run in MicroPython's manifest tool: not device modules
+            "exclude": ["**/__pycache__", _rel(os.path.join(board_dir, "manifest.py"))],
             "ignore": [_rel(TYPINGS)],
             "stubPath": os.path.join(TYPINGS, port),
             "typeshedPath": os.path.join(TYPINGS, port),

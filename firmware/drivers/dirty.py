@@ -89,3 +89,17 @@ class Dirty:
             j = 4 * i
             s += (r[j + 2] - r[j]) * (r[j + 3] - r[j + 1])
         return s
+
+
+class DirtyPanel:
+    # Mixin for the panel drivers: the display loop marks changed rectangles, show() pushes the
+    # whole frame. The driver provides self.dirty (a Dirty), width, height and show_rect().
+    def mark(self, x, y, w, h):
+        self.dirty.add(x, y, w, h)
+
+    def mark_all(self):
+        self.dirty.all()
+
+    def show(self):
+        self.dirty.clear()
+        return self.show_rect(0, 0, self.width, self.height)

@@ -8,7 +8,7 @@ import framebuf
 from micropython import const
 
 from drivers._fast import copy8
-from drivers.dirty import Dirty
+from drivers.dirty import Dirty, DirtyPanel
 
 _SET_CONTRAST = const(0x81)
 _SET_ENTIRE_ON = const(0xA4)
@@ -29,7 +29,7 @@ _SET_VCOM_DESEL = const(0xDB)
 _SET_CHARGE_PUMP = const(0x8D)
 
 
-class SSD1306(framebuf.FrameBuffer):
+class SSD1306(DirtyPanel, framebuf.FrameBuffer):
     FMT = framebuf.MONO_VLSB
     mono = True
 
@@ -108,16 +108,6 @@ class SSD1306(framebuf.FrameBuffer):
     @staticmethod
     def rgb(r, g, b):
         return 1 if (r + g + b) else 0
-
-    def mark(self, x, y, w, h):
-        self.dirty.add(x, y, w, h)
-
-    def mark_all(self):
-        self.dirty.all()
-
-    def show(self):
-        self.dirty.clear()
-        return self.show_rect(0, 0, self.width, self.height)
 
     # Push the pages and 8-px column groups covering the rectangle; returns the bytes sent.
     # Allocates nothing.

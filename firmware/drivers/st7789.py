@@ -18,7 +18,7 @@ import framebuf
 from micropython import const
 
 from drivers._fast import swap_copy16
-from drivers.dirty import Dirty
+from drivers.dirty import Dirty, DirtyPanel
 
 _SWRESET = const(0x01)
 _SLPOUT = const(0x11)
@@ -72,7 +72,7 @@ def rgb(r, g, b):
     return ((r & 0xF8) << 8) | ((g & 0xFC) << 3) | (b >> 3)
 
 
-class ST7789(framebuf.FrameBuffer):
+class ST7789(DirtyPanel, framebuf.FrameBuffer):
     FMT = framebuf.RGB565
     mono = False
     _init_seq = _ST7789_INIT
@@ -172,16 +172,6 @@ class ST7789(framebuf.FrameBuffer):
         w[2] = y1 >> 8
         w[3] = y1 & 0xFF
         self._write_cmd(_RASET, w)
-
-    def mark(self, x, y, w, h):
-        self.dirty.add(x, y, w, h)
-
-    def mark_all(self):
-        self.dirty.all()
-
-    def show(self):
-        self.dirty.clear()
-        return self.show_rect(0, 0, self.width, self.height)
 
     # Push one rectangle (widened to 8-px columns); returns the bytes sent. Allocates nothing.
     def show_rect(self, x, y, w, h):

@@ -11,7 +11,7 @@ DRY_RUN ?=
 SCENARIO ?= default
 SPEED ?= 300
 
-.PHONY: setup run test check bench flash screenshots clean
+.PHONY: setup upy32 run test check bench flash screenshots clean
 .DEFAULT_GOAL := test
 
 setup: $(STAMP)
@@ -23,10 +23,14 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m host_tools.toolchain stubs
 	@touch $@
 
+# 32-bit unix port (plain and firmware-frozen) from the vendored source; cached: a no-op when nothing changed
+upy32: setup
+	$(BIN)/python -m host_tools.upy32 build
+
 run: setup
 	$(BIN)/python -m host_tools.run --scenario $(SCENARIO) --speed $(SPEED)
 
-test: setup
+test: setup upy32
 	$(BIN)/python -m pytest
 
 check: setup
@@ -34,7 +38,7 @@ check: setup
 	$(BIN)/ruff format --check firmware host_tools boards tests
 	$(BIN)/python -m host_tools.toolchain pyright
 
-bench: setup
+bench: setup upy32
 	$(BIN)/python -m host_tools.bench
 
 flash: setup

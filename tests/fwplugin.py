@@ -1,7 +1,10 @@
 # pytest plugin: every tests/firmware/test_*.py runs on the MicroPython unix port, one pytest item
 # per test function ("name[upy]"), so failures show the MicroPython traceback. A file that sets
 # PORTABLE = True also runs under CPython as an ordinary module (through host_tools.upy_shim).
-# Per-file options go in a header comment: `# fw: heapsize=128K timeout=300`.
+# Per-file options go in a header comment: `# fw: heapsize=128K timeout=300`, and
+# `# fw: interp=unix64,unix32-frozen` runs the file once per interpreter kind (paths.INTERPRETERS;
+# default unix64), items named name[upy], name[upy32], name[upy32f]. IHD_TEST_INTERP=<kind> runs
+# every firmware test file on that kind instead (docs/toolchain.md).
 import ast
 import os
 import re
@@ -17,6 +20,42 @@ FW_TESTS = os.path.join(paths.TESTS, "firmware")
 DEFAULT_HEAPSIZE = "256K"  # about what an RP2040 leaves for the application
 DEFAULT_TIMEOUT_S = 300
 _MARK = "@@fwrun"
+# item name suffix per interpreter kind (unix64 keeps the historical [upy])
+TAGS = {"unix64": "upy", "unix32": "upy32", "unix32-frozen": "upy32f"}
+ENV_INTERP = "IHD_TEST_INTERP"
+_interps = {}  # kind -> paths.Interpreter or the build error (str), once per session
+
+
+def pytest_configure(config):
+    kind = os.environ.get(ENV_INTERP)
+    if kind and kind not in paths.INTERPRETERS:
+        raise pytest.UsageError(
+            "%s=%s: choose from %s" % (ENV_INTERP, kind, ", ".join(paths.INTERPRETERS))
+        )
+
+
+def _kinds(path, opts):
+    override = os.environ.get(ENV_INTERP)
+    if override:
+        return [override]
+    kinds = [k for k in opts.get("interp", "unix64").split(",") if k]
+    bad = [k for k in kinds if k not in paths.INTERPRETERS]
+    if bad or not kinds:
+        raise UpyFile.CollectError(
+            "%s: '# fw: interp=%s': choose from %s"
+            % (path.name, opts.get("interp", ""), ", ".join(paths.INTERPRETERS))
+        )
+    return list(dict.fromkeys(kinds))
+
+
+def _interpreter(kind):
+    # Builds a 32-bit kind on first use (host_tools.upy32); a failed build fails its items.
+    if kind not in _interps:
+        try:
+            _interps[kind] = paths.interpreter(kind)
+        except Exception as e:  # noqa: BLE001 - reported on every item of that kind
+            _interps[kind] = "cannot get interpreter %s: %s" % (kind, e)
+    return _interps[kind]
 
 
 def _is_fw_test(path):
@@ -67,16 +106,23 @@ class _Empty(pytest.File):
 class UpyFile(pytest.File):
     def collect(self):
         names, _, self.opts = _parse(self.path)
-        self._results = None
-        for n in names:
-            yield UpyItem.from_parent(self, name=n + "[upy]", fname=n)
+        self._results = {}  # kind -> {name: (status, output, extra)}
+        for kind in _kinds(self.path, self.opts):
+            for n in names:
+                yield UpyItem.from_parent(
+                    self, name="%s[%s]" % (n, TAGS[kind]), fname=n, kind=kind
+                )
 
-    def run_upy(self, names):
+    def run_upy(self, names, kind="unix64"):
+        # One interpreter process of `kind` runs `names` from this file.
+        interp = _interpreter(kind)
+        if isinstance(interp, str):
+            return {n: ("FAIL", "", interp) for n in names}
         heap = self.opts.get("heapsize", DEFAULT_HEAPSIZE)
         timeout_s = int(self.opts.get("timeout", DEFAULT_TIMEOUT_S))
-        cmd = [paths.micropython_exe(), "-X", "heapsize=" + heap]
+        cmd = [interp.exe, "-X", "heapsize=" + heap]
         cmd += [os.path.join(paths.TESTS, "fwrun.py"), str(self.path)] + names
-        env = dict(os.environ, MICROPYPATH=paths.micropypath(extra=[FW_TESTS]))
+        env = dict(os.environ, MICROPYPATH=interp.micropypath(extra=[FW_TESTS]))
         try:
             p = subprocess.run(
                 cmd,
@@ -110,13 +156,14 @@ class UpyFile(pytest.File):
                 results[n] = ("FAIL", "\n".join(buf) if current == n else "", why + "\n" + tail)
         return results
 
-    def result(self, fname):
-        if self._results is None:
-            mine = [i.fname for i in self.session.items if i.parent is self]
-            self._results = self.run_upy(mine or [fname])
-        if fname not in self._results:
-            self._results.update(self.run_upy([fname]))
-        return self._results[fname]
+    def result(self, fname, kind="unix64"):
+        res = self._results.get(kind)
+        if res is None:
+            mine = [i.fname for i in self.session.items if i.parent is self and i.kind == kind]
+            res = self._results[kind] = self.run_upy(mine or [fname], kind)
+        if fname not in res:
+            res.update(self.run_upy([fname], kind))
+        return res[fname]
 
 
 class UpyFailure(Exception):
@@ -124,12 +171,13 @@ class UpyFailure(Exception):
 
 
 class UpyItem(pytest.Item):
-    def __init__(self, *, fname, **kw):
+    def __init__(self, *, fname, kind="unix64", **kw):
         super().__init__(**kw)
         self.fname = fname
+        self.kind = kind
 
     def runtest(self):
-        status, output, extra = self.parent.result(self.fname)
+        status, output, extra = self.parent.result(self.fname, self.kind)
         if status == "SKIP":
             pytest.skip(extra or "skipped on MicroPython")
         if status != "PASS":
@@ -137,8 +185,9 @@ class UpyItem(pytest.Item):
 
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, UpyFailure):
-            return "MicroPython (unix port) failure:\n" + str(excinfo.value)
+            where = "unix port" if self.kind == "unix64" else self.kind
+            return "MicroPython (%s) failure:\n%s" % (where, excinfo.value)
         return super().repr_failure(excinfo)
 
     def reportinfo(self):
-        return self.path, None, "upy: %s" % self.fname
+        return self.path, None, "%s: %s" % (TAGS[self.kind], self.fname)

@@ -10,6 +10,7 @@ import sys
 import tempfile
 
 from host_tools import paths
+from host_tools.simulate import BUDGETS, main_script
 
 
 def start_hansim(scenario, speed, extra=()):
@@ -28,10 +29,10 @@ def start_hansim(scenario, speed, extra=()):
     return p, "tcp:" + addr
 
 
-def firmware_env(ncp, flash_img, display, extra=None):
+def firmware_env(ncp, flash_img, display, extra=None, interp=None):
     env = dict(os.environ)
     env.update(
-        MICROPYPATH=paths.micropypath(),
+        MICROPYPATH=(interp or paths.interpreter()).micropypath(),
         IHD_NCP=ncp,
         IHD_FLASH=flash_img,
         IHD_DISPLAY=display,
@@ -45,7 +46,23 @@ def main(argv=None):
     ap.add_argument("--scenario", default="default")
     ap.add_argument("--speed", type=float, default=60.0)
     ap.add_argument("--flash", help="littlefs image to use (default: a fresh temporary one)")
+    ap.add_argument(
+        "--interpreter",
+        choices=paths.INTERPRETERS,
+        default="unix64",
+        help="64-bit .py source, 32-bit .mpy files, or 32-bit, firmware frozen",
+    )
+    ap.add_argument(
+        "--config",
+        choices=("pico", "colour"),
+        default="colour",
+        help="pico: the 128x64 mono panel; colour: the 320x240 panel",
+    )
     args = ap.parse_args(argv)
+    interp = paths.interpreter(args.interpreter)
+    cmd = [interp.exe]
+    if args.interpreter != "unix64":  # the board's RAM budget (docs/boards.md)
+        cmd += ["-X", "heapsize=" + BUDGETS[args.config]]
     tmp = tempfile.mkdtemp(prefix="ihd-run-")
     flash_img = args.flash or os.path.join(tmp, "flash.img")
     hansim = None
@@ -58,13 +75,16 @@ def main(argv=None):
         flash_img,
         "term",
         {
+            "IHD_PANELS": "mono" if args.config == "pico" else "colour",
             "IHD_LOG": os.path.join(tmp, "log.txt"),
             "IHD_TIME_SCALE": str(int(args.speed)),
             # MicroPython cannot ask the terminal its size; the screen is scaled to fit it
             "COLUMNS": str(shutil.get_terminal_size().columns),
             "LINES": str(shutil.get_terminal_size().lines),
         },
+        interp,
     )
+    cmd.append(main_script(tmp))
     fw = None
     saved_tty = None
     if sys.stdin.isatty():
@@ -78,7 +98,7 @@ def main(argv=None):
     try:
         while True:
             fw = subprocess.Popen(
-                [paths.micropython_exe(), os.path.join(paths.FIRMWARE, "main.py")],
+                cmd,
                 cwd=tmp,
                 env=env,
             )

@@ -1,5 +1,10 @@
 # Headless simulation: hansim + the firmware on the MicroPython unix port, in fast-forward.
 #   python -m host_tools.simulate --scenario NAME --until 6h|2026-01-15T12:00:00Z --out DIR
+#       [--interpreter unix64|unix32|unix32-frozen] [--config pico|colour|both]
+# --interpreter: 64-bit from .py source, 32-bit from .mpy files (as `make flash` deploys), or
+# 32-bit with the firmware frozen in (as the boards' manifests build it; docs/toolchain.md).
+# --config: the Pico board's 128x64 mono panel, the ESP32-S3 board's 320x240 colour panel, or
+# both (frame dumps at both sizes). The heap defaults to the configuration's budget on 32-bit.
 # Leaves in DIR: han.pcap, flash.img (the device storage), log.txt, hansim.log, state.json (the
 # device's view at the end), screens/ (PNG of the final frame of each screen, when the UI runs).
 # Exit status 0 when the firmware ran without unhandled errors (no crashed task, no traceback).
@@ -19,6 +24,10 @@ from host_tools import paths
 _ZIGBEE_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 REBOOT_EXIT = 3  # unix board's "reset": the runner starts the firmware again
 _BAD_LOG = re.compile(r"crashed|unhandled in event loop|Traceback")
+# Board configurations (docs/boards.md): unix board panels, and the RAM budget each must hold
+# on the 32-bit build (a Pico leaves MicroPython ~190 KB; the colour framebuffer is 150 KB).
+CONFIGS = {"pico": "mono", "colour": "colour", "both": "both"}
+BUDGETS = {"pico": "160K", "colour": "320K", "both": "384K"}
 
 
 class Control:
@@ -55,9 +64,21 @@ def parse_until(text, start_zigbee):
     return int((t - _ZIGBEE_EPOCH).total_seconds())
 
 
+def main_script(outdir):
+    # main.py copied beside the run's files: MicroPython puts the script's directory first on
+    # sys.path, so firmware/main.py run in place would import `ihd` from source even on the
+    # frozen build.
+    dst = os.path.join(outdir, "main.py")
+    with open(os.path.join(paths.FIRMWARE, "main.py"), "rb") as f:
+        data = f.read()
+    with open(dst, "wb") as f:
+        f.write(data)
+    return dst
+
+
 class Simulation:
     def __init__(self, scenario, out, speed=None, ezsp_version=None, corrupt=None, extra_env=None,
-                 hansim_args=(), heapsize=None):  # fmt: skip
+                 hansim_args=(), heapsize=None, interpreter="unix64", config="both"):  # fmt: skip
         self.scenario = scenario
         self.out = os.path.abspath(out)
         self.speed = speed
@@ -65,6 +86,12 @@ class Simulation:
         self.corrupt = corrupt
         self.extra_env = dict(extra_env or {})
         self.hansim_args = list(hansim_args)
+        if config not in CONFIGS:
+            raise ValueError("config must be one of " + ", ".join(CONFIGS))
+        self.config = config
+        self.interp = paths.interpreter(interpreter)
+        if heapsize is None and interpreter != "unix64":
+            heapsize = BUDGETS[config]
         self.heapsize = heapsize
         self.hansim = None
         self.fw = None
@@ -108,7 +135,8 @@ class Simulation:
         self.boots += 1
         env = dict(os.environ)
         env.update(
-            MICROPYPATH=paths.micropypath(),
+            MICROPYPATH=self.interp.micropypath(),
+            IHD_PANELS=CONFIGS[self.config],
             IHD_NCP="tcp:" + self.ncp_addr,
             IHD_FLASH=os.path.join(self.out, "flash.img"),
             IHD_LOG=os.path.join(self.out, "log.txt"),
@@ -120,11 +148,11 @@ class Simulation:
         env.update(self.extra_env)
         with open(os.path.join(self.out, "log.txt"), "a") as f:
             f.write("=== boot %d ===\n" % self.boots)
-        cmd = [paths.micropython_exe()]
+        cmd = [self.interp.exe]
         if self.heapsize:  # a board-like RAM budget for the whole firmware
             cmd += ["-X", "heapsize=" + self.heapsize]
         self.fw = subprocess.Popen(
-            cmd + [os.path.join(paths.FIRMWARE, "main.py")],
+            cmd + [main_script(self.out)],
             cwd=self.out,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -228,7 +256,23 @@ def main(argv=None):
     ap.add_argument("--speed", type=float, help="simulated seconds per real second")
     ap.add_argument("--ezsp-version", type=int, choices=(13, 14))
     ap.add_argument("--corrupt", type=float, help="serial link byte corruption rate")
-    ap.add_argument("--heapsize", help="MicroPython heap for the firmware, e.g. 512K")
+    ap.add_argument(
+        "--heapsize",
+        help="MicroPython heap for the firmware, e.g. 512K (default: "
+        "the configuration's budget on 32-bit, the interpreter's default on 64-bit)",
+    )
+    ap.add_argument(
+        "--interpreter",
+        choices=paths.INTERPRETERS,
+        default="unix64",
+        help="64-bit .py source, 32-bit .mpy files, or 32-bit, firmware frozen",
+    )
+    ap.add_argument(
+        "--config",
+        choices=sorted(CONFIGS),
+        default="both",
+        help="pico: 128x64 mono; colour: 320x240; both: frame dumps at both sizes",
+    )
     ap.add_argument(
         "--reboot-at",
         action="append",
@@ -243,7 +287,8 @@ def main(argv=None):
     )
     args = ap.parse_args(argv)
     sim = Simulation(args.scenario, args.out, args.speed, args.ezsp_version, args.corrupt,
-                     heapsize=args.heapsize)  # fmt: skip
+                     heapsize=args.heapsize, interpreter=args.interpreter,
+                     config=args.config)  # fmt: skip
     try:
         sim.start_hansim()
         start = sim.now()

@@ -3,8 +3,13 @@
 # The only module that knows pins. Wiring table: boards/esp32s3_st7789/README.md.
 from machine import SPI, UART, Pin
 
+# Board contract (docs/boards.md): constants, then storage, NCP, devices, reset.
 NAME = "esp32s3_st7789"
+CAPS = ("display", "buttons", "keypad", "buzzer")
+HW_VERSION = 0x0100  # OTA hardware version: 1.0
 STATUS_PERIOD_S = 60
+METERS = None  # bindings come from discovery (docs/joining.md)
+INSTALL_CODE = None  # provisioned to flash at the factory, not in code
 
 # NCP UART (ASH: 115200 8N1, hardware flow control)
 _NCP_UART = 1
@@ -69,11 +74,11 @@ def reset():
     machine.reset()
 
 
-def display():
+def panels():
     from drivers.st7789 import ST7789
 
     spi = SPI(1, baudrate=40_000_000, sck=Pin(_LCD_SCK), mosi=Pin(_LCD_MOSI))
-    return ST7789(
+    lcd = ST7789(
         spi,
         cs=Pin(_LCD_CS, Pin.OUT, value=1),
         dc=Pin(_LCD_DC, Pin.OUT),
@@ -82,22 +87,29 @@ def display():
         width=320,
         height=240,
     )
+    return (lcd,)
 
 
-def buttons():
-    return [Pin(p, Pin.IN, Pin.PULL_UP) for p in BUTTON_PINS]
+def inputs():
+    from ihd.ui.input import Buttons, Keypad
 
-
-def keypad_pins():
+    buttons = Buttons([Pin(p, Pin.IN, Pin.PULL_UP) for p in BUTTON_PINS])
     rows = [Pin(p, Pin.OUT, value=1) for p in KEYPAD_ROWS]
     cols = [Pin(p, Pin.IN, Pin.PULL_UP) for p in KEYPAD_COLS]
-    return rows, cols
+    return (buttons, Keypad(rows, cols))
 
 
 def buzzer():
+    from drivers.buzzer import Buzzer
     from machine import PWM
 
-    return PWM(Pin(BUZZER_PIN), freq=2700, duty_u16=0)
+    return Buzzer(PWM(Pin(BUZZER_PIN), freq=2700, duty_u16=0))
+
+
+def stopped(app):
+    # Before a reset into new firmware: the panel dark (the buzzer is already off).
+    for p in app.panels:
+        p.backlight(0)
 
 
 def fatal(e):

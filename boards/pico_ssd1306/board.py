@@ -3,8 +3,13 @@
 # The only module that knows pins. Wiring table: boards/pico_ssd1306/README.md.
 from machine import I2C, UART, Pin
 
+# Board contract (docs/boards.md): constants, then storage, NCP, devices, reset.
 NAME = "pico_ssd1306"
+CAPS = ("display", "buttons", "buzzer")  # no keypad: UTRN digits are entered with the buttons
+HW_VERSION = 0x0100  # OTA hardware version: 1.0
 STATUS_PERIOD_S = 60
+METERS = None  # bindings come from discovery (docs/joining.md)
+INSTALL_CODE = None  # provisioned to flash at the factory, not in code
 
 _NCP_TX, _NCP_RX, _NCP_CTS, _NCP_RTS = 0, 1, 2, 3  # UART0 pins
 _NCP_RESET = 6
@@ -12,8 +17,6 @@ _I2C_SDA, _I2C_SCL = 4, 5  # I2C0
 OLED_ADDR = 0x3C
 BUTTON_PINS = (10, 11, 12, 13)  # prev, next, select, back; to GND, internal pull-ups
 BUZZER_PIN = 15
-KEYPAD_ROWS = ()  # no keypad on this board: UTRN digits are entered with the buttons
-KEYPAD_COLS = ()
 # Flash: the top 512 KB of the 2 MB flash, outside MicroPython's own filesystem (build the
 # firmware with MICROPY_HW_FLASH_STORAGE_BYTES reduced by 512 KB; README): littlefs at /flash
 # plus the raw history-key region in its last 2 erase blocks.
@@ -66,28 +69,30 @@ def reset():
     machine.reset()
 
 
-def display():
-    from drivers.ssd1306 import SSD1306_I2C
+def panels():
+    from drivers.ssd1306 import SSD1306
 
     i2c = I2C(0, sda=Pin(_I2C_SDA), scl=Pin(_I2C_SCL), freq=400_000)
-    return SSD1306_I2C(128, 64, i2c, addr=OLED_ADDR)
+    return (SSD1306(i2c, addr=OLED_ADDR, width=128, height=64),)
 
 
-def buttons():
-    return [Pin(p, Pin.IN, Pin.PULL_UP) for p in BUTTON_PINS]
+def inputs():
+    from ihd.ui.input import Buttons
 
-
-def keypad_pins():
-    return None
+    return (Buttons([Pin(p, Pin.IN, Pin.PULL_UP) for p in BUTTON_PINS]),)
 
 
 def buzzer():
+    from drivers.buzzer import Buzzer
     from machine import PWM
 
-    pwm = PWM(Pin(BUZZER_PIN))
-    pwm.freq(2700)
-    pwm.duty_u16(0)
-    return pwm
+    return Buzzer(PWM(Pin(BUZZER_PIN)))
+
+
+def stopped(app):
+    # Before a reset into new firmware: the panel off (the buzzer is already off).
+    for p in app.panels:
+        p.backlight(0)
 
 
 def fatal(e):

@@ -9,6 +9,8 @@
 # from arm_cut()), and can pass every programmed buffer to a hook (plaintext scans). A cut
 # program leaves the first half of its bytes written (a torn page); a cut erase leaves the first
 # half of the block erased; both raise PowerCut and every later write raises PowerCut too.
+# An erase allocates nothing (one blank block kept per device): flash erase on a board does not
+# touch the heap, so the simulated one must not either (it did: 4 KB per erase, at the limit).
 from micropython import const
 
 _IOCTL_INIT = const(1)
@@ -30,6 +32,8 @@ class RamBlockDev:
         if data is None:
             data = b"\xff" * (block_size * block_count)
         self.data = bytearray(data)
+        self._blank = b"\xff" * block_size
+        self._half = memoryview(self._blank)[: block_size // 2]
         self.progs = 0
         self.erases = 0
         self.prog_bytes = 0
@@ -81,10 +85,9 @@ class RamBlockDev:
         if op == _IOCTL_ERASE:
             a = arg * self.block_size
             if self._op():
-                h = self.block_size // 2
-                self.data[a : a + h] = b"\xff" * h
+                self.data[a : a + len(self._half)] = self._half
                 raise self._cut
-            self.data[a : a + self.block_size] = b"\xff" * self.block_size
+            self.data[a : a + self.block_size] = self._blank
             self.erases += 1
             return 0
         return 0
@@ -95,13 +98,13 @@ class FileBlockDev:
     def __init__(self, path, block_size=4096, block_count=256):
         self.block_size = block_size
         self.block_count = block_count
+        self._blank = b"\xff" * block_size
         try:
             self.f = open(path, "r+b")  # noqa: SIM115 - kept open for the device lifetime
         except OSError:
             self.f = open(path, "w+b")  # noqa: SIM115
-            blank = b"\xff" * block_size
             for _ in range(block_count):
-                self.f.write(blank)
+                self.f.write(self._blank)
             self.f.flush()
 
     def readblocks(self, block, buf, offset=0):
@@ -119,7 +122,7 @@ class FileBlockDev:
             return self.block_size
         if op == _IOCTL_ERASE:
             self.f.seek(arg * self.block_size)
-            self.f.write(b"\xff" * self.block_size)
+            self.f.write(self._blank)
             return 0
         if op in (_IOCTL_SYNC, _IOCTL_DEINIT):
             self.f.flush()

@@ -1,18 +1,21 @@
-# Unix port "board": the only module that knows how the unix build reaches its peripherals.
+# Unix port "board": implements the board contract (docs/boards.md) for the MicroPython unix
+# port, the only module that knows how it reaches its peripherals.
 #   IHD_NCP=tcp:HOST:PORT   NCP UART = TCP to hansim (loopback)
 #   IHD_FLASH=path          flash = littlefs image file (created erased if missing)
-#   IHD_DISPLAY=term|dump:DIR|none   terminal rendering, frame dumps, or headless
+#   IHD_DISPLAY=term|dump:DIR|none   terminal rendering, frame dumps at shutdown, or headless
+#   IHD_PANELS=colour|mono|both      which panels: colour 320x240 (the ESP32-S3 board's), mono
+#                           128x64 (the Pico's), both (frame dumps of every screen at both sizes;
+#                           the default for dump:, colour the default for term)
 #   IHD_TIME_SCALE=N        simulated seconds per real second (hansim --speed)
 #   IHD_METERS=elec:0x1234:1,gas:0x2B7A:1   bound meters (until discovery persists them)
 #   IHD_LOG=path            also append the log to this file
 #   IHD_INSTALL_CODE=hex    Zigbee install code provisioned to flash on first boot
 #   IHD_KEYS_FIFO=path      key injection (tests): lines appended to this file are key presses
 #   IHD_CONFIG_JSON={"ota_query_s": 60}   config defaults overridden (tests: short periods)
+#   IHD_STATE=path          the device's view written as JSON at an orderly stop (system tests)
 import os
 import sys
 
-NAME = "unix"
-STATUS_PERIOD_S = 10
 FLASH_BLOCK_SIZE = 4096
 FLASH_BLOCKS = 512  # 2 MB, as the RP2040 Pico
 
@@ -22,9 +25,22 @@ def env(name, default=None):
     return v if v else default
 
 
-TIME_SCALE = int(env("IHD_TIME_SCALE", "1"))
+_DISPLAY = env("IHD_DISPLAY", "none")
+_PANELS = env("IHD_PANELS", "both" if _DISPLAY.startswith("dump:") else "colour")
+if _DISPLAY != "none" and _DISPLAY != "term" and not _DISPLAY.startswith("dump:"):
+    raise ValueError("IHD_DISPLAY must be term, dump:DIR or none")
+if _PANELS not in ("colour", "mono", "both"):
+    raise ValueError("IHD_PANELS must be colour, mono or both")
+
+NAME = "unix"
+# The mono configuration is the Pico's: buttons only. (Test key injection can still type digits.)
+CAPS = ("display", "buttons", "buzzer") if _PANELS == "mono" else (
+    "display", "buttons", "keypad", "buzzer")  # fmt: skip
+HW_VERSION = 0x0100
+STATUS_PERIOD_S = 10
 METERS = env("IHD_METERS")
 INSTALL_CODE = env("IHD_INSTALL_CODE")  # factory provisioning (docs/joining.md)
+TIME_SCALE = int(env("IHD_TIME_SCALE", "1"))
 _log_path = env("IHD_LOG")
 _log_file = open(_log_path, "a") if _log_path else None  # noqa: SIM115 - process lifetime
 
@@ -35,8 +51,12 @@ def _to_file(line):
 
 
 def _hook_runtime():
-    # Log sink and config overrides on the `ihd.runtime` modules now in sys.modules: again after
-    # the OTA boot selector dropped the factory ones to import the app from a slot.
+    # Log sink, time scale and config overrides on the `ihd.runtime` modules now in
+    # sys.modules: again after the OTA boot selector dropped the factory ones to import the app
+    # from a slot (the app asks for storage after that, before anything else reads them).
+    from ihd.runtime import clock
+
+    clock.set_scale(TIME_SCALE)
     if _log_file is not None:
         from ihd.runtime import log
 
@@ -102,89 +122,88 @@ def fatal(e):
     sys.exit(1)
 
 
-async def start_ui(app):
-    # IHD_DISPLAY: "term" (colour 320x240 in this terminal), "term:mono" (128x64), "dump:DIR"
-    # (headless ST7789 + SSD1306 on null buses; every screen of both dumped at shutdown for
-    # host_tools.screens), or "none".
-    import asyncio
+_term = None  # the terminal panel, restored at the stop
 
-    from ihd.ui.display import Ui
-    from ihd.ui.input import InputQueue
 
-    mode = env("IHD_DISPLAY", "none")
-    if mode == "none":
-        return
-    q = InputQueue()
-    if mode.startswith("term"):
-        import keys
+def panels():
+    # IHD_DISPLAY=term: one panel drawn in this terminal; dump:DIR: ST7789 and/or SSD1306
+    # drivers on null buses (IHD_PANELS), every screen dumped at the stop; none: headless.
+    global _term
+    if _DISPLAY == "none":
+        return ()
+    if _DISPLAY == "term":
         from ihd.runtime import log
         from term import TermPanel
 
         log.console = False  # the terminal is the display; the log goes to IHD_LOG only
+        _term = TermPanel(128, 64, mono=True) if _PANELS == "mono" else TermPanel(320, 240)
+        _term.clear_screen()
+        return (_term,)
+    import framedump
 
-        panel = TermPanel(128, 64, mono=True) if mode == "term:mono" else TermPanel(320, 240)
-        ui = Ui(panel, app.model, inputs=q, backlight=panel.backlight)
-        panel.clear_screen()
-        app.sup.spawn("ui", ui.run)
-        app.sup.spawn("keys", lambda: keys.run(q, on_quit=app.quit.set))
-        app.on_shutdown.append(panel.restore)
-        _inject_keys(app, q)
-        return
-    if mode.startswith("dump:"):
-        import framedump
-
-        outdir = mode[5:]
-        uis = [Ui(p, app.model, inputs=InputQueue()) for p in framedump.make_panels()]
-        for ui in uis:
-            app.sup.spawn("ui%dx%d" % (ui.panel.width, ui.panel.height), ui.run)
-        _inject_keys(app, uis[0].inputs)  # the colour UI only: one user, one request
-
-        def dump_all():
-            import os
-
-            try:
-                os.mkdir(outdir)
-            except OSError:
-                pass
-            for ui in uis:
-                # The screen shown at the end as it is, then every screen.
-                ui.step()
-                framedump.dump(
-                    ui.panel, "%s/%dx%d_current.fb" % (outdir, ui.panel.width, ui.panel.height)
-                )
-                for s in ui.all_screens() if hasattr(ui, "all_screens") else ui.screens:
-                    ui.go(s.name)
-                    ui.step()
-                    framedump.dump(
-                        ui.panel,
-                        "%s/%dx%d_%s.fb" % (outdir, ui.panel.width, ui.panel.height, s.name),
-                    )
-
-        app.on_shutdown.append(dump_all)
-        await asyncio.sleep_ms(0)
-        return
-    raise ValueError("IHD_DISPLAY must be term, term:mono, dump:DIR or none")
+    return framedump.make_panels(_PANELS)
 
 
-def _inject_keys(app, queue):
+def inputs():
+    # The terminal's keys (term) and the test key file (IHD_KEYS_FIFO), as input sources.
+    import keys
+
+    out = [keys.Terminal()] if _DISPLAY == "term" else []
     path = env("IHD_KEYS_FIFO")
     if path:
-        import keys
-
-        app.sup.spawn("keyfile", lambda: keys.poll_file(path, queue))
-
-
-beeps = 0
+        out.append(keys.KeyFile(path))
+    return out
 
 
-def beep(meter, kind):
-    # Buzzer stand-in: the prepayment service calls it once per alert crossing.
-    global beeps
-    beeps += 1
-    sys.stdout.write("\a")
-    from ihd.runtime import log
+class _TermBuzzer:
+    # Buzzer stand-in: the terminal bell and a log line per alert (system tests count them).
+    def __init__(self):
+        self.beeps = 0
 
-    log.info("board", "beep: %s %s", meter, kind)
+    def alert(self, meter, kind):
+        self.beeps += 1
+        sys.stdout.write("\a")
+        from ihd.runtime import log
+
+        log.info("board", "beep: %s %s", meter, kind)
+
+    def off(self):
+        pass
+
+
+_buzzer = _TermBuzzer()
+
+
+def buzzer():
+    return _buzzer
+
+
+def stopped(app):
+    # The app stopped in order: restore the terminal, then (system tests) write the device's
+    # view and every screen of every panel.
+    if _term is not None:
+        _term.restore()
+    dump_state(app)
+    if _DISPLAY.startswith("dump:"):
+        _dump_frames(app, _DISPLAY[5:])
+
+
+def _dump_frames(app, outdir):
+    import framedump
+
+    try:
+        os.mkdir(outdir)
+    except OSError:
+        pass
+    for ui in app.uis:
+        # The screen shown at the end as it is, then every screen.
+        size = "%dx%d" % (ui.panel.width, ui.panel.height)
+        ui.step()
+        framedump.dump(ui.panel, "%s/%s_current.fb" % (outdir, size))
+        for s in ui.screens:
+            ui.go(s.name)
+            ui.step()
+            framedump.dump(ui.panel, "%s/%s_%s.fb" % (outdir, size, s.name))
 
 
 def _prepay_state(app):
@@ -192,7 +211,7 @@ def _prepay_state(app):
     if svc is None:
         return None
     m = app.model
-    out = {"beeps": beeps, "alerts": svc.alerts(), "lock_s": svc.lock_remaining_s()}
+    out = {"beeps": _buzzer.beeps, "alerts": svc.alerts(), "lock_s": svc.lock_remaining_s()}
     for name, f in (("elec", m.elec), ("gas", m.gas)):
         p = m.view_prepay(f.id)
         out[name] = {

@@ -66,13 +66,18 @@ class NullI2C:
             self.bytes += len(b)
 
 
-def make_panels():
-    from drivers.ssd1306 import SSD1306
-    from drivers.st7789 import ST7789
+def make_panels(which="both"):
+    # The real drivers on null buses: "colour" (ST7789 320x240), "mono" (SSD1306 128x64), both.
+    out = []
+    if which in ("colour", "both"):
+        from drivers.st7789 import ST7789
 
-    colour = ST7789(NullSPI(), NullPin(), NullPin(), NullPin())
-    mono = SSD1306(NullI2C())
-    return colour, mono
+        out.append(ST7789(NullSPI(), NullPin(), NullPin(), NullPin()))
+    if which in ("mono", "both"):
+        from drivers.ssd1306 import SSD1306
+
+        out.append(SSD1306(NullI2C()))
+    return tuple(out)
 
 
 def render_scene(panel, scene_fn, model=None):

@@ -23,7 +23,7 @@ _MAP = {
     "h": I.EV_LONG_BACK,
 }
 _ARROWS = {"A": I.EV_PREV, "D": I.EV_PREV, "B": I.EV_NEXT, "C": I.EV_NEXT}
-QUIT = -2
+QUIT = I.EV_QUIT  # the queue sets its quit event: the app stops in order
 
 
 def parse(data):
@@ -88,7 +88,7 @@ async def _read1(reader, timeout_ms=None):
     return d.decode() if isinstance(d, bytes) else d
 
 
-async def run(queue, on_quit=None, stream=None):
+async def run(queue, stream=None):
     reader = asyncio.StreamReader(stream or sys.stdin)
     while True:
         data = await _read1(reader)
@@ -99,11 +99,24 @@ async def run(queue, on_quit=None, stream=None):
             if data[-1:] in ("[", "O"):
                 data += await _read1(reader, 50)
         for ev in parse(data):
-            if ev == QUIT:
-                if on_quit is not None:
-                    on_quit()
-                return
             queue.post(ev)
+            if ev == QUIT:
+                return
+
+
+class Terminal:
+    # Input source (board contract): this terminal's keys.
+    async def run(self, queue):
+        await run(queue)
+
+
+class KeyFile:
+    # Input source (board contract): key names appended to a file (tests).
+    def __init__(self, path):
+        self.path = path
+
+    async def run(self, queue):
+        await poll_file(self.path, queue)
 
 
 _NAMES = {

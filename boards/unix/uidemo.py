@@ -29,11 +29,10 @@ async def main(mono):
     q = InputQueue()
     ui = Ui(panel, m, inputs=q, backlight=panel.backlight, dim_after_ms=30000)
     panel.clear_screen()
-    stop = asyncio.Event()
     t1 = asyncio.create_task(ui.run())
     t2 = asyncio.create_task(_wiggle(m))
-    t3 = asyncio.create_task(keys.run(q, on_quit=stop.set))
-    await stop.wait()
+    t3 = asyncio.create_task(keys.run(q))
+    await q.quit.wait()  # q posts EV_QUIT
     for t in (t1, t2, t3):
         t.cancel()
     panel.restore()

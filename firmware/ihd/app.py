@@ -1,6 +1,8 @@
 # Wiring of services and tasks. Knows no pins (the board module does) and no bytes (the layers
-# do). Start order: storage (flash is the only durable state), config, history, the Zigbee stack,
-# services, UI. Every long-lived task runs under the supervisor.
+# do). The board is used only through its contract (docs/boards.md), the same way on every
+# board. Start order: the board's devices (the framebuffers are the biggest allocations: first,
+# on an unfragmented heap), storage (flash is the only durable state), config, history, UI, the
+# Zigbee stack, services. Every long-lived task runs under the supervisor.
 import asyncio
 import gc
 
@@ -45,11 +47,29 @@ class App:
         self.started_ms = clock.ticks_ms()
         self.model = None
         self.ncp = None
+        self.history = None
+        self._stopped = False
+        self.panels = ()
+        self.uis = []
+        self.buzzer = None
         self.heap_peak = self.heap_live_peak = 0
-        self.quit = asyncio.Event()  # set to stop the app cleanly (unix: the q key)
-        self.on_shutdown = []  # fns run at an orderly stop (restore the terminal, dump frames)
+        from ihd.ui.input import InputQueue
+
+        self.inputs = InputQueue()  # every input source posts here; the first UI reads it
+        self.quit = self.inputs.quit  # set to stop the app cleanly (unix terminal: the q key)
 
     # ---------------- construction ----------------
+
+    def open_devices(self):
+        # The board's panels, input sources and buzzer (docs/boards.md). Panels first, after a
+        # collection: a 150 KB colour framebuffer needs one contiguous block.
+        gc.collect()
+        self.panels = tuple(self.board.panels())
+        self.sources = tuple(self.board.inputs())
+        self.buzzer = self.board.buzzer()
+        log.info("app", "board %s: %d panel(s), %d input source(s), buzzer %s, caps %s",
+                 self.board.NAME, len(self.panels), len(self.sources),
+                 "yes" if self.buzzer else "no", ",".join(self.board.CAPS))  # fmt: skip
 
     def open_storage(self):
         from ihd.history.store import HistoryStore
@@ -101,7 +121,7 @@ class App:
         from ihd.zigbee.commission import Commissioner
 
         code = installcode.load()
-        text = getattr(self.board, "INSTALL_CODE", None)
+        text = self.board.INSTALL_CODE
         if code is None and text:  # factory provisioning: once, to flash
             code = installcode.parse(text)
             installcode.store(code)
@@ -125,7 +145,7 @@ class App:
         from ihd.tenancy.watcher import TenancyWatcher
 
         cfg = self.config
-        spec = cfg.get("meters") or getattr(self.board, "METERS", None) or _DEFAULT_METERS
+        spec = cfg.get("meters") or self.board.METERS or _DEFAULT_METERS
         self.registry = Registry(require_aps_security=bool(cfg.get("require_aps_security")))
         self.meters = MeterService(self.zcl, self.registry, self.history, self.model, cfg)
         if self.discovered is not None:
@@ -211,7 +231,7 @@ class App:
             self.registry,
             self.model,
             state_path=_FLASH + "/prepay.json",
-            buzzer=getattr(self.board, "beep", None),
+            buzzer=self.buzzer.alert if self.buzzer is not None else None,
         )
         self.tenancy.clearers.append(self.prepay.tenancy_clearer)
         # The screens' way to the service (PPMID: top-up, emergency credit, alerts, log).
@@ -282,14 +302,14 @@ class App:
             await asyncio.sleep_ms(200)
 
     async def status_task(self):
-        period_s = getattr(self.board, "STATUS_PERIOD_S", 60)
+        period_s = self.board.STATUS_PERIOD_S
         while True:
             gc.collect()
             live = gc.mem_alloc()
             if live > self.heap_live_peak:
                 self.heap_live_peak = live
             restarts = sum(s[2] for s in self.sup.status())
-            bad = sum(v for k, v in counters.snapshot().items() if "err" in k or "bad" in k)
+            bad = counters.errors()
             log.info(
                 "app",
                 "up %d s, utc %s, heap free %d, restarts %d, errors %d",
@@ -313,17 +333,29 @@ class App:
             await clock.sleep_s(3600)
             self.history.flush()
 
+    def start_ui(self):
+        # One display loop per panel (a device has one; the unix board's frame dumps can have
+        # both); the first reads the input queue, and every input source posts to it.
+        from ihd.ui.display import Ui
+        from ihd.ui.input import InputQueue
+
+        for i, panel in enumerate(self.panels):
+            ui = Ui(panel, self.model, inputs=self.inputs if i == 0 else InputQueue(),
+                    backlight=panel.backlight)  # fmt: skip
+            self.uis.append(ui)
+            self.sup.spawn("ui%dx%d" % (panel.width, panel.height), ui.run)
+        for i, src in enumerate(self.sources):
+            self.sup.spawn("input%d" % i, _runner(src.run, self.inputs))
+
     async def run(self):
         install_loop_handler()
         log.info("app", "IHD firmware %s on %s", ihd.VERSION, self.board.NAME)
-        clock.set_scale(getattr(self.board, "TIME_SCALE", 1))
         self.sup.spawn("status", self.status_task)
         self.sup.spawn("heap", self.heap_task)
+        self.open_devices()
         self.open_storage()
         self.build_model()
-        ui = getattr(self.board, "start_ui", None)
-        if ui is not None:
-            await ui(self)
+        self.start_ui()
         await self.build_stack()
         self.build_services()
         self.sup.spawn("ncp", self.ncp.run)
@@ -336,23 +368,33 @@ class App:
         self.sup.spawn("prepay", self.prepay.run)
         self.sup.spawn("ota", self.ota.run)
         self.sup.spawn("confirm", self._confirm_firmware)
-        hook = getattr(self.board, "start", None)
-        if hook is not None:
-            await hook(self)
         await self.quit.wait()
 
     def shutdown(self):
-        # Orderly stop (unix board, tests): pending history to flash, tasks cancelled.
+        # Orderly stop (before a reset into new firmware; Ctrl-C or q on unix): tasks
+        # cancelled, pending history to flash, then the board powers its devices down.
+        if self._stopped:  # reboot() stops, then the reset unwinds through main()'s finally
+            return
+        self._stopped = True
         self.sup.cancel_all()
-        steps = [self.history.flush] if hasattr(self, "history") else []
-        dump = getattr(self.board, "dump_state", None)
-        if dump is not None:
-            steps.append(lambda: dump(self))
-        for fn in steps + self.on_shutdown:
+        history = self.history  # None if the stop came before storage was open
+        for fn in (history.flush if history else None, self._board_stopped):
+            if fn is None:
+                continue
             try:
                 fn()
             except Exception as e:
                 log.exc("app", e, "at shutdown")
+
+    def _board_stopped(self):
+        if self.buzzer is not None:
+            self.buzzer.off()
+        self.board.stopped(self)
+
+
+def _runner(fn, arg):
+    # A supervisor task factory for fn(arg) (the supervisor restarts a task by calling this).
+    return lambda: fn(arg)
 
 
 class _HistoryByName:

@@ -11,8 +11,8 @@ MANUFACTURER_CODE = const(0xFFF1)
 # compiled for the board's architecture, so a file for one board must never reach another.
 IMAGE_TYPES = {"unix": 0x0100, "esp32s3_st7789": 0x0101, "pico_ssd1306": 0x0102}
 DEFAULT_IMAGE_TYPE = const(0x0100)
-# Hardware version (high byte version, low byte revision) when the board does not declare
-# HW_VERSION; checked against the header's min/max range (field control bit 2).
+# Hardware version (high byte version, low byte revision) of a board object that is not a
+# board module (tests); checked against the header's min/max range (field control bit 2).
 DEFAULT_HW_VERSION = const(0x0100)
 STACK_VERSION = const(0x0002)  # ZigBee PRO
 

@@ -39,6 +39,18 @@ def snapshot():
     return out
 
 
+def errors():
+    # Sum of every counter whose name says it is an error ("err", "bad"): the status line's
+    # figure, without building snapshot()'s dict and key strings every period.
+    n = 0
+    for c in _registry:
+        d = c._c
+        for k in d:
+            if "err" in k or "bad" in k:
+                n += d[k]
+    return n
+
+
 def unregister(c):
     if c in _registry:
         _registry.remove(c)

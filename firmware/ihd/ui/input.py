@@ -1,6 +1,8 @@
 # Input abstraction: buttons (prev/next/select/back) and a 12-key keypad (0-9, *, #) produce
 # small-int events into a bounded queue that wakes the display loop. Long presses (held for
 # LONG_MS) produce their own event once, e.g. long select -> Status screen.
+# An input source (board contract, docs/boards.md) is any object with `async run(queue)`:
+# the board builds Buttons/Keypad from its pins, the app owns the one queue and runs them.
 # MIT license
 import asyncio
 import time
@@ -14,6 +16,7 @@ EV_SELECT = const(3)
 EV_BACK = const(4)
 EV_LONG_SELECT = const(5)  # -> Status screen
 EV_LONG_BACK = const(6)  # -> Home
+EV_QUIT = const(7)  # orderly stop of the app (unix terminal: q); sets InputQueue.quit
 EV_KEY0 = const(16)  # EV_KEY0 + digit
 EV_STAR = const(26)
 EV_HASH = const(27)
@@ -44,8 +47,12 @@ class InputQueue:
         self._n = 0
         self.dropped = 0
         self.wake = None  # asyncio.Event set on post (the display loop's)
+        self.quit = asyncio.Event()  # set by EV_QUIT; the app stops when it is set
 
     def post(self, ev):
+        if ev == EV_QUIT:
+            self.quit.set()
+            return
         if self._n == _QLEN:
             self._head = (self._head + 1) % _QLEN
             self._n -= 1
@@ -74,7 +81,7 @@ class Buttons:
     _SHORT = (EV_PREV, EV_NEXT, EV_SELECT, EV_BACK)
     _LONG = (EV_NONE, EV_NONE, EV_LONG_SELECT, EV_LONG_BACK)
 
-    def __init__(self, pins, queue, active_low=True):
+    def __init__(self, pins, queue=None, active_low=True):
         self.pins = pins
         self.q = queue
         self.active_low = active_low
@@ -107,7 +114,9 @@ class Buttons:
                 self._long[i] = 1
                 self.q.post(self._LONG[i])
 
-    async def run(self):
+    async def run(self, queue=None):
+        if queue is not None:
+            self.q = queue
         while True:
             self.poll(time.ticks_ms())
             await asyncio.sleep_ms(_POLL_MS)
@@ -116,7 +125,7 @@ class Buttons:
 class Keypad:
     # 4x3 matrix: rows are outputs (driven low one at a time), cols inputs with pull-ups.
     # A '#' held for LONG_MS gives EV_LONG_SELECT (the keypad-only way to reach Status).
-    def __init__(self, rows, cols, queue):
+    def __init__(self, rows, cols, queue=None):
         self.rows = rows
         self.cols = cols
         self.q = queue
@@ -149,7 +158,9 @@ class Keypad:
             self._long = True
             self.q.post(EV_LONG_SELECT)
 
-    async def run(self):
+    async def run(self, queue=None):
+        if queue is not None:
+            self.q = queue
         while True:
             self.poll(time.ticks_ms())
             await asyncio.sleep_ms(_DEBOUNCE_MS)

@@ -267,7 +267,7 @@ def dump_state(app):
     tenancy = getattr(app, "tenancy", None)
     import ihd
 
-    fw = {"version": ihd.VERSION, "file_version": ihd.FILE_VERSION}
+    fw = {"version": ihd.VERSION, "file_version": ihd.FILE_VERSION, "module": ihd.__file__}
     slots = getattr(app, "slots", None)
     if slots is not None:
         rec = slots.record()

@@ -22,6 +22,7 @@ def run(out, scenario="default", until="40m", speed=120, steps=(), heapsize="1M"
             fn(sim)
         sim.run_until(parse_until(until, start))
         sim.final_zigbee = sim.now()  # the firmware's state is dumped just after this
+        sim.ota_status = sim.ctl.call(cmd="status").get("ota")  # the hub's, before it stops
     finally:
         sim.stop()
     sim.render_screens()

@@ -73,13 +73,30 @@ def ncp_script(version, extra=None):
     return script
 
 
+# incomingMessageHandler / messageSentHandler arrive as ezsp.IncomingMessage / MessageSent.
+_FIELDS = {
+    "messageSentHandler": ("status", "msg_type", "dest", "profile_id", "cluster_id", "src_ep",
+                           "dst_ep", "aps_options", "group_id", "aps_seq", "tag", "message"),
+    "incomingMessageHandler": ("msg_type", "profile_id", "cluster_id", "src_ep", "dst_ep",
+                               "aps_options", "group_id", "aps_seq", "sender", "sender_eui64",
+                               "binding_index", "address_index", "lqi", "rssi", "payload"),
+}  # fmt: skip
+
+
+def _copy(a):
+    return bytes(a) if isinstance(a, (memoryview, bytearray)) else a
+
+
 def new(version, extra=None, **kw):
     link = FakeLink(ncp_script(version, extra))
     e = ez.Ezsp(link, **kw)
     calls = []
 
     def on_cb(name, args):
-        calls.append((name, tuple(bytes(a) if isinstance(a, memoryview) else a for a in args)))
+        fields = _FIELDS.get(name)
+        if fields is not None:  # the reusable named-field objects: snapshot in a fixed order
+            args = [getattr(args, k) for k in fields]
+        calls.append((name, tuple(_copy(a) for a in args)))
 
     e.on_callback = on_cb
     return link, e, calls
@@ -163,6 +180,16 @@ def test_v14_captured_frames():
             ),
         )
         assert e.c.get("trailing") == 1 and e.c.get("truncated") == 0
+        m = e.incoming  # named fields, one reused object
+        assert (m.cluster_id, m.sender, m.secured) == (6, 0xC9DE, False)
+        assert bytes(m.payload) == H("18040B0000")
+        # an EUI64 in rxPacketInfo (not all 00/FF), APS encryption option
+        inc = bytearray(CAP_INCOMING)
+        inc[12] |= 0x20
+        inc[19:27] = H("0102030405060708")
+        e._on_frame(memoryview(inc))
+        assert m.secured and m.aps_options == 0x0120 and m.sender_eui64 == H("0102030405060708")
+        assert calls[-1][1][9] == H("0102030405060708")
         e.seq = 0x4F
         assert await e.request("setPolicy", 0x00, 0x02) == (0,)
         assert link.sent[-1] == CAP_POLICY_REQ

@@ -191,7 +191,7 @@ def test_retry_on_timeout_reuses_tsn_then_gives_up():
         rsp = await z.request(METER, 1, CL.PREPAYMENT, 0x00, H("206ec61f02"), timeout_ms=20,
                               retries=1)  # fmt: skip
         assert rsp is None and len(ncp.sent) == 4
-        assert z.counters.get("req_failed") == 1 and z._pending == []
+        assert z.counters.get("req_failed") == 1 and z.pending() == 0
 
     fwtest.run(main())
 
@@ -346,5 +346,144 @@ def test_malformed_input_is_counted_never_raised():
         await settle()
         assert z.counters.get("internal_errors") == 0
         assert z.counters.get("rx_frames") == 404
+
+    fwtest.run(main())
+
+
+# ---- receive-path storage and lifetimes (docs/zigbee.md "Receive path") ----
+
+
+def _read_rsp(tsn, value):
+    # Read Attributes Response: 0x0400 int24 = value
+    v = value & 0xFFFFFF
+    return bytes((0x18, tsn, 0x01, 0x00, 0x04, 0x00, 0x2A, v & 0xFF, (v >> 8) & 0xFF, v >> 16))
+
+
+def test_read_records_and_default_response_statuses():
+    async def main():
+        ncp, z = setup()
+        ncp.responder = lambda zcl, n, c, fr: zcl.handle_incoming(Msg(_read_rsp(fr[1], -7), c))
+        rec = await z.read_records(METER, 1, CL.METERING, [0x0400])
+        assert rec.n == 1 and rec.ok(0) and rec.value(0) == -7 and rec.get(0x0400) == -7
+        ncp.responder = lambda zcl, n, c, fr: zcl.handle_incoming(
+            Msg(bytes((0x18, fr[1], 0x0B, 0x00, 0xC3)), c)
+        )
+        rec = await z.read_records(METER, 1, CL.METERING, [0x0400, 0x0000])
+        assert rec.n == 2 and not rec.ok(0) and rec.status[1] == F.UNSUPPORTED_CLUSTER
+        assert rec.to_dict() == {a: F.attr_status(0xC3) for a in (0x0400, 0x0000)}
+
+    fwtest.run(main())
+
+
+def test_each_pending_request_keeps_its_own_answer():
+    # Answers for several waiting requests arrive in one burst (before any requester runs),
+    # followed by a report: each requester still reads its own answer.
+    async def main():
+        ncp, z = setup()
+        z.on_report(CL.METERING, lambda f, a, v: None)
+        frames_out = []
+        ncp.responder = lambda zcl, n, c, fr: frames_out.append(fr)
+        tasks = [asyncio.create_task(z.read_attributes(METER, 1, CL.METERING, [0x0400]))
+                 for _ in range(4)]  # fmt: skip
+        await settle()
+        assert len(frames_out) == 4 and z.pending() == 4
+        for fr in frames_out:
+            z.handle_incoming(Msg(_read_rsp(fr[1], fr[1]), CL.METERING))
+        z.handle_incoming(Msg(H("18770a00042a010000"), CL.METERING))
+        got = []
+        for t in tasks:  # (no await in comprehensions on MicroPython)
+            got.append(await t)
+        assert got == [{0x0400: fr[1]} for fr in frames_out]
+        assert z.pending() == 0
+
+    fwtest.run(main())
+
+
+def test_request_pool_is_bounded_and_waits_for_a_free_slot():
+    async def main():
+        ncp = FakeNcp()
+        z = ZC.Zcl(ncp, local_ep=1, pool=2)
+        ncp.zcl = z
+        frames_out = []
+        ncp.responder = lambda zcl, n, c, fr: frames_out.append(fr)
+        tasks = [asyncio.create_task(z.read_attributes(METER, 1, CL.METERING, [0x0400]))
+                 for _ in range(3)]  # fmt: skip
+        await settle()
+        assert len(frames_out) == 2 and z.pending() == 2 and len(z._pool) == 2
+        assert z.counters.get("pool_waits") == 1
+        z.handle_incoming(Msg(_read_rsp(frames_out[0][1], 1), CL.METERING))
+        await settle()
+        assert len(frames_out) == 3  # the third got the freed slot
+        for fr in frames_out[1:]:
+            z.handle_incoming(Msg(_read_rsp(fr[1], 2), CL.METERING))
+        got = []
+        for t in tasks:  # (no await in comprehensions on MicroPython)
+            got.append(await t)
+        assert got == [{0x0400: 1}, {0x0400: 2}, {0x0400: 2}] and len(z._pool) == 2
+
+    fwtest.run(main())
+
+
+def test_request_frame_is_the_slot_and_command_result_is_detached():
+    async def main():
+        ncp, z = setup()
+
+        def respond(zcl, node, cluster, frame):
+            m = Msg(bytes((0x19, frame[1], 3)) + CS01B_RSP_PAYLOAD, cluster)
+            m.sender_eui64 = bytearray(H("0102030405060708"))
+            zcl.handle_incoming(m)
+            m.sender_eui64[0] = 0xEE  # the NCP layer reuses its buffers
+
+        ncp.responder = respond
+        vals = {"originating_device": 0, "top_up_code": b"73950067887105178605"}
+        rsp = await z.command(METER, 1, CL.PREPAYMENT, CL.PP_CONSUMER_TOP_UP, vals,
+                              rsp_cmd=CL.PP_CONSUMER_TOP_UP_RSP)  # fmt: skip
+        assert rsp not in [p.frame for p in z._pool] and rsp.eui64 == H("0102030405060708")
+        payload = bytes(rsp.payload)
+        # more traffic through the same slot: the detached result does not change
+        r2 = await z.request(METER, 1, CL.PREPAYMENT, CL.PP_CONSUMER_TOP_UP, b"\x00",
+                             rsp_cmd=CL.PP_CONSUMER_TOP_UP_RSP)  # fmt: skip
+        assert r2 is z._pool[0].frame and isinstance(r2.payload, memoryview)
+        r2d = r2.detach()
+        await z.request(METER, 1, CL.PREPAYMENT, CL.PP_CONSUMER_TOP_UP, b"\x00",
+                        rsp_cmd=CL.PP_CONSUMER_TOP_UP_RSP)  # fmt: skip
+        assert bytes(rsp.payload) == payload and rsp.args["top_up_value"] == 1250000
+        assert r2d.tsn != z._pool[0].frame.tsn and r2d.payload == payload
+
+    fwtest.run(main())
+
+
+def test_async_handler_finishes_on_a_copy_of_the_reused_frame():
+    async def main():
+        ncp, z = setup()
+
+        async def handler(f, a):
+            await asyncio.sleep_ms(5)
+            return F.NOT_FOUND
+
+        z.on_command(CL.DEVICE_MGMT, CL.DM_GET_COT, CL.C2S, handler)
+        z.handle_incoming(Msg(H("012200"), CL.DEVICE_MGMT))
+        # the next frame (another node, TSN) goes through the same receive Frame meanwhile
+        z.handle_incoming(Msg(H("18440a00042a010000"), CL.METERING, sender=0x7777))
+        await asyncio.sleep_ms(30)
+        assert ncp.sent == [(METER, CL.DEVICE_MGMT, 1, 1, H("08220b008b"), 0x0109)]
+
+    fwtest.run(main())
+
+
+def test_oversized_frame_counted_and_dropped():
+    async def main():
+        ncp, z = setup()
+        got = []
+        z.on_report(CL.METERING, lambda f, a, v: got.append(a))
+        body = H("18010a") + H("000420") + b"\x01" * 0  # one uint8 record...
+        body += b"".join(bytes((i, 0x05, 0x20, 1)) for i in range(70))  # ...then 70: 286 B
+        z.handle_incoming(Msg(body, CL.METERING))
+        assert z.counters.get("rx_oversize") == 1 and got == []
+        # more records than a Records holds (16) but within RX_MAX: all delivered
+        body = H("18020a") + b"".join(bytes((i, 0x05, 0x20, i)) for i in range(30))
+        z.handle_incoming(Msg(body, CL.METERING))
+        assert got == [0x0500 | i for i in range(30)]
+        assert z.counters.get("rx_many_records") == 1
 
     fwtest.run(main())

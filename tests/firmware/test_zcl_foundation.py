@@ -133,3 +133,150 @@ def test_fuzz_generators_only_raise_decode_error():
             list(gens[i % len(gens)](memoryview(wire)))
         except T.DecodeError:
             pass
+
+
+# ---- Records: the allocation-free decoding of the receive path ----
+
+
+def enc_big(fn, *args):
+    buf = bytearray(256)
+    return bytes(buf[: fn(buf, 0, *args)])
+
+
+def _limbs(v):
+    return v >> 24, v & 0xFFFFFF  # (hi, lo) with value == hi * 2**24 + lo
+
+
+def test_records_integer_limbs_and_values():
+    cases = [
+        (T.UINT8, 200),
+        (T.INT8, -5),
+        (T.INT16, -1),
+        (T.ENUM8, 3),
+        (T.BITMAP16, 0xA55A),
+        (T.UINT24, 0xFFFFFF),
+        (T.INT24, -1500),
+        (T.INT24, 0x7FFFFF),
+        (T.UINT32, 0xFFFFFFFF),
+        (T.INT32, -(1 << 31)),
+        (T.UTC, 0x2A3B4C5D),
+        (T.UINT40, 0xFEDCBA9876),
+        (T.INT40, -0x123456789),
+        (T.UINT48, 0xFFFFFFFFFFFF),
+        (T.UINT48, 0x123456789ABC),
+        (T.INT48, -(1 << 47)),
+        (T.DATA48, 0x0102030405),
+        (T.CLUSTER_ID, 0x0702),
+    ]
+    wire = enc_big(F.encode_attribute_records, [(i, t, v) for i, (t, v) in enumerate(cases)])
+    rec = F.Records(len(cases))
+    assert F.decode_attribute_records_into(rec, memoryview(wire)) and rec.n == len(cases)
+    assert not rec.more and rec.error is None
+    for i, (t, v) in enumerate(cases):
+        assert rec.ok(i) and rec.attr[i] == i and rec.tid[i] == t
+        assert (rec.hi[i], rec.lo[i]) == _limbs(v), (t, v, rec.hi[i], rec.lo[i])
+        assert -(1 << 30) <= rec.hi[i] < (1 << 30) and 0 <= rec.lo[i] < (1 << 24)
+        assert rec.value(i) == v
+    assert rec.get(5) == 0xFFFFFF and rec.get(0x9999, "absent") == "absent"
+
+
+def test_records_other_types_decode_like_types_decode():
+    cases = [
+        (T.BOOL, True),
+        (T.BOOL, False),
+        (T.UINT64, 0xFEDCBA9876543210),
+        (T.INT56, -2),
+        (T.SINGLE, 1.5),
+        (T.OCTSTR, b"1234"),
+        (T.CHARSTR, "Hall"),
+        (T.OCTSTR, None),
+        (T.EUI64, H("0102030405060708")),
+        (T.DATE, (125, 1, 2, 4)),
+    ]
+    wire = enc_big(F.encode_attribute_records, [(i, t, v) for i, (t, v) in enumerate(cases)])
+    rec = F.Records()
+    assert F.decode_attribute_records_into(rec, memoryview(wire))
+    assert [rec.value(i) for i in range(rec.n)] == [v for _, v in cases]
+    # 64-bit: lo/hi hold bits 0..47, the raw bytes stay in buf
+    i = 2
+    assert (rec.hi[i], rec.lo[i]) == (0xBA9876, 0x543210)
+    assert bytes(rec.buf[rec.off[i] : rec.off[i] + rec.size[i]]) == H("1032547698badcfe")
+    # NODATA and the bool "invalid" byte
+    rec2 = F.Records()
+    assert F.decode_attribute_records_into(rec2, H("0100000200 10ff".replace(" ", "")))
+    assert rec2.value(0) is None and rec2.value(1) == 0xFF
+
+
+def test_records_read_response_statuses_and_faults():
+    recs = [
+        (0x0400, F.SUCCESS, T.INT24, -1500),
+        (0x0401, F.UNSUPPORTED_ATTRIBUTE, None, None),
+        (0x0000, F.SUCCESS, T.UINT48, 123456789),
+    ]
+    wire = enc_big(F.encode_read_attributes_response, recs)
+    rec = F.Records()
+    assert F.decode_read_attributes_response_into(rec, memoryview(wire))
+    assert rec.to_dict() == {
+        0x0400: -1500,
+        0x0401: F.attr_status(F.UNSUPPORTED_ATTRIBUTE),
+        0x0000: 123456789,
+    }
+    assert not rec.ok(1) and rec.status[1] == F.UNSUPPORTED_ATTRIBUTE
+    # malformed: the records before the fault are kept, nothing raised
+    for wire, n in ((H("0004002a18fcff" + "0000"), 1), (H("07030041053132"), 0)):
+        assert not F.decode_read_attributes_response_into(rec, memoryview(wire))
+        assert rec.n == n and isinstance(rec.error, str)
+    assert not F.decode_attribute_records_into(rec, H("000099"))  # unknown type
+    assert rec.error == "unknown type"
+    # more records than the capacity: the rest start at rec.stop
+    small = F.Records(2)
+    wire = enc_big(F.encode_read_attributes_response, recs)
+    assert F.decode_read_attributes_response_into(small, memoryview(wire))
+    assert small.n == 2 and small.more
+    rest = list(F.iter_read_attributes_response(wire, small.stop))
+    assert rest == [(0x0000, F.SUCCESS, T.UINT48, 123456789)]
+    small.fill_status((1, 2, 3), F.UNSUPPORTED_CLUSTER)
+    assert small.n == 2 and small.more and small.value(0) == F.attr_status(F.UNSUPPORTED_CLUSTER)
+
+
+def test_records_decoding_does_not_allocate():
+    wire = memoryview(enc_big(F.encode_read_attributes_response, [
+        (0x0000, F.SUCCESS, T.UINT48, 0x123456789ABC),
+        (0x0400, F.SUCCESS, T.INT24, -1500),
+        (0x0307, F.SUCCESS, T.OCTSTR, b"1234"),
+        (0x0401, F.UNSUPPORTED_ATTRIBUTE, None, None),
+    ]))  # fmt: skip
+    bad = memoryview(H("0004002a18fc"))  # int24 cut short
+    rec = F.Records()
+    with fwtest.HeapLocked():
+        ok = F.decode_read_attributes_response_into(rec, wire)
+        v = rec.value(1)
+        bad_ok = F.decode_read_attributes_response_into(rec, bad)
+    assert ok and v == -1500 and not bad_ok
+
+
+def test_fuzz_records_agree_with_the_generators():
+    import random
+
+    random.seed(11)
+    rec = F.Records(64)
+    for i in range(1500):
+        wire = memoryview(bytes(random.getrandbits(8) for _ in range(random.randint(0, 24))))
+        read = i % 2 == 0
+        gen = F.iter_read_attributes_response if read else F.iter_attribute_records
+        dec = F.decode_read_attributes_response_into if read else F.decode_attribute_records_into
+        want, err = [], False
+        try:
+            for r in gen(wire):
+                want.append(r)
+        except T.DecodeError:
+            err = True
+        assert dec(rec, wire) is not err
+        assert rec.n == len(want)
+        for k, r in enumerate(want):
+            a, v = r[0], r[-1]
+            st = r[1] if read else F.SUCCESS
+            assert rec.attr[k] == a and rec.status[k] == st
+            if st == F.SUCCESS:
+                got = rec.value(k)
+                assert got == v or (got != got and v != v), (bytes(wire), k, got, v)

@@ -92,7 +92,8 @@ class KeyEstablishment:
         if f.node != self.partner[0]:
             log.warn(_TAG, "KE frame from 0x%04x ignored", f.node)
             return None
-        self._rx = (f.cmd_id, f.payload, f.tsn)
+        # copy: f (and its payload view) is the client's reusable receive frame
+        self._rx = (f.cmd_id, bytes(f.payload), f.tsn)
         self._rx_evt.set()
         return None
 

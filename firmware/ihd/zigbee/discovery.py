@@ -80,7 +80,10 @@ class Discovery:
         if msg.profile_id != _ZDO_PROFILE:
             return False
         if msg.cluster_id in (_MATCH_DESC_RSP, _IEEE_ADDR_RSP):
-            self._rsps.append((msg.cluster_id, msg.sender, msg.sender_eui64, bytes(msg.payload)))
+            # copies: msg, its payload and EUI64 are the NCP layer's, reused for the next frame
+            eui = msg.sender_eui64
+            self._rsps.append((msg.cluster_id, msg.sender, None if eui is None else bytes(eui),
+                               bytes(msg.payload)))  # fmt: skip
             self._evt.set()
         return True
 

@@ -6,14 +6,20 @@
 # the extended (v8+) header [seq, FC_lo, FC_hi=0x01, id lo, id hi]. Negotiation (herdsman
 # style): legacy version(desired); if the NCP answers another supported version N, extended
 # version(N). Responses are matched on seq + frame id; frames with FC 0x10 (async callback) or an
-# unmatched seq go to on_callback(name, args). Malformed frames are logged and counted, never
-# raised into a task.
+# unmatched seq go to on_callback(name, args). Malformed frames are logged (rate-limited) and
+# counted, never raised into a task.
+#
+# Receive path (docs/zigbee.md): incomingMessageHandler and messageSentHandler, the callbacks of
+# every APS frame, are decoded without allocating into one reusable object each (named fields,
+# no tuples): the frame is copied into a preallocated buffer and the message is a memoryview
+# into it, one view per length, made the first time a length is seen.
 import asyncio
 import struct
 
 from ihd.runtime import log
 from ihd.runtime.counters import Counters
-from ihd.zigbee.ash import AshError, _wait_ms
+from ihd.zigbee.ash import MAX_DATA, AshError, _wait_ms
+from ihd.zigbee.loglimit import LogLimit
 from micropython import const
 
 VERSION_MIN = const(8)  # extended header
@@ -64,6 +70,21 @@ _FCH_VERSION_1 = const(0x01)
 
 _TX_MAX = const(220)
 _CMD_TIMEOUT_MS = const(5000)
+_APS_OPTION_ENCRYPTION = const(0x0020)
+
+# Fixed-size fields before the message LV (after the EZSP header)
+_INCOMING_FIXED_13 = const(18)  # type, EmberApsFrame, lqi, rssi, sender, binding/address index
+_INCOMING_FIXED_14 = const(30)  # type, EmberApsFrame, sl_zigbee_rx_packet_info_t
+_SENT_FIXED_13 = const(16)  # type, dest, EmberApsFrame, tag u8, status u8
+_SENT_FIXED_14 = const(20)  # status u32, type, dest, EmberApsFrame, tag u16
+
+# Rate-limited log kinds
+_L_SHORT = const(0)
+_L_HEADER = const(1)
+_L_TRUNCATED = const(2)
+_L_UNKNOWN = const(3)
+_L_OVERFLOW = const(4)
+_L_KINDS = const(5)
 
 # Layout letters, expanded per negotiated version into struct formats (all little-endian):
 #   S status: EmberStatus/EzspStatus u8 before v14, sl_status_t u32 from v14
@@ -164,6 +185,53 @@ _COUNTER_NAMES = (
 )
 
 
+def _u16(b, i):
+    return b[i] | b[i + 1] << 8
+
+
+class IncomingMessage:
+    # incomingMessageHandler, one field order for v13 and v14+. One instance per Ezsp, refilled
+    # for every frame: valid only during on_callback() (ncp.on_message). payload and
+    # sender_eui64 are views of Ezsp-owned buffers: copy them (bytes(...)) to keep them.
+    def __init__(self):
+        self.msg_type = 0
+        self.profile_id = 0
+        self.cluster_id = 0
+        self.src_ep = 0
+        self.dst_ep = 0
+        self.aps_options = 0
+        self.secured = False  # APS encryption (aps_options & 0x0020)
+        self.group_id = 0
+        self.aps_seq = 0
+        self.sender = 0
+        # 8-byte bytearray (v14+, when not all 00/FF) or None
+        self.sender_eui64 = None  # type: bytearray | None
+        self.binding_index = 0
+        self.address_index = 0
+        self.lqi = 0
+        self.rssi = 0
+        self.payload = None  # type: memoryview | None  # the APS payload
+        self._eui = bytearray(8)
+
+
+class MessageSent:
+    # messageSentHandler, one field order for all versions; reused like IncomingMessage.
+    def __init__(self):
+        self.status = 0
+        self.msg_type = 0
+        self.dest = 0
+        self.profile_id = 0
+        self.cluster_id = 0
+        self.src_ep = 0
+        self.dst_ep = 0
+        self.aps_options = 0
+        self.group_id = 0
+        self.aps_seq = 0
+        self.tag = 0
+        # memoryview (empty with the tag-only policy the NCP service sets)
+        self.message = None  # type: memoryview | None
+
+
 class EzspError(Exception):
     pass
 
@@ -206,9 +274,10 @@ def command_table(version):
 
 class Ezsp:
     # Callbacks (set by the NCP service):
-    #   on_callback(name, args)  unsolicited frame, args decoded (LV data as a memoryview valid
-    #                            only during the call); messageSentHandler / incomingMessageHandler
-    #                            are normalised to one field order for all versions (see below).
+    #   on_callback(name, args)  unsolicited frame. incomingMessageHandler: args is the reusable
+    #                            IncomingMessage, messageSentHandler: the reusable MessageSent
+    #                            (named fields, no allocation); any other callback: a tuple of
+    #                            its fields (LV data as a memoryview). Valid only during the call.
     #   on_reset(code)           the ASH link reported an NCP reset / failure.
     def __init__(self, ash, cmd_timeout_ms=_CMD_TIMEOUT_MS, name="ezsp"):
         self.ash = ash
@@ -230,6 +299,12 @@ class Ezsp:
         self._invalid = -1
         self._link_down = False
         self._extended = False
+        self._lim = LogLimit(_L_KINDS)
+        self.incoming = IncomingMessage()
+        self.sent = MessageSent()
+        self._rx = bytearray(MAX_DATA)  # copy of the callback frame the objects above view
+        self._rx_mv = memoryview(self._rx)
+        self._rx_views = {}  # (offset << 8 | length) -> view of _rx, made on first use
         self._set_version(VERSION_DESIRED)
         self.version = 0
         ash.on_frame = self._on_frame
@@ -379,19 +454,22 @@ class Ezsp:
         if self._extended:
             if n < 5:
                 self.c.inc("truncated")
-                log.warn("ezsp", "short frame (%d B)", n)
+                if self._lim.ok(_L_SHORT):
+                    log.warn("ezsp", "short frame (%d B)", n)
                 return
             fch = mv[2]
             if fch & 0x03 != _FCH_VERSION_1 or fch & 0xFC:
                 self.c.inc("bad_header")  # secure / padded / reserved bits: unsupported
-                log.warn("ezsp", "unsupported FC_hi 0x%02x", fch)
+                if self._lim.ok(_L_HEADER):
+                    log.warn("ezsp", "unsupported FC_hi 0x%02x", fch)
                 return
             fid = mv[3] | (mv[4] << 8)
             off = 5
         else:
             if n < 3:
                 self.c.inc("truncated")
-                log.warn("ezsp", "short frame (%d B)", n)
+                if self._lim.ok(_L_SHORT):
+                    log.warn("ezsp", "short frame (%d B)", n)
                 return
             fid = mv[2]
             off = 3
@@ -402,7 +480,8 @@ class Ezsp:
             return
         if fc & _FC_OVERFLOW:
             self.c.inc("ncp_overflow")
-            log.warn("ezsp", "NCP lost callbacks (overflow)")
+            if self._lim.ok(_L_OVERFLOW):
+                log.warn("ezsp", "NCP lost callbacks (overflow)")
         if fc & _FC_TRUNCATED:
             self.c.inc("ncp_truncated")
         if not fc & (_FC_ASYNC_CB | _FC_SYNC_CB) and self._pend_id >= 0 and seq == self._pend_seq:
@@ -423,16 +502,19 @@ class Ezsp:
         name = _NAMES.get(fid)
         if name is None:
             self.c.inc("unknown_frames")
-            log.debug("ezsp", "unhandled frame 0x%04x", fid)
+            if self._lim.ok(_L_UNKNOWN):
+                log.info("ezsp", "unhandled frame 0x%04x", fid)
             return
-        vals = self._decode(self._tab[name][2], mv, off, False)
+        if fid == ID_INCOMING_MESSAGE_HANDLER:
+            vals = self._incoming(mv, off)
+        elif fid == ID_MESSAGE_SENT_HANDLER:
+            vals = self._sent(mv, off)
+        else:
+            vals = self._decode(self._tab[name][2], mv, off, False)
         if vals is None:
-            log.warn("ezsp", "truncated %s", name)
+            if self._lim.ok(_L_TRUNCATED):
+                log.warn("ezsp", "truncated %s", name)
             return
-        if fid == ID_MESSAGE_SENT_HANDLER:
-            vals = self._norm_sent(vals)
-        elif fid == ID_INCOMING_MESSAGE_HANDLER:
-            vals = self._norm_incoming(vals)
         self.c.inc("callbacks")
         cb = self.on_callback
         if cb is not None:
@@ -442,20 +524,106 @@ class Ezsp:
                 self.c.inc("handler_errors")
                 log.exc("ezsp", e, "callback %s", name)
 
-    # messageSentHandler -> (status, type, dest, profile, cluster, src_ep, dst_ep, options,
-    #                        group, aps_seq, tag, message)
-    def _norm_sent(self, v):
-        if self.v14:
-            return v
-        return (v[10],) + v[:10] + (v[11],)
+    # ---- allocation-free decoding of the per-APS-frame callbacks
 
-    # incomingMessageHandler -> (type, profile, cluster, src_ep, dst_ep, options, group, aps_seq,
-    #                            sender, sender_eui64 (bytes or None), binding_index,
-    #                            address_index, lqi, rssi, message)
-    def _norm_incoming(self, v):
-        if self.v14:
-            eui = v[9]
-            if eui == b"\x00" * 8 or eui == b"\xff" * 8:
-                eui = None
-            return v[:9] + (eui, v[10], v[11], v[12], v[13], v[15])
-        return v[:8] + (v[10], None, v[11], v[12], v[8], v[9], v[13])
+    def _load(self, mv, lv):
+        # Copies the frame into _rx, checks the LV at lv fits -> its length, or -1 (counted).
+        n = len(mv)
+        if lv >= n or lv + 1 + mv[lv] > n:
+            self.c.inc("truncated")
+            return -1
+        if n <= len(self._rx):
+            self._rx[:n] = mv
+        else:  # only with an ASH max_data above MAX_DATA: a plain (allocating) copy
+            self._rx = bytearray(mv)
+            self._rx_mv = memoryview(self._rx)
+            self._rx_views = {}
+        k = mv[lv]
+        if lv + 1 + k < n:
+            # Tolerated (bellows does the same); a v14 incomingMessageHandler always has one.
+            self.c.inc("trailing")
+        return k
+
+    def _view(self, start, k):
+        key = start << 8 | k
+        v = self._rx_views.get(key)
+        if v is None:
+            v = self._rx_mv[start : start + k]
+            self._rx_views[key] = v
+        return v
+
+    def _incoming(self, mv, off):
+        # -> self.incoming filled in, or None if truncated.
+        v14 = self.v14
+        lv = off + (_INCOMING_FIXED_14 if v14 else _INCOMING_FIXED_13)
+        k = self._load(mv, lv)
+        if k < 0:
+            return None
+        b = self._rx
+        m = self.incoming
+        m.msg_type = b[off]
+        m.profile_id = _u16(b, off + 1)
+        m.cluster_id = _u16(b, off + 3)
+        m.src_ep = b[off + 5]
+        m.dst_ep = b[off + 6]
+        opts = _u16(b, off + 7)
+        m.aps_options = opts
+        m.secured = bool(opts & _APS_OPTION_ENCRYPTION)
+        m.group_id = _u16(b, off + 9)
+        m.aps_seq = b[off + 11]
+        if v14:
+            m.sender = _u16(b, off + 12)
+            # EUI64 (as on the wire); all 00 or all FF: unknown
+            e = m._eui
+            z = 0
+            f = 0xFF
+            for i in range(8):
+                x = b[off + 14 + i]
+                e[i] = x
+                z |= x
+                f &= x
+            m.sender_eui64 = None if z == 0 or f == 0xFF else e
+            m.binding_index = b[off + 22]
+            m.address_index = b[off + 23]
+            m.lqi = b[off + 24]
+            r = b[off + 25]
+        else:
+            m.lqi = b[off + 12]
+            r = b[off + 13]
+            m.sender = _u16(b, off + 14)
+            m.sender_eui64 = None
+            m.binding_index = b[off + 16]
+            m.address_index = b[off + 17]
+        m.rssi = r - 256 if r & 0x80 else r
+        m.payload = self._view(lv + 1, k)
+        return m
+
+    def _sent(self, mv, off):
+        # -> self.sent filled in, or None if truncated.
+        v14 = self.v14
+        lv = off + (_SENT_FIXED_14 if v14 else _SENT_FIXED_13)
+        k = self._load(mv, lv)
+        if k < 0:
+            return None
+        b = self._rx
+        s = self.sent
+        if v14:
+            # sl_status_t u32; real codes are < 2**16 (a small int on every port)
+            s.status = _u16(b, off) | _u16(b, off + 2) << 16
+            off += 4
+        s.msg_type = b[off]
+        s.dest = _u16(b, off + 1)
+        s.profile_id = _u16(b, off + 3)
+        s.cluster_id = _u16(b, off + 5)
+        s.src_ep = b[off + 7]
+        s.dst_ep = b[off + 8]
+        s.aps_options = _u16(b, off + 9)
+        s.group_id = _u16(b, off + 11)
+        s.aps_seq = b[off + 13]
+        if v14:
+            s.tag = _u16(b, off + 14)
+        else:
+            s.tag = b[off + 14]
+            s.status = b[off + 15]
+        s.message = self._view(lv + 1, k)
+        return s

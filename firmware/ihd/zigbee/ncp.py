@@ -81,26 +81,14 @@ _COUNTER_NAMES = (
 )
 
 
-class Message:
-    # One instance, reused for every incoming message; attributes per docs/conventions.md.
-    def __init__(self):
-        self.sender = 0
-        self.sender_eui64 = None
-        self.profile_id = 0
-        self.cluster_id = 0
-        self.src_ep = 0
-        self.dst_ep = 0
-        self.aps_options = 0
-        self.secured = False
-        self.lqi = 0
-        self.rssi = 0
-        self.aps_seq = 0
-        self.msg_type = 0
-        self.payload = None  # memoryview, valid only during on_message()
+# The object handed to on_message: ezsp.IncomingMessage (named fields per docs/conventions.md),
+# one instance reused for every incoming message, valid only during on_message().
+Message = ez.IncomingMessage
 
 
 class Ncp:
-    # Callback: on_message(msg) for every incoming APS message (see Message).
+    # Callback: on_message(msg) for every incoming APS message (see Message): called from the
+    # ASH receive task; must not keep msg, msg.payload or msg.sender_eui64 after it returns.
     def __init__(
         self,
         ezsp,
@@ -145,7 +133,6 @@ class Ncp:
         self._net_evt = asyncio.Event()
         self._sent = {}  # message tag -> [Event, status]
         self._tag = 0
-        self._msg = Message()
         self._task = None
         ezsp.on_callback = self._on_callback
         ezsp.on_reset = self._on_reset
@@ -374,12 +361,12 @@ class Ncp:
     def _on_callback(self, name, args):
         if name == "incomingMessageHandler":
             self._incoming(args)
-        elif name == "messageSentHandler":
-            slot = self._sent.get(args[10])
+        elif name == "messageSentHandler":  # args: ezsp.MessageSent
+            slot = self._sent.get(args.tag)
             if slot is None:
                 self.c.inc("sent_unmatched")
                 return
-            slot[1] = args[0]
+            slot[1] = args.status
             slot[0].set()
         elif name == "stackStatusHandler":
             st = args[0]
@@ -405,31 +392,15 @@ class Ncp:
             except Exception as e:
                 log.exc("ncp", e, "listener %s", name)
 
-    def _incoming(self, a):
-        # a: (type, profile, cluster, src_ep, dst_ep, options, group, aps_seq, sender,
-        #     sender_eui64, binding_index, address_index, lqi, rssi, message)
+    def _incoming(self, m):
+        # m: ezsp.IncomingMessage, decoded in place by the EZSP layer (no copy, no allocation).
         self.c.inc("rx")
         cb = self.on_message
         if cb is None:
             self.c.inc("rx_dropped")
             return
-        m = self._msg
-        m.msg_type = a[0]
-        m.profile_id = a[1]
-        m.cluster_id = a[2]
-        m.src_ep = a[3]
-        m.dst_ep = a[4]
-        m.aps_options = a[5]
-        m.secured = bool(a[5] & APS_OPTION_ENCRYPTION)
-        m.aps_seq = a[7]
-        m.sender = a[8]
-        m.sender_eui64 = a[9]
-        m.lqi = a[12]
-        m.rssi = a[13]
-        m.payload = a[14]
         try:
             cb(m)
         except Exception as e:
             self.c.inc("rx_errors")
             log.exc("ncp", e, "on_message")
-        m.payload = None

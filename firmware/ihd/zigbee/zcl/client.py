@@ -1,12 +1,30 @@
 # ZCL endpoint logic over the NCP: TSNs, request/response correlation with timeout + retries,
 # command/report dispatch, automatic Default Response, a local attribute store answering Read /
 # Write / Discover Attributes. SPDX-License-Identifier: MIT
-# Wiring: ncp.on_message = zcl.handle_incoming. Malformed input is logged + counted (counters
-# "zcl.*"), answered with a Default Response where the spec wants one, and never raised.
+# Wiring: ncp.on_message = zcl.handle_incoming. Malformed input is logged (rate-limited) +
+# counted (counters "zcl.*"), answered with a Default Response where the spec wants one, and
+# never raised.
+#
+# Receive path and lifetimes (docs/zigbee.md "Receive path"). Nothing is allocated per received
+# frame up to decoded attribute records:
+# - A frame that answers a pending request is copied into that request's own slot (a small
+#   preallocated pool, one Frame + Records each); a Read Attributes Response is decoded into the
+#   slot's Records right in the callback. The awaiting coroutine reads it later: the slot is not
+#   reused before the request returns. What request() / read_records() return stays valid until
+#   the caller's next `await` (the slot goes back to the pool when the request returns; only a
+#   new request, i.e. another task running, can refill it). f.detach() makes a copy to keep.
+#   command(), read_attributes() & co. return detached results (they allocate anyway).
+# - Every other frame (reports, cluster commands, requests to our attributes) goes through one
+#   reusable Frame and is handled synchronously: the Frame and its Records are valid only during
+#   the handler call. A handler's coroutine runs later, so it must not use the frame (the client
+#   hands its own bookkeeping a detached copy).
+# Allocating on purpose: sending anything (Default Responses, replies), cluster-command args
+# dicts, string/array/float values, long ints (on 32-bit ports), log lines (rate-limited).
 import asyncio
 import time
 
 from ihd.runtime import counters, log
+from ihd.zigbee.loglimit import LogLimit
 from ihd.zigbee.zcl import clusters as CL
 from ihd.zigbee.zcl import foundation as F
 from ihd.zigbee.zcl import frame as FR
@@ -20,6 +38,23 @@ TIMEOUT_MS = const(5000)  # APS retries already cover ~1.5 s; sleepy meters answ
 RETRIES = const(2)
 _MAX_PAYLOAD = const(82)  # unfragmented APS payload with APS security; one-frame responses
 _SEND_FAIL_BACKOFF_MS = const(500)
+# Largest received ZCL frame (header included) kept: the largest an EZSP incomingMessageHandler
+# can carry (its length is a u8). One 802.15.4 frame holds at most ~82 bytes of secured APS
+# payload, but an NCP that reassembles APS fragments (and hansim's OTA hub with 128-byte
+# blocks) hands up more; a frame-size limit below the EZSP one would silently drop those.
+RX_MAX = const(255)
+# Concurrent requests (about one per service task). Slots are made when first needed (about
+# 1.1 KB each on a 32-bit port, 2 KB on 64-bit) and kept; beyond POOL a request waits for one.
+POOL = const(6)
+
+# Rate-limited log kinds
+_L_SHORT = const(0)
+_L_MALFORMED = const(1)
+_L_TYPE = const(2)
+_L_DR = const(3)
+_L_OVERSIZE = const(4)
+_L_MANY = const(5)
+_L_KINDS = const(6)
 
 _COUNTERS = (
     "rx_frames",
@@ -36,6 +71,9 @@ _COUNTERS = (
     "req_timeouts",  # one per attempt
     "req_failed",  # all attempts exhausted
     "internal_errors",
+    "rx_oversize",  # longer than RX_MAX
+    "rx_many_records",  # more attribute records than a Records object holds (rest: slow path)
+    "pool_waits",  # a request waited for a free pending slot
 )
 
 # Global response commands: never answered, only matched to a pending request.
@@ -43,11 +81,55 @@ _GLOBAL_RSPS = (0x01, 0x04, 0x07, 0x09, 0x0B, 0x0D, 0x10, 0x12, 0x14, 0x16)
 
 
 class Frame:
-    # One received ZCL frame; payload (after the header) is copied out of the NCP buffer, so
-    # the object may outlive handle_incoming().
-    def __init__(self, msg, hdr, payload):
+    # A received ZCL frame. Receiving reuses preallocated Frames (see the top of this file):
+    # load() copies the frame into this Frame's own buffer; payload (after the header) is a
+    # memoryview into it, one view per (header, length), made the first time it is seen.
+    # records: the Records decoded from a Read Attributes Response / Report Attributes.
+    # detach() -> an independent copy (payload and eui64 as bytes) that may be kept.
+    def __init__(self, cap=RX_MAX, max_records=F.MAX_RECORDS):
+        self._raw = bytearray(cap)
+        self._mv = memoryview(self._raw)
+        self._views = {}
+        self._eui = bytearray(8)
+        self.records = F.Records(max_records) if cap else None
+        self.node = 0
+        self.eui64 = None
+        self.profile_id = 0
+        self.cluster = 0
+        self.src_ep = 0
+        self.dst_ep = 0
+        self.secured = False
+        self.lqi = 0
+        self.rssi = 0
+        self.frame_type = FR.GLOBAL
+        self.manuf = None
+        self.direction = FR.C2S
+        self.disable_dr = False
+        self.tsn = 0
+        self.cmd_id = 0
+        self.payload = b""
+        self.args = None  # dict of decoded fields for cluster commands with a schema
+        self.responded = False  # a specific response was sent: no automatic Default Response
+
+    def load(self, msg, hdr, buf):
+        # buf: the whole ZCL frame (len <= cap, header already parsed into hdr). No allocation
+        # once this (header, length) has been seen.
+        k = len(buf)
+        self._raw[:k] = buf
+        po = hdr.payload_off
+        key = (k - po) << 3 | po
+        v = self._views.get(key)
+        if v is None:
+            v = self._mv[po:k]
+            self._views[key] = v
+        self.payload = v
         self.node = msg.sender
-        self.eui64 = msg.sender_eui64
+        e = msg.sender_eui64
+        if e is None:
+            self.eui64 = None
+        else:
+            self._eui[:] = e
+            self.eui64 = self._eui
         self.profile_id = msg.profile_id
         self.cluster = msg.cluster_id
         self.src_ep = msg.src_ep
@@ -61,9 +143,33 @@ class Frame:
         self.disable_dr = hdr.disable_dr
         self.tsn = hdr.tsn
         self.cmd_id = hdr.cmd_id
-        self.payload = payload
-        self.args = None  # dict of decoded fields for cluster commands with a schema
-        self.responded = False  # a specific response was sent: no automatic Default Response
+        self.args = None
+        self.responded = False
+        if self.records is not None:
+            self.records.clear()
+
+    def detach(self):
+        # Allocates: a copy that stays valid (records are not copied: use the dict helpers).
+        d = Frame(0)
+        d.node = self.node
+        d.eui64 = None if self.eui64 is None else bytes(self.eui64)
+        d.profile_id = self.profile_id
+        d.cluster = self.cluster
+        d.src_ep = self.src_ep
+        d.dst_ep = self.dst_ep
+        d.secured = self.secured
+        d.lqi = self.lqi
+        d.rssi = self.rssi
+        d.frame_type = self.frame_type
+        d.manuf = self.manuf
+        d.direction = self.direction
+        d.disable_dr = self.disable_dr
+        d.tsn = self.tsn
+        d.cmd_id = self.cmd_id
+        d.payload = bytes(self.payload)
+        d.args = self.args
+        d.responded = self.responded
+        return d
 
     def default_status(self):
         # Status byte if this is a Default Response, else None.
@@ -85,41 +191,62 @@ class Frame:
 
 
 class _Pending:
-    def __init__(self, node, cluster, tsn, direction, cmd_id, frame_type, rsp_cmd):
+    # One slot of the request pool: what is awaited, and the response storage (frame + records)
+    # that the receive callback fills and the requesting coroutine reads.
+    def __init__(self, cap, max_records):
+        self.frame = Frame(cap, max_records)
+        self.ev = asyncio.Event()
+        self.busy = False
+        self.rsp = None
+        self.node = self.cluster = self.tsn = self.direction = self.cmd_id = 0
+        self.frame_type = 0
+        self.rsp_cmd = -1
+
+    def arm(self, node, cluster, tsn, direction, cmd_id, frame_type, rsp_cmd):
         self.node = node
         self.cluster = cluster
         self.tsn = tsn
         self.direction = direction
         self.cmd_id = cmd_id
         self.frame_type = frame_type
-        self.rsp_cmd = rsp_cmd
-        self.ev = asyncio.Event()
+        self.rsp_cmd = -1 if rsp_cmd is None else rsp_cmd
         self.rsp = None
+        self.ev.clear()
 
-    def matches(self, f):
-        if self.rsp is not None or f.tsn != self.tsn or f.node != self.node:
+    def matches(self, msg, hdr, buf):
+        # On the header and the message, before anything is copied.
+        if self.rsp is not None or hdr.tsn != self.tsn or msg.sender != self.node:
             return False
-        if f.cluster != self.cluster or f.direction == self.direction:
+        if msg.cluster_id != self.cluster or hdr.direction == self.direction:
             return False
-        if f.frame_type == FR.GLOBAL and f.cmd_id == F.DEFAULT_RESPONSE:
+        if hdr.frame_type == FR.GLOBAL and hdr.cmd_id == F.DEFAULT_RESPONSE:
             # A Default Response names the command it answers.
-            return len(f.payload) < 1 or f.payload[0] == self.cmd_id
-        if self.rsp_cmd is None:
+            po = hdr.payload_off
+            return len(buf) <= po or buf[po] == self.cmd_id
+        if self.rsp_cmd < 0:
             return True
-        return f.frame_type == self.frame_type and f.cmd_id == self.rsp_cmd
+        return hdr.frame_type == self.frame_type and hdr.cmd_id == self.rsp_cmd
 
 
 class Zcl:
-    def __init__(self, ncp, local_ep=1, profile_id=SE_PROFILE, max_payload=_MAX_PAYLOAD):
+    def __init__(self, ncp, local_ep=1, profile_id=SE_PROFILE, max_payload=_MAX_PAYLOAD,
+                 pool=POOL, rx_max=RX_MAX, max_records=F.MAX_RECORDS):  # fmt: skip
         self.ncp = ncp
         self.local_ep = local_ep
         self.profile_id = profile_id
         self.max_payload = max_payload
         self.counters = counters.Counters("zcl", _COUNTERS)
         self._tsn = time.ticks_ms() & 0xFF  # avoid replaying TSNs right after a reboot
-        self._pending = []
+        self._pool = []  # _Pending slots, at most pool_max, made on first use
+        self.pool_max = pool
+        self._rx_max = rx_max
+        self._max_records = max_records
+        self._free = asyncio.Event()  # set when a slot is released
+        self._rx = Frame(rx_max, max_records)  # every frame no request is waiting for
+        self._lim = LogLimit(_L_KINDS)
         self._handlers = {}  # (cluster << 9 | cmd_id << 1 | direction) -> fn
-        self._report_handlers = {}  # cluster -> [fn]
+        self._report_handlers = {}  # cluster -> [fn(frame, attr_id, value)]
+        self._records_handlers = {}  # cluster -> [fn(frame, records)]
         self._local = {}  # cluster -> {attr_id: [tid, value_or_getter, writable]}
         self._on_write = {}  # cluster -> fn(attr_id, value) -> status or None
         self._hdr = FR.Header()
@@ -134,8 +261,16 @@ class Zcl:
         self._handlers[cluster << 9 | cmd_id << 1 | direction] = handler
 
     def on_report(self, cluster, handler):
-        # handler(frame, attr_id, value) per type-checked record of a Report Attributes.
+        # handler(frame, attr_id, value) per type-checked record of a Report Attributes. value as
+        # types.decode() gives it (an int above 2**30 is a long int on a 32-bit port: a
+        # zero-allocation consumer uses on_report_records()). frame: valid during the call only.
         self._report_handlers.setdefault(cluster, []).append(handler)
+
+    def on_report_records(self, cluster, handler):
+        # handler(frame, records) once per Report Attributes (foundation.Records, already
+        # type-checked: a record with another type than the cluster table's has status
+        # INVALID_DATA_TYPE). Both valid during the call only; nothing is allocated to call it.
+        self._records_handlers.setdefault(cluster, []).append(handler)
 
     def local_cluster(self, cluster, attrs, on_write=None):
         # Declares attributes hosted on our endpoint: attrs = ((attr_id, tid, value, writable),
@@ -196,6 +331,34 @@ class Zcl:
                           manuf)  # fmt: skip
         return await self._send(node, ep, cluster, data)
 
+    def pending(self):
+        # Number of requests waiting for an answer.
+        n = 0
+        for p in self._pool:
+            if p.busy:
+                n += 1
+        return n
+
+    async def _claim(self):
+        while True:
+            for p in self._pool:
+                if not p.busy:
+                    p.busy = True
+                    return p
+            if len(self._pool) < self.pool_max:  # allocates once per slot, on the request side
+                p = _Pending(self._rx_max, self._max_records)
+                p.busy = True
+                self._pool.append(p)
+                return p
+            self.counters.inc("pool_waits")
+            self._free.clear()
+            await self._free.wait()
+
+    def _release(self, p):
+        p.busy = False
+        p.rsp = None
+        self._free.set()
+
     async def request(self, node, ep, cluster, cmd_id, payload=b"", frame_type=FR.CLUSTER,
                       direction=FR.C2S, disable_dr=False, manuf=None, rsp_cmd=None,
                       timeout_ms=TIMEOUT_MS, retries=RETRIES):  # fmt: skip
@@ -203,10 +366,12 @@ class Zcl:
         # direction: the command rsp_cmd (same frame type; any command if None) or a Default
         # Response naming cmd_id. Retries resend with the same TSN, so a late answer to an
         # earlier attempt still counts. -> Frame, or None after retries + 1 attempts.
+        # The Frame is the request slot's storage: valid until the caller's next await (use
+        # f.detach() to keep it).
         tsn = self.next_tsn()
         data = self.build(frame_type, direction, tsn, cmd_id, payload, disable_dr, manuf)
-        p = _Pending(node, cluster, tsn, direction, cmd_id, frame_type, rsp_cmd)
-        self._pending.append(p)
+        p = await self._claim()
+        p.arm(node, cluster, tsn, direction, cmd_id, frame_type, rsp_cmd)
         try:
             for _ in range(retries + 1):
                 if p.rsp is None and not await self._send(node, ep, cluster, data):
@@ -222,28 +387,32 @@ class Zcl:
             log.warn(_TAG, "no answer: 0x%04x cl 0x%04x cmd 0x%02x", node, cluster, cmd_id)
             return None
         finally:
-            self._pending.remove(p)
+            self._release(p)
 
     async def command(self, node, ep, cluster, cmd_id, values=None, direction=FR.C2S,
                       rsp_cmd=None, disable_dr=False, manuf=None, timeout_ms=TIMEOUT_MS,
                       retries=RETRIES):  # fmt: skip
         # Cluster command encoded from the clusters.py schema; the answer's args are decoded
-        # with its schema too (left None, logged + counted, if malformed).
+        # with its schema too (left None, logged + counted, if malformed). -> a detached Frame
+        # (may be kept), or None.
         row = CL.command(cluster, direction, cmd_id)
         if row is None:
             raise EncodeError("no schema for 0x%04x/0x%02x" % (cluster, cmd_id))
         payload = CL.encode(row[2], values or {}, self.max_payload)
         rsp = await self.request(node, ep, cluster, cmd_id, payload, FR.CLUSTER, direction,
                                  disable_dr, manuf, rsp_cmd, timeout_ms, retries)  # fmt: skip
-        if rsp is not None and rsp.frame_type == FR.CLUSTER:
+        if rsp is None:
+            return None
+        if rsp.frame_type == FR.CLUSTER:
             self._decode_args(rsp)
-        return rsp
+        return rsp.detach()
 
-    async def read_attributes(self, node, ep, cluster, attr_ids, side=CL.SERVER, manuf=None,
-                              timeout_ms=TIMEOUT_MS, retries=RETRIES):  # fmt: skip
-        # -> {attr_id: value or foundation.AttrStatus}, or None without an answer. A Default
-        # Response (e.g. UNSUPPORTED_CLUSTER) maps every id to its status; ids missing from the
-        # response are absent; a type mismatch vs the cluster table gives INVALID_DATA_TYPE.
+    async def read_records(self, node, ep, cluster, attr_ids, side=CL.SERVER, manuf=None,
+                           timeout_ms=TIMEOUT_MS, retries=RETRIES):  # fmt: skip
+        # Read Attributes -> foundation.Records (decoded and type-checked in the receive
+        # callback, no allocation), or None without an answer. A Default Response (e.g.
+        # UNSUPPORTED_CLUSTER) gives every id its status. The Records belong to the request
+        # slot: valid until the caller's next await.
         payload = bytearray(2 * len(attr_ids))
         F.encode_read_attributes(payload, 0, attr_ids)
         rsp = await self.request(node, ep, cluster, F.READ_ATTRIBUTES, payload, FR.GLOBAL,
@@ -251,24 +420,45 @@ class Zcl:
                                  F.READ_ATTRIBUTES_RSP, timeout_ms, retries)  # fmt: skip
         if rsp is None:
             return None
-        out = {}
+        rec = rsp.records
         st = rsp.default_status()
         if st is not None:
-            s = F.attr_status(st)
-            for a in attr_ids:
-                out[a] = s
-            return out
+            rec.fill_status(attr_ids, st)
+        return rec
+
+    async def read_attributes(self, node, ep, cluster, attr_ids, side=CL.SERVER, manuf=None,
+                              timeout_ms=TIMEOUT_MS, retries=RETRIES):  # fmt: skip
+        # -> {attr_id: value or foundation.AttrStatus}, or None without an answer. A Default
+        # Response (e.g. UNSUPPORTED_CLUSTER) maps every id to its status; ids missing from the
+        # response are absent; a type mismatch vs the cluster table gives INVALID_DATA_TYPE.
+        # Allocates the dict (and the values): read_records() is the allocation-free form.
+        rec = await self.read_records(node, ep, cluster, attr_ids, side, manuf, timeout_ms,
+                                      retries)  # fmt: skip
+        if rec is None:
+            return None
+        out = rec.to_dict()
+        if rec.more:
+            if rec.buf is None:  # Default Response: every id
+                s = F.attr_status(rec.status[0])
+                for a in attr_ids:
+                    out[a] = s
+            else:
+                self._more_read(rec, cluster, side, node, out)
+        return out
+
+    def _more_read(self, rec, cluster, side, node, out):
+        # Records beyond the Records capacity (rare): the generator codec over the rest.
         try:
-            for a, st, tid, v in F.iter_read_attributes_response(rsp.payload):
+            for a, st, tid, v in F.iter_read_attributes_response(rec.buf, rec.stop):
                 if st != F.SUCCESS:
                     out[a] = F.attr_status(st)
-                elif self._type_ok(cluster, a, tid, rsp.direction, rsp.node):
+                elif self._type_ok(cluster, a, tid, side, node):
                     out[a] = v
                 else:
                     out[a] = F.attr_status(F.INVALID_DATA_TYPE)
         except DecodeError as e:
-            self._malformed(rsp, e)
-        return out
+            self.counters.inc("rx_malformed")
+            log.warn(_TAG, "malformed read rsp from 0x%04x: %s", node, e)
 
     async def write_attributes(self, node, ep, cluster, records, side=CL.SERVER, manuf=None,
                                timeout_ms=TIMEOUT_MS, retries=RETRIES):  # fmt: skip
@@ -349,43 +539,80 @@ class Zcl:
             log.exc(_TAG, e, "incoming frame")
 
     def _incoming(self, msg):
+        # The allocation-free path (docs/zigbee.md): header, match, one copy, record decoding.
         c = self.counters
         c.inc("rx_frames")
         if msg.profile_id == 0:  # ZDO is not ZCL
             return
         buf = msg.payload
-        try:
-            hdr = self._hdr.parse(buf)
-        except DecodeError:
+        hdr = self._hdr
+        if hdr.read(buf) < 0:
             c.inc("rx_short")
-            log.warn(_TAG, "short frame (%d B) from 0x%04x", len(buf), msg.sender)
+            if self._lim.ok(_L_SHORT):
+                log.warn(_TAG, "short frame (%d B) from 0x%04x", len(buf), msg.sender)
             return
         if hdr.frame_type > FR.CLUSTER:
             c.inc("rx_malformed")
-            log.warn(_TAG, "reserved frame type from 0x%04x", msg.sender)
+            if self._lim.ok(_L_MALFORMED):
+                log.warn(_TAG, "reserved frame type from 0x%04x", msg.sender)
             return
-        f = Frame(msg, hdr, bytes(buf[hdr.payload_off :]))
-        for p in self._pending:
-            if p.matches(f):
+        if len(buf) > len(self._rx._raw):
+            c.inc("rx_oversize")
+            if self._lim.ok(_L_OVERSIZE):
+                log.warn(_TAG, "%d B frame from 0x%04x dropped", len(buf), msg.sender)
+            return
+        for p in self._pool:
+            if p.busy and p.matches(msg, hdr, buf):
+                f = p.frame
+                f.load(msg, hdr, buf)
+                if f.frame_type == FR.GLOBAL and f.cmd_id == F.READ_ATTRIBUTES_RSP:
+                    self._decode_records(f, False)
                 p.rsp = f
                 p.ev.set()
                 return
+        f = self._rx
+        f.load(msg, hdr, buf)
         if f.frame_type == FR.GLOBAL:
             self._global(f)
         else:
             self._cluster(f)
 
+    def _decode_records(self, f, report):
+        # f.payload -> f.records, type-checked against the cluster table. -> False if malformed
+        # (counted + logged; the records before the fault stay usable).
+        rec = f.records
+        if report:
+            ok = F.decode_attribute_records_into(rec, f.payload)
+        else:
+            ok = F.decode_read_attributes_response_into(rec, f.payload)
+        if not ok:
+            self.counters.inc("rx_malformed")
+            if self._lim.ok(_L_MALFORMED):
+                log.warn(_TAG, "malformed %r: %s", f, rec.error)
+        if rec.more:
+            self.counters.inc("rx_many_records")
+            if self._lim.ok(_L_MANY):
+                log.info(_TAG, "%r: more than %d records", f, rec.cap)
+        st = rec.status
+        for i in range(rec.n):
+            if st[i] == F.SUCCESS and not self._type_ok(f.cluster, rec.attr[i], rec.tid[i],
+                                                        f.direction, f.node):  # fmt: skip
+                st[i] = F.INVALID_DATA_TYPE
+        return ok
+
     def _malformed(self, f, e):
         self.counters.inc("rx_malformed")
-        log.warn(_TAG, "malformed %r: %s", f, e)
+        if self._lim.ok(_L_MALFORMED):
+            log.warn(_TAG, "malformed %r: %s", f, e)
 
     def _type_ok(self, cluster, attr_id, tid, side, node):
         want = CL.attr_type(cluster, attr_id, side)
         if want is None or want == tid:
             return True
         self.counters.inc("rx_bad_type")
-        log.warn(_TAG, "0x%04x cl 0x%04x attr 0x%04x: type 0x%02x, want 0x%02x", node, cluster,
-                 attr_id, tid, want)  # fmt: skip
+        if self._lim.ok(_L_TYPE):
+            log.warn(_TAG, "0x%04x cl 0x%04x attr 0x%04x: type 0x%02x, want 0x%02x", node,
+                     cluster, attr_id, tid, want)  # fmt: skip
         return False
 
     def _decode_args(self, f):
@@ -420,7 +647,8 @@ class Zcl:
             self.default_response(f, F.FAILURE)
             return
         if r is not None and hasattr(r, "send"):  # coroutine (a generator on MicroPython)
-            self._spawn(self._await_handler(f, r))
+            # It runs after this callback, when f holds another frame: finish on a copy.
+            self._spawn(self._await_handler(f.detach(), r))
         else:
             self._finish(f, r)
 
@@ -447,8 +675,9 @@ class Zcl:
             st = f.default_status()
             if st:
                 self.counters.inc("rx_dr_error")
-                log.info(_TAG, "default rsp 0x%02x to cmd 0x%02x from 0x%04x", st,
-                         f.payload[0] if f.payload else -1, f.node)  # fmt: skip
+                if self._lim.ok(_L_DR):
+                    log.info(_TAG, "default rsp 0x%02x to cmd 0x%02x from 0x%04x", st,
+                             f.payload[0] if f.payload else -1, f.node)  # fmt: skip
             else:
                 self.counters.inc("rx_unmatched")
             return
@@ -468,24 +697,45 @@ class Zcl:
             self.default_response(f, F.UNSUP_GENERAL_COMMAND)
 
     def _report(self, f):
-        try:
-            recs = list(F.iter_report_attributes(f.payload))
-        except DecodeError as e:
-            self._malformed(f, e)
+        # All records are decoded (and checked) before any handler sees one: a malformed
+        # report reaches no handler.
+        if not self._decode_records(f, True):
             self.default_response(f, F.MALFORMED_COMMAND)
             return
-        hs = self._report_handlers.get(f.cluster, ())
-        for a, tid, v in recs:
-            if not self._type_ok(f.cluster, a, tid, f.direction, f.node):
-                continue
-            for h in hs:
-                try:
-                    h(f, a, v)
-                except Exception as e:
-                    self.counters.inc("handler_errors")
-                    log.exc(_TAG, e, "report handler %r", f)
+        rec = f.records
+        rest = None
+        if rec.more:  # more records than Records holds (rare): the generator codec
+            try:
+                rest = list(F.iter_report_attributes(f.payload, rec.stop))
+            except DecodeError as e:
+                self._malformed(f, e)
+                self.default_response(f, F.MALFORMED_COMMAND)
+                return
+        for h in self._records_handlers.get(f.cluster, ()):
+            try:
+                h(f, rec)
+            except Exception as e:
+                self.counters.inc("handler_errors")
+                log.exc(_TAG, e, "report handler %r", f)
+        hs = self._report_handlers.get(f.cluster)
+        if hs:
+            for i in range(rec.n):
+                if rec.ok(i):
+                    self._report_one(f, hs, rec.attr[i], rec.value(i))
+            if rest:
+                for a, tid, v in rest:
+                    if self._type_ok(f.cluster, a, tid, f.direction, f.node):
+                        self._report_one(f, hs, a, v)
         if not f.disable_dr:
             self.default_response(f, F.SUCCESS)
+
+    def _report_one(self, f, hs, a, v):
+        for h in hs:
+            try:
+                h(f, a, v)
+            except Exception as e:
+                self.counters.inc("handler_errors")
+                log.exc(_TAG, e, "report handler %r", f)
 
     def _store(self, f):
         store = self._local.get(f.cluster)

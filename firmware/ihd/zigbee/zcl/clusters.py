@@ -746,9 +746,16 @@ def _attr_row(cluster_id, attr_id, side):
 
 
 def attr_type(cluster_id, attr_id, side=SERVER):
-    # Declared data type id, or None for an attribute not in the tables.
-    tab, i = _attr_row(cluster_id, attr_id, side)
-    return tab[i + 2] if tab else None
+    # Declared data type id, or None for an attribute not in the tables. Allocates nothing
+    # (called per received attribute record, see docs/zigbee.md).
+    c = _CLUSTERS.get(cluster_id)
+    tab = _GLOBAL_ATTRS
+    if c is not None and attr_id < 0xFFFD:
+        tab = c[1] if side == SERVER else c[2]
+    for i in range(0, len(tab), 4):
+        if tab[i] <= attr_id <= tab[i + 1]:
+            return tab[i + 2]
+    return None
 
 
 def attr_name(cluster_id, attr_id, side=SERVER):

@@ -2,6 +2,10 @@
 # SPDX-License-Identifier: MIT
 # Decoders are generators over (buf, off) yielding small tuples; they raise DecodeError (from
 # types) at the first malformed record. Encoders write into a caller buffer, return the end.
+# Read Attributes Response and Report Attributes also decode into a reusable `Records` object
+# without allocating (the receive path, docs/zigbee.md "Receive path").
+from array import array
+
 from ihd.zigbee.zcl import types as T
 from ihd.zigbee.zcl.types import DecodeError, EncodeError
 from micropython import const
@@ -342,3 +346,219 @@ def encode_discover_attributes_response(buf, off, complete, records):
         off = _put_u16(buf, off, a)
         off = _put_u8(buf, off, tid)
     return off
+
+
+# --- Attribute records decoded in place (Read Attributes Response, Report Attributes) ---
+# Records holds up to `cap` records of one frame in parallel preallocated arrays; decoding
+# allocates nothing. Per record i < n:
+#   attr[i]    attribute id
+#   status[i]  SUCCESS, the record's status (read response), or INVALID_DATA_TYPE when the
+#              client found a type other than the cluster table's
+#   tid[i]     ZCL data type (0 for a status-only record)
+#   off[i], size[i]  where the value's bytes are in `buf` (the frame's payload)
+#   lo[i], hi[i]     integers up to 48 bits, exactly: value == hi * 2**24 + lo, 0 <= lo < 2**24,
+#              hi signed; both always fit a small int on a 32-bit port (2**30). E.g. a uint48
+#              CurrentSummationDelivered is (hi, lo) without a long int. For 56/64-bit types
+#              lo/hi hold bits 0..23 / 24..47 only; the whole value is value(i) or the raw
+#              little-endian bytes buf[off[i]:off[i] + size[i]].
+# value(i) gives what types.decode() would (AttrStatus for a failed record): allocation-free
+# for integers whose value is a small int (|v| < 2**30 on 32-bit ports, 2**62 on 64-bit),
+# bools and None; strings, octets, floats, time/date, arrays/structs and long ints allocate
+# (variable-size or boxed values). `more` is set when the frame held more than cap records
+# (the rest start at buf[stop:]); `error` (a str) when the frame is malformed after record n.
+MAX_RECORDS = const(16)
+
+_RK_STATUS = const(0)  # no value (failed read record, Default Response to a read)
+_RK_INT = const(1)  # integer up to 48 bits: exact in lo/hi
+_RK_WIDE = const(2)  # 56/64-bit integer
+_RK_BOOL = const(3)  # raw byte in lo
+_RK_NONE = const(4)  # NODATA
+_RK_OTHER = const(5)  # decoded on demand by value()
+
+
+class Records:
+    def __init__(self, cap=MAX_RECORDS):
+        self.cap = cap
+        self.n = 0
+        self.attr = array("H", [0] * cap)
+        self.status = bytearray(cap)
+        self.tid = bytearray(cap)
+        self.kind = bytearray(cap)
+        self.lo = array("i", [0] * cap)
+        self.hi = array("i", [0] * cap)
+        self.off = array("H", [0] * cap)
+        self.size = array("H", [0] * cap)
+        self.buf = None  # the payload decoded from (owned by the Frame holding these records)
+        self.more = False
+        self.stop = 0
+        self.error = None
+
+    def clear(self, buf=None):
+        self.n = 0
+        self.buf = buf
+        self.more = False
+        self.stop = 0
+        self.error = None
+
+    def _fail(self, why):
+        self.error = why
+        return False
+
+    def put(self, i, attr_id, status, tid, buf, off, n):
+        # Record i: a value of type tid at buf[off:off + n] (n validated by the caller).
+        self.attr[i] = attr_id
+        self.status[i] = status
+        self.tid[i] = tid
+        self.off[i] = off
+        self.size[i] = n
+        lo = hi = 0
+        if status != SUCCESS:
+            kind = _RK_STATUS
+        elif tid == T.BOOL:
+            kind = _RK_BOOL
+            lo = buf[off]
+        elif tid == T.NODATA:
+            kind = _RK_NONE
+        else:
+            w = T.int_kind(tid)
+            if w == 0:
+                kind = _RK_OTHER
+            else:
+                signed = w < 0
+                if signed:
+                    w = -w
+                j = (w if w < 3 else 3) - 1
+                while j >= 0:
+                    lo = lo << 8 | buf[off + j]
+                    j -= 1
+                j = (w if w < 6 else 6) - 1
+                while j >= 3:
+                    hi = hi << 8 | buf[off + j]
+                    j -= 1
+                if w > 6:
+                    kind = _RK_WIDE
+                else:
+                    kind = _RK_INT
+                    if signed and buf[off + w - 1] & 0x80:
+                        if w <= 3:  # sign-extend into the 24-bit limb, hi = -1
+                            lo |= 0xFFFFFF ^ ((1 << (8 * w)) - 1)
+                            hi = -1
+                        else:
+                            hi -= 1 << (8 * (w - 3))
+        self.kind[i] = kind
+        self.lo[i] = lo
+        self.hi[i] = hi
+
+    def set_status(self, i, attr_id, status):
+        self.attr[i] = attr_id
+        self.status[i] = status
+        self.tid[i] = 0
+        self.kind[i] = _RK_STATUS
+        self.off[i] = self.size[i] = 0
+        self.lo[i] = self.hi[i] = 0
+
+    def fill_status(self, attr_ids, status):
+        # Every requested id with one status (a Default Response answering a read).
+        self.clear(self.buf)
+        n = 0
+        for a in attr_ids:
+            if n == self.cap:
+                self.more = True
+                break
+            self.set_status(n, a, status)
+            n += 1
+        self.n = n
+
+    def find(self, attr_id):
+        # -> index of attr_id, or -1
+        for i in range(self.n):
+            if self.attr[i] == attr_id:
+                return i
+        return -1
+
+    def ok(self, i):
+        # A value is present (SUCCESS and type as declared).
+        return self.status[i] == SUCCESS and self.kind[i] != _RK_STATUS
+
+    def value(self, i):
+        k = self.kind[i]
+        if self.status[i] != SUCCESS or k == _RK_STATUS:
+            return attr_status(self.status[i])
+        if k == _RK_INT:
+            return self.hi[i] * 16777216 + self.lo[i]
+        if k == _RK_BOOL:
+            v = self.lo[i]
+            return (v == 1) if v < 2 else v
+        if k == _RK_NONE:
+            return None
+        return T.decode(self.tid[i], self.buf, self.off[i])[0]
+
+    def get(self, attr_id, default=None):
+        i = self.find(attr_id)
+        return default if i < 0 else self.value(i)
+
+    def to_dict(self):
+        # Allocates: {attr_id: value or AttrStatus} (the read_attributes() form).
+        out = {}
+        for i in range(self.n):
+            out[self.attr[i]] = self.value(i)
+        return out
+
+
+def decode_read_attributes_response_into(rec, buf, off=0):
+    # Read Attributes Response payload -> rec. -> True, or False when malformed (rec.error; the
+    # rec.n records before the fault are valid). Allocates nothing.
+    rec.clear(buf)
+    end = len(buf)
+    n = 0
+    while off < end:
+        if n == rec.cap:
+            rec.more = True
+            rec.stop = off
+            return True
+        if off + 3 > end:
+            return rec._fail("record past end")
+        a = buf[off] | buf[off + 1] << 8
+        st = buf[off + 2]
+        off += 3
+        if st != SUCCESS:
+            rec.set_status(n, a, st)
+        else:
+            if off >= end:
+                return rec._fail("type past end")
+            tid = buf[off]
+            k = T.value_len(tid, buf, off + 1)
+            if k < 0:
+                return rec._fail(T.VALUE_LEN_ERRORS[-k])
+            rec.put(n, a, SUCCESS, tid, buf, off + 1, k)
+            off += 1 + k
+        n += 1
+        rec.n = n
+    return True
+
+
+def decode_attribute_records_into(rec, buf, off=0):
+    # {attrId, type, value}* (Report Attributes, Write Attributes) -> rec; as above.
+    rec.clear(buf)
+    end = len(buf)
+    n = 0
+    while off < end:
+        if n == rec.cap:
+            rec.more = True
+            rec.stop = off
+            return True
+        if off + 3 > end:
+            return rec._fail("record past end")
+        a = buf[off] | buf[off + 1] << 8
+        tid = buf[off + 2]
+        k = T.value_len(tid, buf, off + 3)
+        if k < 0:
+            return rec._fail(T.VALUE_LEN_ERRORS[-k])
+        rec.put(n, a, SUCCESS, tid, buf, off + 3, k)
+        off += 3 + k
+        n += 1
+        rec.n = n
+    return True
+
+
+decode_report_attributes_into = decode_attribute_records_into

@@ -29,14 +29,21 @@ class Header:
 
     def parse(self, buf):
         # Raises DecodeError if buf is shorter than the header it announces.
+        if self.read(buf) < 0:
+            raise DecodeError("zcl frame too short")
+        return self
+
+    def read(self, buf):
+        # parse() for the receive path: never raises (an exception object would allocate) ->
+        # payload offset, or -1 if buf is shorter than the header it announces.
         n = len(buf)
         if n < 3:
-            raise DecodeError("zcl frame too short")
+            return -1
         fc = buf[0]
         off = 1
         if fc & FC_MANUF:
             if n < 5:
-                raise DecodeError("zcl frame too short")
+                return -1
             self.manuf = buf[1] | buf[2] << 8
             off = 3
         else:
@@ -48,7 +55,7 @@ class Header:
         self.tsn = buf[off]
         self.cmd_id = buf[off + 1]
         self.payload_off = off + 2
-        return self
+        return off + 2
 
 
 def make_fc(frame_type, direction, disable_dr=False, manuf=None):

@@ -195,44 +195,85 @@ def _uint(buf, off, n):
     return v
 
 
-def wire_len(tid, buf, off):
-    # Encoded length of the value of type tid at buf[off:]; checks it fits in buf.
+# value_len() failure codes (negative; wire_len() turns them into DecodeError messages)
+_E_STRLEN = const(-1)
+_E_ARRAY = const(-2)
+_E_STRUCT = const(-3)
+_E_UNKNOWN = const(-4)
+_E_PAST_END = const(-5)
+VALUE_LEN_ERRORS = ("", "strlen past end", "array hdr past end", "struct hdr past end",
+                    "unknown type", "past end")  # fmt: skip
+
+
+def value_len(tid, buf, off):
+    # Encoded length of the value of type tid at buf[off:], or a negative code if it does not
+    # fit in buf / the type is unknown. Never raises and allocates nothing (receive path).
     i = _info(tid)
     k, n = i >> 8, i & 0xFF
     end = len(buf)
     if k in (_K_OSTR, _K_CSTR):
         if off + n > end:
-            raise DecodeError("strlen past end")
+            return _E_STRLEN
         ln = buf[off] if n == 1 else buf[off] | buf[off + 1] << 8
         if ln == (0xFF if n == 1 else 0xFFFF):
             return n
         n += ln
     elif k == _K_COLL:
         if off + 3 > end:
-            raise DecodeError("array hdr past end")
+            return _E_ARRAY
         et = buf[off]
         cnt = buf[off + 1] | buf[off + 2] << 8
         p = off + 3
         if cnt != 0xFFFF:
             for _ in range(cnt):
-                p += wire_len(et, buf, p)
+                m = value_len(et, buf, p)
+                if m < 0:
+                    return m
+                p += m
         n = p - off
     elif k == _K_STRUCT:
         if off + 2 > end:
-            raise DecodeError("struct hdr past end")
+            return _E_STRUCT
         cnt = buf[off] | buf[off + 1] << 8
         p = off + 2
         if cnt != 0xFFFF:
             for _ in range(cnt):
                 if p >= end:
-                    raise DecodeError("struct past end")
-                p += 1 + wire_len(buf[p], buf, p + 1)
+                    return _E_STRUCT
+                m = value_len(buf[p], buf, p + 1)
+                if m < 0:
+                    return m
+                p += 1 + m
         n = p - off
     elif k == 0:
-        raise DecodeError("unknown type 0x%02x" % tid)
+        return _E_UNKNOWN
     if off + n > end:
-        raise DecodeError("type 0x%02x past end" % tid)
+        return _E_PAST_END
     return n
+
+
+def wire_len(tid, buf, off):
+    # Encoded length of the value of type tid at buf[off:]; checks it fits in buf.
+    n = value_len(tid, buf, off)
+    if n < 0:
+        if n == _E_UNKNOWN:
+            raise DecodeError("unknown type 0x%02x" % tid)
+        if n == _E_PAST_END:
+            raise DecodeError("type 0x%02x past end" % tid)
+        raise DecodeError(VALUE_LEN_ERRORS[-n])
+    return n
+
+
+def int_kind(tid):
+    # Integer-valued types (data/bitmap/uint/int/enum/UTC/ids, not bool): +width in bytes for
+    # unsigned, -width for signed; 0 for any other type.
+    i = _info(tid)
+    k = i >> 8
+    if k == _K_UINT:
+        return i & 0xFF
+    if k == _K_INT:
+        return -(i & 0xFF)
+    return 0
 
 
 def decode(tid, buf, off):

@@ -16,30 +16,6 @@ _FLASH = "/flash"
 _DEFAULT_METERS = "elec:0x1234:1,gas:0x2B7A:1"
 
 
-class HistoryView:
-    # ui.model history source: the store's buckets for a fuel and period, each starting no
-    # earlier than the meter's visible_from (a bucket straddling it holds only post-T data).
-    def __init__(self, store):
-        self.store = store
-
-    def history(self, fuel_id, period, now_utc):
-        from ihd.history import buckets as B
-
-        s = self.store
-        vf = s.visible_from(fuel_id)
-        if period == 0:
-            rows = s.today(fuel_id, now_utc)
-        else:
-            res, count = ((B.RES_DAY, 8), (B.RES_WEEK, 5), (B.RES_MONTH, 13))[period - 1]
-            rows = s.series(fuel_id, res, now_utc, count)
-        out = []
-        for start, end, wh, cost, n in rows:
-            if end <= vf:
-                continue
-            out.append((max(start, vf), wh if n else None, cost if n else None))
-        return out
-
-
 class App:
     def __init__(self, board):
         self.board = board
@@ -73,6 +49,7 @@ class App:
 
     def open_storage(self):
         from ihd.history.store import HistoryStore
+        from ihd.history.view import HistoryView
         from ihd.runtime.config import Config
 
         self.storage, dev = self.board.storage()
@@ -80,14 +57,15 @@ class App:
         keys = self.storage.key_region(dev)
         if not keys.load():
             log.warn("app", "history keys fresh: history starts empty")
-        self.history = HistoryStore(self.storage.fs, keys)
+        # all history reads and writes go through the view (cached series; docs/history.md)
+        self.history = HistoryView(HistoryStore(self.storage.fs, keys))
 
     def build_model(self):
         from ihd.ui.model import Model
 
         m = Model(now_fn=clock.now)
         m.fw_version = ihd.VERSION
-        m.history_source = HistoryView(self.history)
+        m.history_source = self.history
         for i in (0, 1):
             m.fuels[i].visible_from_utc = self.history.visible_from(i)
         self.model = m
@@ -159,7 +137,7 @@ class App:
         self.tenancy = TenancyWatcher(
             self.zcl,
             self.registry,
-            _HistoryByName(self.history),
+            self.history,  # truncate(meter_name, t)
             TenancyState(_FLASH + "/tenancy.json"),
             cfg.get("tenancy_poll_s"),
         )
@@ -395,15 +373,6 @@ class App:
 def _runner(fn, arg):
     # A supervisor task factory for fn(arg) (the supervisor restarts a task by calling this).
     return lambda: fn(arg)
-
-
-class _HistoryByName:
-    # The tenancy watcher speaks meter names; the store speaks indices.
-    def __init__(self, store):
-        self.store = store
-
-    def truncate(self, meter_name, t):
-        return self.store.truncate(0 if meter_name == "elec" else 1, t)
 
 
 def main(board):

@@ -24,6 +24,7 @@ KIND_MONTH = const(2)
 HDR_LEN = const(20)
 _HDR_FMT = "<3sBBBHI8s"
 ABSENT = const(0xFFFFFFFF)
+_ABSENT_I = const(-1)  # the same bytes read as i32: a small int on a 32-bit port, not a big one
 
 DAY_LEN = const(404)
 DAY_SLOT_OFF = const(20)
@@ -60,9 +61,10 @@ def rec_index(p):
 
 
 def day_slot(p, i):
-    # -> (energy_wh, cost_mp) or None
-    e, c = struct.unpack_from("<Ii", p, DAY_SLOT_OFF + 8 * i)
-    return None if e == ABSENT else (e, c)
+    # -> (energy_wh, cost_mp) or None. Energy is read as i32 (the u32 on flash is < 2^31 for any
+    # real half-hour), so 0xFFFFFFFF is -1 and no big int is made on a 32-bit port.
+    e, c = struct.unpack_from("<ii", p, DAY_SLOT_OFF + 8 * i)
+    return None if e == _ABSENT_I else (e, c)
 
 
 def set_day_slot(p, i, energy_wh, cost_mp):
@@ -84,8 +86,8 @@ def set_day_meta(p, flags, standing_mp, bf_energy_wh, bf_cost_mp):
 
 def month_day(p, i):
     # i = mday - 1 -> (energy_wh, cost_mp, flags) or None
-    e, c = struct.unpack_from("<Ii", p, MONTH_DAY_OFF + 8 * i)
-    return None if e == ABSENT else (e, c, p[MONTH_FLAGS_OFF + i])
+    e, c = struct.unpack_from("<ii", p, MONTH_DAY_OFF + 8 * i)
+    return None if e == _ABSENT_I else (e, c, p[MONTH_FLAGS_OFF + i])
 
 
 def set_month_day(p, i, energy_wh, cost_mp, flags):

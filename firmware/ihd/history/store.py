@@ -292,7 +292,7 @@ class HistoryStore:
 
     def _day_payload(self, meter, day, cache):
         # Day payload (with pending records applied) or None; cache: dict for one query.
-        key = ("d", day % DAY_RING)
+        key = day % DAY_RING  # int keys: day files 0..9, month files 100.. (no tuple per day)
         if key not in cache:
             cache[key] = self._load(meter, self._ctx(meter), R.KIND_DAY, day % DAY_RING)
         p = cache[key]
@@ -304,13 +304,14 @@ class HistoryStore:
             self._apply(p, pend)
         return p
 
-    def _day_value(self, meter, day, cache):
-        # (energy_wh, cost_mp, flags) of a day or None.
+    def _day_value(self, meter, day, cache, mi=-1):
+        # (energy_wh, cost_mp, flags) of a day or None. mi: its month index if the caller knows.
         p = self._day_payload(meter, day, cache)
         if p is not None:
             return self._day_total(meter, p)
-        mi = B.month_index_of_day(day)
-        key = ("m", mi % MONTH_RING)
+        if mi < 0:
+            mi = B.month_index_of_day(day)
+        key = 100 + mi % MONTH_RING
         if key not in cache:
             cache[key] = self._load(meter, self._ctx(meter), R.KIND_MONTH, mi % MONTH_RING)
         m = cache[key]
@@ -325,12 +326,22 @@ class HistoryStore:
             return None  # defence in depth: never serve pre-visible_from days
         return v
 
-    def series(self, meter, res, now_s, count):
+    def day_value(self, meter, day, cache=None):
+        # (energy_wh, cost_mp, flags) of UTC day `day` as series() counts it, or None (no data,
+        # or the day ends at/before visible_from). history.view keeps its buckets with this.
+        if (day + 1) * _DAY_S <= self.keys.visible_from(meter):
+            return None
+        return self._day_value(meter, day, {} if cache is None else cache)
+
+    def series(self, meter, res, now_s, count, cache=None):
         # The `count` most recent buckets of resolution res (buckets.RES_*) up to the one holding
         # now_s, oldest first: [(start_s, end_s, energy_wh, cost_mp, n)], n = number of
         # half-hours (RES_HALF_HOUR: 0/1) or days with data; 0 means "no data" (show blank).
+        # cache: a dict shared by queries made together (files are then read once); it must not
+        # outlive a store change.
         vf = self.keys.visible_from(meter)
-        cache = {}
+        if cache is None:
+            cache = {}
         out = []
         for s in B.bucket_starts(res, now_s, count):
             end = B.bucket_end(res, s)
@@ -341,10 +352,11 @@ class HistoryStore:
                 if v is not None:
                     e, c, n = v[0], v[1], 1
             else:
+                mi = B.month_index_of_day(s // _DAY_S) if res == B.RES_MONTH else -1
                 for day in range(s // _DAY_S, end // _DAY_S):
                     if (day + 1) * _DAY_S <= vf:
                         continue
-                    v = self._day_value(meter, day, cache)
+                    v = self._day_value(meter, day, cache, mi)
                     if v is not None:
                         e += v[0]
                         c += v[1]
@@ -352,9 +364,9 @@ class HistoryStore:
             out.append((s, end, e, c, n))
         return out
 
-    def today(self, meter, now_s):
+    def today(self, meter, now_s, cache=None):
         # The 48 half-hours of the UTC day holding now_s.
-        return self.series(meter, B.RES_HALF_HOUR, B.day_start(now_s) + _DAY_S - 1, 48)
+        return self.series(meter, B.RES_HALF_HOUR, B.day_start(now_s) + _DAY_S - 1, 48, cache)
 
     def dump(self, meter):
         # Everything the store would show, canonical and sorted (tests, export cross-check):

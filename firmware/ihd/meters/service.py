@@ -3,6 +3,22 @@
 # ambient level, and syncs the clock from the Time cluster. Data is accepted only from the bound
 # meters (registry.source_of). Polling respects the SE minimum (>= 7.5 s); gas is polled at
 # gas cadence since a GPF only learns new gas data every 30 minutes.
+#
+# Readings in small ints (a 32-bit port's small ints are < 2^30; anything larger is a heap
+# object): a meter's total is kept as the register in thousandths of its unit (Wh for a kWh
+# meter, litres for a m3 one), rounded from the exact raw x multiplier / divisor
+# (units.Ratio, no big int for any uint48 register) - rounding the total, not each delta, so
+# the sum of the deltas is the meter's own difference to the Wh. Gas litres become Wh with a
+# carried remainder (units.gas_ratio). Bound: totals < 2^30 thousandths (1.07 GWh, 1.07e6 m3)
+# and costs < 2^30 mp (GBP 10737) per half-hour / day; beyond it the same exact values are
+# computed with big ints (allocating; counted in units.big_ints and logged once).
+# Entry points: fold(fuel_id, milli, utc) takes a reading already in thousandths (plain small
+# ints); summation_u48(fuel_id, hi, lo, utc) a raw uint48 register as two 24-bit halves; reports
+# and polls arrive as foundation.Records (hi/lo halves) when the ZCL client has
+# on_report_records/read_records, else as decoded ints (_on_report; a register >= 2^30 is then a
+# big int on 32-bit). With a history.view.HistoryView as `history`, a reading inside the open
+# half-hour allocates nothing (tests/firmware/test_reading_alloc.py, docs/meters.md); closing a
+# half-hour (history append, flash) and the first reading of a UTC day may.
 import asyncio
 
 from micropython import const
@@ -70,12 +86,14 @@ class MeterState:
         self.fmt = None  # units.Formatting
         self.summ_milli = None  # last summation in thousandths of the unit (Wh for kWh)
         self.summ_utc = 0
+        self.gas_rem = 0  # sub-Wh remainder of the litres -> Wh conversion (gas_ratio.den units)
         self.hh_start = None  # open half-hour interval
         self.hh_wh = 0
         self.unit_rate_mp_kwh = None
         self.standing_mp_day = None
         self.cv_milli = 39500  # calorific value, thousandths of MJ/m3 (GB typical default)
         self.cf_milli = 1022640  # conversion factor x 1e6
+        self.gas_ratio = units.gas_ratio(self.cv_milli, self.cf_milli)
         self.thresholds = None  # (low/medium, medium/high) in W
         self.next_poll_utc = 0
         self.tariff_utc = 0
@@ -93,6 +111,10 @@ class MeterService:
         self.gas_poll_s = max(self.poll_s, config.get("gas_poll_s"))
         self.hub = hub
         self.states = {}
+        self._by_fuel = [None, None]  # type: list  # MeterState per ui.model FUEL_* (fold)
+        # today's stored half-hours from a history.view.HistoryView (0 B); a bare HistoryStore
+        # is queried instead (allocates)
+        self._today_totals = getattr(history, "today_totals", None)
         self.c = Counters(
             _TAG,
             ("reads", "read_failures", "reports", "bad_values", "negative_deltas", "clock_syncs")
@@ -100,10 +122,18 @@ class MeterService:
         )
         self._wake = asyncio.Event()
         self._clock_utc = -_CLOCK_SYNC_S
-        zcl.on_report(_METERING, self._on_report)
+        # Reports and polls as foundation.Records (uint48 in two small-int halves, decoded without
+        # allocating) where the ZCL client offers them; decoded values (dicts, ints) otherwise.
+        if hasattr(zcl, "on_report_records"):
+            zcl.on_report_records(_METERING, self._on_records)
+        else:
+            zcl.on_report(_METERING, self._on_report)
+        self._read_records = getattr(zcl, "read_records", None)
 
     def bind(self, meter, fuel_id, hist_index):
-        self.states[meter.name] = MeterState(meter, fuel_id, hist_index)
+        st = MeterState(meter, fuel_id, hist_index)
+        self.states[meter.name] = st
+        self._by_fuel[fuel_id] = st
 
     def kick(self):
         self._wake.set()
@@ -156,6 +186,7 @@ class MeterService:
         st.gen += 1
         st.fmt = None
         st.summ_milli = None
+        st.gas_rem = 0
         st.hh_start = None
         st.hh_wh = 0
         st.tariff_utc = 0
@@ -171,7 +202,11 @@ class MeterService:
         if st.fmt is None and not await self._read_formatting(st):
             return False
         gen = st.gen
-        got = await self.zcl.read_attributes(m.node, m.ep, _METERING, _LIVE_IDS)
+        rr = self._read_records
+        if rr is not None:
+            got = await rr(m.node, m.ep, _METERING, _LIVE_IDS)  # valid until our next await
+        else:
+            got = await self.zcl.read_attributes(m.node, m.ep, _METERING, _LIVE_IDS)
         if got is None:
             self.c.inc("read_failures")
             return False
@@ -180,10 +215,13 @@ class MeterService:
             return False
         self.c.inc("reads")
         t = clock.now()
-        if _ok(got.get(0x0400)):
-            self._demand(st, got[0x0400], t)
-        if _ok(got.get(0x0000)):
-            self._summation(st, got[0x0000], t)
+        if rr is not None:
+            self._records(st, got, t)
+        else:
+            if _ok(got.get(0x0400)):
+                self._demand(st, got[0x0400], t)
+            if _ok(got.get(0x0000)):
+                self._summation(st, got[0x0000], t)
         # Secondary reads wait until every meter has shown a first reading: on a slow or noisy
         # link the household sees both fuels' numbers before the ambient level and tariff.
         if any(o.summ_milli is None for o in self.states.values()):
@@ -253,6 +291,10 @@ class MeterService:
         if _ok(got.get(0x0302)):
             td = (got.get(0x0303) or 0) >> 4 if _ok(got.get(0x0303)) else 0
             st.cf_milli = got[0x0302] * 1000000 // _pow10(td)
+        r = st.gas_ratio
+        if r.key_a != st.cv_milli or r.key_b != st.cf_milli:
+            st.gas_ratio = units.gas_ratio(st.cv_milli, st.cf_milli)
+            st.gas_rem = 0  # a remainder in the old ratio's units means nothing in the new
 
     async def _ambient(self, st):
         m = st.meter
@@ -277,6 +319,30 @@ class MeterService:
 
     # ---------------- values ----------------
 
+    def _on_records(self, f, rec):
+        # A Report Attributes as foundation.Records (valid during the call): 0 B in the open
+        # half-hour, whatever the size of the register.
+        st = None
+        src = self.registry.source_of(f)
+        if src is not None:
+            st = self.states.get(src.name)
+        if st is None or st.fmt is None:
+            return
+        self.c.inc("reports")
+        self._records(st, rec, clock.now())
+
+    def _records(self, st, rec, t):
+        # InstantaneousDemand (int24: a small int) then CurrentSummationDelivered (uint48 as
+        # rec.hi * 2^24 + rec.lo), as the dict path does.
+        i = rec.find(0x0400)
+        if i >= 0 and rec.ok(i):
+            self._demand(st, rec.value(i), t)
+        i = rec.find(0x0000)
+        if i >= 0 and rec.ok(i):
+            milli = units.milli_u48(rec.hi[i], rec.lo[i], st.fmt)
+            if milli is not None:
+                self._fold(st, milli, t)
+
     def _on_report(self, f, attr_id, value):
         st = None
         src = self.registry.source_of(f)
@@ -298,11 +364,41 @@ class MeterService:
         self.model.set_demand(st.fuel_id, w, t)
 
     def _summation(self, st, raw, t):
+        # The decoded attribute value (an int; on a 32-bit port a register >= 2^30 arrives as a
+        # big int, and splitting it allocates: summation_u48 is the 0 B way in).
         milli = units.scaled_milli(raw, st.fmt)
-        if milli is None or t == 0:
+        if milli is not None:
+            self._fold(st, milli, t)
+
+    def summation_u48(self, fuel_id, hi, lo, utc):
+        # CurrentSummationDelivered as two 24-bit halves (raw = hi * 2^24 + lo; from wire bytes:
+        # hi = units.u24_le(buf, off + 3), lo = units.u24_le(buf, off)). 0 B in the open
+        # half-hour. -> False if the meter is unknown or its formatting not read yet.
+        st = self._by_fuel[fuel_id]
+        if st is None or st.fmt is None:
+            return False
+        milli = units.milli_u48(hi, lo, st.fmt)
+        if milli is None:
+            return False
+        self._fold(st, milli, utc)
+        return True
+
+    def fold(self, fuel_id, milli, utc):
+        # Fold a reading into today's total and the half-hour history: milli = the meter's
+        # summation in thousandths of its unit of measure (Wh for kWh, litres for m3), a small
+        # int; utc = its time. 0 B while it stays in the open half-hour (with a HistoryView).
+        st = self._by_fuel[fuel_id]
+        if st is None or st.fmt is None:
+            return False
+        self._fold(st, milli, utc)
+        return True
+
+    def _fold(self, st, milli, t):
+        if t == 0:
             return
         if st.summ_milli is None:
             st.summ_milli, st.summ_utc = milli, t
+            st.gas_rem = 0
             st.hh_start = t - t % _HH_S
             self._publish_today(st, t)
             return
@@ -312,9 +408,12 @@ class MeterService:
             self.c.inc("negative_deltas")
             log.warn(_TAG, "%s: summation went backwards by %d", st.meter.name, -delta)
             st.summ_milli, st.summ_utc = milli, t
+            st.gas_rem = 0
             return
         if st.fmt.unit == units.UNIT_M3:
-            wh = units.gas_m3_to_wh(delta, st.cv_milli, st.cf_milli)
+            r = st.gas_ratio
+            wh = r.scale(delta >> 24, delta & 0xFFFFFF, st.gas_rem)
+            st.gas_rem = r.rem
         else:
             wh = delta
         self._spread(st, st.summ_utc, t, wh)
@@ -344,23 +443,28 @@ class MeterService:
     def _close_interval(self, st):
         cost = 0
         if st.unit_rate_mp_kwh is not None:
-            cost = st.hh_wh * st.unit_rate_mp_kwh // 1000
+            cost = units.cost_mp(st.hh_wh, st.unit_rate_mp_kwh)
         self.history.append(st.hist, st.hh_start, st.hh_wh, cost, st.standing_mp_day)
 
     def _publish_today(self, st, t):
         # Today = what the store holds for today (post visible_from only) + the open half-hour
         # if it started at or after visible_from.
         vf = self.history.visible_from(st.hist)
-        energy = cost = 0
-        for _s, _e, wh, c, n in self.history.today(st.hist, t):
-            if n:
-                energy += wh
-                cost += c
-        if st.hh_start is not None and st.hh_start >= vf and st.hh_start >= t - t % _DAY_S:
+        if self._today_totals is not None:
+            tot = self._today_totals(st.hist, t)  # [energy_wh, cost_mp], kept by the view
+            energy = tot[0]
+            cost = tot[1]
+        else:
+            energy = cost = 0
+            for _s, _e, wh, c, n in self.history.today(st.hist, t):
+                if n:
+                    energy += wh
+                    cost += c
+        day_start = t - t % _DAY_S
+        if st.hh_start is not None and st.hh_start >= vf and st.hh_start >= day_start:
             energy += st.hh_wh
             if st.unit_rate_mp_kwh is not None:
-                cost += st.hh_wh * st.unit_rate_mp_kwh // 1000
+                cost += units.cost_mp(st.hh_wh, st.unit_rate_mp_kwh)
         if st.standing_mp_day is not None:
             cost += st.standing_mp_day
-        day_start = t - t % _DAY_S
         self.model.set_today(st.fuel_id, energy, cost, max(day_start, vf), t)

@@ -67,13 +67,23 @@ def _last_sunday(y, m):
     return d - (weekday(d) + 1) % 7
 
 
+# The BST window of the year last asked about: [year start, next year start, BST start, BST
+# end] in UTC, so uk_offset_s (and local, hhmm, ...) allocate nothing within that year (civil()
+# makes a tuple).
+_bst = [0, 0, 0, 0]
+
+
 def uk_offset_s(utc):
     # GMT/BST: BST from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday
     # of October.
-    y = civil(utc // _DAY_S)[0]
-    start = _last_sunday(y, 3) * _DAY_S + 3600
-    end = _last_sunday(y, 10) * _DAY_S + 3600
-    return 3600 if start <= utc < end else 0
+    b = _bst
+    if not b[0] <= utc < b[1]:
+        y = civil(utc // _DAY_S)[0]
+        b[0] = days_from_civil(y, 1, 1) * _DAY_S
+        b[1] = days_from_civil(y + 1, 1, 1) * _DAY_S
+        b[2] = _last_sunday(y, 3) * _DAY_S + 3600
+        b[3] = _last_sunday(y, 10) * _DAY_S + 3600
+    return 3600 if b[2] <= utc < b[3] else 0
 
 
 def local(utc):

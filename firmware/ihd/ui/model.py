@@ -268,9 +268,21 @@ class Model:
         return [m for m in self.messages if self.visible(m.fuel, m.time_utc)]
 
     def history(self, fuel_id, period):
-        # -> list of (start_utc, energy_wh, cost_mp), oldest first, only from visible_from on.
+        # -> sequence of (start_utc, energy_wh, cost_mp) (tuples or 3-item lists), oldest first,
+        # only from visible_from on. When all of the source's rows are visible they are returned
+        # as they are (no copy, 0 B with a history.view.HistoryView): treat them as read-only.
         src = self.history_source
         if src is None:
             return []
         vf = self.fuels[fuel_id].visible_from_utc
-        return [e for e in src.history(fuel_id, period, self.now()) if e[0] >= vf]
+        rows = src.history(fuel_id, period, self.now())
+        for e in rows:
+            if e[0] < vf:
+                return [e for e in rows if e[0] >= vf]
+        return rows
+
+    def history_version(self):
+        # A number that changes whenever the source's rows may have changed (a screen can keep
+        # what it computed from them until then), or None if the source does not say (always
+        # recompute).
+        return getattr(self.history_source, "version", None)

@@ -292,6 +292,10 @@ def _value_money(v):
     return fmt.money(v)[1:]  # "3.02": the axis carries the unit
 
 
+_MONO_TITLES = tuple("%s %s" % (f, p) for f in ("E", "G") for p in _PERIOD_NAMES)
+_UNIT_TEXT = ("  kWh", "  cost")
+
+
 class History(Screen):
     name = "history"
     title = "History"
@@ -304,6 +308,22 @@ class History(Screen):
         self.fuel = M.FUEL_ELEC
         self.cost = False
         self._key = -1
+        # What a render draws, prepared by _prepare only when its inputs change (the source's
+        # rows, fuel/period/unit, visible_from, the half-hour of now): a render in between
+        # (a new reading: D_ENERGY | D_HISTORY) formats nothing and builds no list.
+        self._vals = [None] * 48  # per slot: energy or cost, None = no data
+        self._xlabs = [None] * 48
+        self._vlabs = [None] * 8
+        self._ylabs = [None, None, None]
+        self._n = 0
+        self._cur = -1
+        self._ymax = 1
+        self._total = 0
+        self._empty = True
+        self._tot = ""
+        self._tot_line = ""
+        self._tot_mono = ""
+        self._in = [None] * 6  # inputs of the prepared state (see _prepare)
 
     def hint(self, ui):
         if self.focus:
@@ -334,18 +354,72 @@ class History(Screen):
         ui.redraw()
         return True
 
-    def series(self, m):
-        n = M.PERIOD_SLOTS[self.period]
-        vals = [None] * n
+    def _prepare(self, ui):
+        m = ui.m
         now = m.now()
-        for start, wh, cost in m.history(self.fuel, self.period):
-            i = _slot_index(self.period, start, now)
+        ver = m.history_version()
+        sel = (self.fuel * 4 + self.period) * 2 + (1 if self.cost else 0)
+        vf = m.fuels[self.fuel].visible_from_utc
+        hh = now // 1800
+        mono = ui.t.mono
+        k = self._in
+        if (
+            ver is not None
+            and ver == k[0]
+            and m.history_source is k[1]
+            and sel == k[2]
+            and vf == k[3]
+            and hh == k[4]
+            and mono == k[5]
+        ):
+            return
+        k[0] = ver
+        k[1] = m.history_source
+        k[2] = sel
+        k[3] = vf
+        k[4] = hh
+        k[5] = mono
+        period = self.period
+        n = M.PERIOD_SLOTS[period]
+        vals = self._vals
+        for i in range(48):
+            vals[i] = None
+        for start, wh, cost in m.history(self.fuel, period):
+            i = _slot_index(period, start, now)
             if 0 <= i < n:
                 v = cost if self.cost else wh
                 if v is not None:
                     vals[i] = v if vals[i] is None else vals[i] + v
-        cur = _slot_index(self.period, now, now) if self.period == M.P_DAY else n - 1
-        return vals, cur
+        self._n = n
+        self._cur = _slot_index(period, now, now) if period == M.P_DAY else n - 1
+        total = ymax = 0
+        empty = True
+        for i in range(n):
+            v = vals[i]
+            if v is not None:
+                empty = False
+                total += v
+                if v > ymax:
+                    ymax = v
+        ymax = W.nice_max(ymax)
+        self._total = total
+        self._empty = empty
+        self._ymax = ymax
+        ylab = _axis_money if self.cost else _axis_kwh
+        for j in range(3):
+            self._ylabs[j] = ylab(ymax * j // 2)
+        tot = fmt.money(total) if self.cost else fmt.kwh(total)
+        self._tot = tot
+        self._tot_line = "Total " + tot
+        self._tot_mono = tot.replace(" kWh", "kWh")
+        xlab = self._xlab(ui)
+        for i in range(n):
+            self._xlabs[i] = xlab(i)
+        if n <= 8:
+            vlab = _value_money if self.cost else fmt.kwh_num
+            for i in range(n):
+                v = vals[i]
+                self._vlabs[i] = vlab(v) if v is not None and v > 0 else None
 
     def _xlab(self, ui):
         m, mono = ui.m, ui.t.mono
@@ -379,27 +453,17 @@ class History(Screen):
         self._key = key
         if not flags & (M.D_HISTORY | M.D_ENERGY | M.D_CLOCK):
             return
-        cv, t, m = ui.cv, ui.t, ui.m
+        self._prepare(ui)
+        cv, t = ui.cv, ui.t
         x0, y0, w, h = ui.body
-        vals, cur = self.series(m)
-        total = 0
-        for v in vals:
-            if v is not None:
-                total += v
+        vals = self._vals
+        n = self._n
         col = fuel_colour(t, self.fuel)
-        unit = "cost" if self.cost else "kWh"
-        tot = fmt.money(total) if self.cost else fmt.kwh(total)
-        ymax = 0
-        for v in vals:
-            if v is not None and v > ymax:
-                ymax = v
-        ymax = W.nice_max(ymax)
-        ylab = _axis_money if self.cost else _axis_kwh
         if t.mono:
             cv.fill_rect(x0, y0, w, h, 0)
-            s = "%s %s" % ("E" if self.fuel == 0 else "G", _PERIOD_NAMES[self.period])
+            s = _MONO_TITLES[self.fuel * 4 + self.period]
             cv.text(t.small, s, x0, y0 + 1, 1)
-            s = tot.replace(" kWh", "kWh")
+            s = self._tot_mono
             cv.text(t.small, s, x0 + w - text_width(t.small, s), y0 + 1, 1)
             W.bar_chart(
                 cv,
@@ -409,16 +473,16 @@ class History(Screen):
                 w,
                 h - 12,
                 vals,
-                len(vals),
+                n,
                 1,
                 1,
-                cur,
+                self._cur,
                 0,
-                ymax,
-                ylab,
-                self._xlab(ui),
+                self._ymax,
+                self._ylabs,
+                self._xlabs,
             )
-            s = ylab(ymax)
+            s = self._ylabs[2]  # the label of ymax
             cv.fill_rect(x0, y0 + 11, text_width(t.small, s) + 2, 10, 0)
             cv.text(t.small, s, x0, y0 + 11, 1)
             if self.focus:
@@ -450,8 +514,8 @@ class History(Screen):
         W.fuel_icon(cv, x0 + t.pad, y0 + 32, self.fuel, col, small=True)
         name = "Electricity" if self.fuel == 0 else "Gas"
         xe = cv.text(t.bold, name, x0 + t.pad + 14, y0 + 30, col)
-        cv.text(t.small, "  " + unit, xe, y0 + 33, t.dim)
-        s = "Total " + tot
+        cv.text(t.small, _UNIT_TEXT[1 if self.cost else 0], xe, y0 + 33, t.dim)
+        s = self._tot_line
         cv.text(t.bold, s, x0 + w - t.pad - text_width(t.bold, s), y0 + 30, t.fg)
         cy = y0 + 54
         ch = h - 56
@@ -463,17 +527,17 @@ class History(Screen):
             w - 2 * t.pad,
             ch,
             vals,
-            len(vals),
+            n,
             col,
             fuel_colour(t, self.fuel, cur=True),
-            cur,
+            self._cur,
             t.bg,
-            ymax,
-            ylab,
-            self._xlab(ui),
-            _value_money if self.cost else fmt.kwh_num,
+            self._ymax,
+            self._ylabs,
+            self._xlabs,
+            self._vlabs,
         )
-        if total == 0 and all(v is None for v in vals):
+        if self._total == 0 and self._empty:
             cv.text_in(t.medium, "No data yet", x0, cy, w, ch - 16, t.dim, 1)
 
 

@@ -8,6 +8,7 @@ from micropython import const
 from ihd.ui.canvas import glyph_index, text_width
 
 _SLOTS = const(32)
+_LIM = const(0x3FFFFFFF)  # largest small int of a 32-bit port
 
 # Icon outlines (relative coordinates for framebuf.poly), designed on a 16x20 box.
 _BOLT = array("h", (9, 0, 1, 11, 7, 11, 5, 20, 14, 7, 8, 7, 11, 0))
@@ -117,15 +118,37 @@ def nice_max(v):
     return 10 * m
 
 
-def bar_chart(cv, t, x, y, w, h, values, n, fg, fg_cur, cur, bg, ymax, ylab, xlab, vlab=None):
-    # values: list of n ints or None (missing); cur: index of the slot in progress (drawn in
-    # fg_cur) or -1. ylab(v) -> axis label for value v; xlab(i) -> label under slot i or None.
+def _muldiv(v, a, d):
+    # floor(v * a / d) for 0 <= v <= d, 0 < a < 2^15 without a big int on a 32-bit port (a bar
+    # of a 13-month cost chart: v ~ 1e7 mp, a ~ 150 px): binary long multiplication, r < 3d.
+    if a <= 0 or v <= _LIM // a or d > _LIM // 3 or v > d:
+        return v * a // d
+    q = r = 0
+    bit = 0x4000
+    while bit:
+        q <<= 1
+        r <<= 1
+        if a & bit:
+            r += v
+        while r >= d:
+            r -= d
+            q += 1
+        bit >>= 1
+    return q
+
+
+def bar_chart(cv, t, x, y, w, h, values, n, fg, fg_cur, cur, bg, ymax, ylabs, xlabs, vlabs=None):
+    # values: sequence of at least n ints or None (missing); cur: index of the slot in progress
+    # (drawn in fg_cur) or -1. Labels are prepared by the caller (a render then formats
+    # nothing): ylabs = the axis labels of 0, ymax / 2 and ymax (values ymax * k // 2); xlabs[i]
+    # = label under slot i or None; vlabs[i] = value label over bar i (used for positive bars
+    # of a series of at most 8, colour only) or vlabs None.
     # Layout: y-axis labels on the left, x labels under the bars.
     f = t.small
     cv.fill_rect(x, y, w, h, bg)
     lab_w = 0
     for k in (0, 1, 2):
-        lab_w = max(lab_w, text_width(f, ylab(ymax * k // 2)))
+        lab_w = max(lab_w, text_width(f, ylabs[k]))
     lab_w += 4
     if t.mono:
         lab_w = 0  # no room: the maximum is shown by the caller
@@ -133,7 +156,7 @@ def bar_chart(cv, t, x, y, w, h, values, n, fg, fg_cur, cur, bg, ymax, ylab, xla
     aw = w - lab_w
     ah = h - f.HEIGHT - 3
     top = (
-        0 if t.mono or n > 8 or vlab is None else f.HEIGHT + 2
+        0 if t.mono or n > 8 or vlabs is None else f.HEIGHT + 2
     )  # room for value labels above short series
     ah -= top
     base = y + top + ah
@@ -148,7 +171,7 @@ def bar_chart(cv, t, x, y, w, h, values, n, fg, fg_cur, cur, bg, ymax, ylab, xla
                     cv.fb.pixel(gx, gy, t.fg)
         else:
             cv.hline(ax, gy, aw, t.line)
-            s = ylab(ymax * k // 2)
+            s = ylabs[k]
             cv.text(f, s, ax - 3 - text_width(f, s), gy - f.HEIGHT // 2, t.dim)
     slot = aw // n
     gap = 1 if slot < 6 else (2 if slot < 14 else slot // 4)
@@ -158,18 +181,18 @@ def bar_chart(cv, t, x, y, w, h, values, n, fg, fg_cur, cur, bg, ymax, ylab, xla
         v = values[i]
         bx = ox + i * slot
         if v is not None and v > 0:
-            bh = v * (ah - 1) // ymax
+            bh = _muldiv(v, ah - 1, ymax)
             if bh < 1:
                 bh = 1
             if bh > ah - 1:
                 bh = ah - 1
             cv.fill_rect(bx, base - bh, bw, bh, fg_cur if i == cur else fg)
-            if top and vlab is not None:
-                s = vlab(v)
+            if top:
+                s = vlabs[i]
                 lw = text_width(f, s)
                 cv.fill_rect(bx + (bw - lw) // 2, base - bh - f.HEIGHT - 1, lw, f.HEIGHT, bg)
                 cv.text(f, s, bx + (bw - lw) // 2, base - bh - f.HEIGHT - 1, t.dim)
-        s = xlab(i)
+        s = xlabs[i]
         if s:
             lw = text_width(f, s)
             lx = bx + bw // 2 - lw // 2

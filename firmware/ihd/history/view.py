@@ -1,0 +1,241 @@
+# History view: what the screens show of the history store (per meter: today by half-hour, the
+# last 8 days, 5 weeks, 13 months), kept in preallocated arrays and updated incrementally, so a
+# render reads it without touching the store. It is also the store's front door for the
+# services: every write that changes what is shown (append, backfill_day, truncate, flush)
+# goes through it and keeps the cache right; the rest passes through.
+#
+# Semantics (exactly the former app.HistoryView over HistoryStore.today/series): rows oldest
+# first, [start_utc, energy_wh or None, cost_mp or None]; a bucket ending at/before the meter's
+# visible_from is dropped; one straddling it starts at visible_from and holds only what the
+# store serves for it (post-visible_from data); a bucket without data has None.
+#
+# The cache of a meter is for one UTC day, the day of the latest `now` seen. Reads for that day
+# (history(), today_totals()) allocate nothing. Rebuilt from the store (allocates: it reads the
+# ring, up to 10 day + 15 month files, each once) on the first read of a later UTC day, after
+# truncate (change of tenancy) or backfill_day, when visible_from moved behind its back, when a
+# flush dropped records, or when an append falls outside the 8-day window. An append inside the
+# window re-reads only that day's total (one day file: allocates, once per closed half-hour)
+# and moves its change into the day, week and month buckets holding it; today's half-hour row
+# is set directly. A read for an earlier day than the cached one (clocks disagreeing around
+# midnight) is answered from the store, uncached, and leaves the cache alone.
+#
+# Rows are handed out by reference and updated in place: read-only for callers, valid until
+# `version` changes (it is bumped by every change of any row or rebuild).
+from array import array
+
+from micropython import const
+
+from ihd.history import buckets as B
+from ihd.history.store import METER_NAMES
+
+_DAY_S = const(86400)
+_HH_S = const(1800)
+_WINDOW_DAYS = const(8)  # the 8-day period: today and the 7 days before
+# ui.model periods P_DAY, P_8D, P_5W, P_13M -> (store resolution, bucket count)
+_PERIODS = ((B.RES_HALF_HOUR, 48), (B.RES_DAY, 8), (B.RES_WEEK, 5), (B.RES_MONTH, 13))
+_NP = const(4)
+
+
+class HistoryView:
+    def __init__(self, store):
+        self.store = store
+        n = store.n
+        self.n = n
+        self.version = 0
+        self._day = [-1] * n  # UTC day the meter's cache is for; -1: invalid
+        self._vf = [0] * n  # visible_from it was built with
+        self._starts = [[array("i", (0,) * c) for _, c in _PERIODS] for _ in range(n)]
+        self._sums = [[array("i", (0,) * (3 * c)) for _, c in _PERIODS] for _ in range(n)]
+        self._rows = [[[] for _ in range(_NP)] for _ in range(n)]
+        self._first = [[0] * _NP for _ in range(n)]  # bucket index of rows[0]
+        self._tot = [[0, 0] for _ in range(n)]  # today's stored half-hours: energy, cost
+
+    # ---- reads: the UI's history source and the meters' today totals ----
+
+    def history(self, fuel_id, period, now_utc):
+        # -> rows of `period` (0 today, 1 8 days, 2 5 weeks, 3 13 months); see the header.
+        if self._fresh(fuel_id, now_utc):
+            return self._rows[fuel_id][period]
+        return self._build_rows(fuel_id, period, now_utc, None)[0]
+
+    def today_totals(self, meter, now_s):
+        # -> [energy_wh, cost_mp] of the stored half-hours of now_s's UTC day (visible ones
+        # only; no standing charge): what sum(store.today(...)) gives. Read-only.
+        if self._fresh(meter, now_s):
+            return self._tot[meter]
+        tot = [0, 0]
+        for _s, _e, wh, c, n in self.store.today(meter, now_s):
+            if n:
+                tot[0] += wh
+                tot[1] += c
+        return tot
+
+    # ---- writes (keep the cache right) ----
+
+    def append(self, meter, t_s, energy_wh, cost_mp, standing_mp=None):
+        st = self.store
+        dropped = st.c.get("rejected_old")
+        if not st.append(meter, t_s, energy_wh, cost_mp, standing_mp):
+            return False
+        self.version += 1
+        cd = self._day[meter]
+        t_s -= t_s % _HH_S
+        day = t_s // _DAY_S
+        if st.c.get("rejected_old") != dropped or not cd - _WINDOW_DAYS < day <= cd:
+            self._day[meter] = -1  # a flush dropped records, a new day, or far back: rebuild
+            return True
+        if self._vf[meter] != st.visible_from(meter):
+            self._day[meter] = -1
+            return True
+        self._move_day(meter, day, cd)
+        if day == cd:
+            i = (t_s - day * _DAY_S) // _HH_S
+            sums = self._sums[meter][0]
+            tot = self._tot[meter]
+            tot[0] += energy_wh - sums[3 * i]
+            tot[1] += cost_mp - sums[3 * i + 1]
+            sums[3 * i] = energy_wh
+            sums[3 * i + 1] = cost_mp
+            sums[3 * i + 2] = 1
+            self._set_row(meter, 0, i)
+        return True
+
+    def backfill_day(self, meter, day_start_s, energy_wh, cost_mp):
+        ok = self.store.backfill_day(meter, day_start_s, energy_wh, cost_mp)
+        if ok:
+            self._invalidate(meter)
+        return ok
+
+    def truncate(self, meter, t_s):
+        # meter: index or name ("elec"/"gas": the tenancy watcher speaks names)
+        if isinstance(meter, str):
+            meter = METER_NAMES.index(meter)
+        ok = self.store.truncate(meter, t_s)
+        self._invalidate(meter)
+        return ok
+
+    def flush(self, meter=None):
+        dropped = self.store.c.get("rejected_old")
+        self.store.flush(meter)
+        if self.store.c.get("rejected_old") != dropped:
+            for m in range(self.n):
+                self._invalidate(m)
+
+    # ---- pass-through ----
+
+    def visible_from(self, meter):
+        return self.store.visible_from(meter)
+
+    def epoch(self, meter):
+        return self.store.epoch(meter)
+
+    def pending(self, meter):
+        return self.store.pending(meter)
+
+    def today(self, meter, now_s):
+        return self.store.today(meter, now_s)
+
+    def series(self, meter, res, now_s, count):
+        return self.store.series(meter, res, now_s, count)
+
+    def dump(self, meter):
+        return self.store.dump(meter)
+
+    # ---- cache ----
+
+    def _invalidate(self, meter):
+        self._day[meter] = -1
+        self.version += 1
+
+    def _fresh(self, meter, now_s):
+        # True when the cache serves now_s's day (rebuilt if it is a later day or stale).
+        day = now_s // _DAY_S
+        cd = self._day[meter]
+        if cd == day and self._vf[meter] == self.store.visible_from(meter):
+            return True
+        if cd >= 0 and day < cd:
+            return False
+        self._rebuild(meter, now_s)
+        return True
+
+    def _build_rows(self, meter, period, now_s, cache):
+        # Query the store for one period -> (rows, series); the former HistoryView's algorithm.
+        st = self.store
+        vf = st.visible_from(meter)
+        if period == 0:
+            ser = st.today(meter, now_s, cache)
+        else:
+            res, count = _PERIODS[period]
+            ser = st.series(meter, res, now_s, count, cache)
+        rows = []
+        for start, end, wh, cost, n in ser:
+            if end <= vf:
+                continue
+            rows.append([max(start, vf), wh if n else None, cost if n else None])
+        return rows, ser
+
+    def _rebuild(self, meter, now_s):
+        cache = {}  # each ring file read once for all four periods
+        for p in range(_NP):
+            rows, ser = self._build_rows(meter, p, now_s, cache)
+            starts = self._starts[meter][p]
+            sums = self._sums[meter][p]
+            for j in range(len(ser)):
+                s, _e, wh, cost, n = ser[j]
+                starts[j] = s
+                sums[3 * j] = wh
+                sums[3 * j + 1] = cost
+                sums[3 * j + 2] = n
+            self._rows[meter][p] = rows
+            self._first[meter][p] = len(ser) - len(rows)
+        tot = self._tot[meter]
+        sums = self._sums[meter][0]
+        tot[0] = tot[1] = 0
+        for i in range(48):
+            if sums[3 * i + 2]:
+                tot[0] += sums[3 * i]
+                tot[1] += sums[3 * i + 1]
+        self._day[meter] = now_s // _DAY_S
+        self._vf[meter] = self.store.visible_from(meter)
+        self.version += 1
+
+    def _move_day(self, meter, day, cd):
+        # The stored total of `day` (inside the 8-day window) may have changed: move the change
+        # into the day, week and month buckets holding it.
+        v = self.store.day_value(meter, day)
+        e = c = n = 0
+        if v is not None:
+            e, c, n = v[0], v[1], 1
+        sums = self._sums[meter][1]
+        i = 3 * (day - cd + _WINDOW_DAYS - 1)
+        de = e - sums[i]
+        dc = c - sums[i + 1]
+        dn = n - sums[i + 2]
+        if not (de or dc or dn):
+            return
+        ds = day * _DAY_S
+        for p in (1, 2, 3):
+            starts = self._starts[meter][p]
+            j = len(starts) - 1
+            while j >= 0 and starts[j] > ds:
+                j -= 1
+            if j < 0:
+                continue
+            sums = self._sums[meter][p]
+            sums[3 * j] += de
+            sums[3 * j + 1] += dc
+            sums[3 * j + 2] += dn
+            self._set_row(meter, p, j)
+
+    def _set_row(self, meter, p, j):
+        r = j - self._first[meter][p]
+        rows = self._rows[meter][p]
+        if r < 0 or r >= len(rows):
+            return
+        sums = self._sums[meter][p]
+        row = rows[r]
+        if sums[3 * j + 2]:
+            row[1] = sums[3 * j]
+            row[2] = sums[3 * j + 1]
+        else:
+            row[1] = row[2] = None

@@ -9,7 +9,13 @@
 #   ... the N file contents, in manifest order, back to back
 # Writer streams the bundle into a slot directory as it is fed (from the downloaded OTA file):
 # each file is written, re-read from flash and its SHA-256 checked; the manifest is written last
-# as "<slot>/.manifest" (runtime.atomic), the slot's "complete" marker.
+# as "<slot>/.manifest" (runtime.atomic format), the slot's "complete" marker.
+# The manifest itself is streamed too: written to "<slot>/.manifest.part" in runtime.atomic's
+# format (CRC computed as it arrives) and read back one entry at a time, so staging never needs
+# a manifest-sized buffer (4.5 KB for the firmware tree, up to 16 KB allowed) nor a list of
+# entries: on a board's small fragmented heap a contiguous block that size may not exist. The
+# finished .part becomes the marker by rename (atomic on littlefs).
+import binascii
 import hashlib
 import os
 import struct
@@ -22,6 +28,9 @@ MAGIC = b"IHB1"
 HDR_LEN = const(12)
 _ENTRY_FIXED = const(37)  # u8 len + u32 size + 32 B hash (plus the path)
 MANIFEST = ".manifest"
+_PART = ".manifest.part"
+_ATOMIC = "<4sII"  # runtime.atomic's header: magic, length, crc32
+_ATOMIC_MAGIC = b"IHD1"
 _MAX_MANIFEST = const(16384)
 _MAX_FILES = const(512)
 _CHUNK = const(512)
@@ -62,7 +71,7 @@ def check_path(path):
     if not path or path[0] == "/" or len(path) > 120:
         raise BundleError("bad path %r" % path)
     for part in path.split("/"):
-        if part in ("", ".", "..") or part == MANIFEST:
+        if part in ("", ".", "..") or part.startswith(MANIFEST):  # also .part, .tmp
             raise BundleError("bad path %r" % path)
 
 
@@ -114,37 +123,52 @@ class Writer:
         self.expect_version = expect_version
         self.progress = progress  # fn(done_bytes) or None
         self.version = None
-        self.entries = None
+        self.n_files = 0
         self.files_done = 0
-        self._raw = bytearray(HDR_LEN)
-        self._need = HDR_LEN
-        self._have_n = 0
-        self._idx = -1
+        self._hdr = bytearray(HDR_LEN)
+        self._have = 0  # header bytes received
+        self._m_left = -1  # manifest bytes still to receive (-1: header first)
+        self._crc = 0
+        self._mf = None  # the .manifest.part file (writing, then reading entries)
+        self._entries_left = 0
         self._f = None
         self._left = 0
         self._done = 0
         self._buf = bytearray(_CHUNK)
+        self._ent = bytearray(1 + 120 + 36)  # one entry: u8 len, path, u32 size, sha256
+        self._path = None
+        self._want = bytearray(32)
 
     def feed(self, buf, offset=0):
         # offset: position in the bundle (checked for continuity).
         if offset != self._done:
             raise BundleError("bundle gap at %d" % offset)
         n = len(buf)
+        mv = memoryview(buf)
         i = 0
         while i < n:
-            if self.entries is None:
-                k = min(n - i, self._need - self._have_n)
-                self._raw[self._have_n : self._have_n + k] = buf[i : i + k]
-                self._have_n += k
+            if self._m_left < 0:  # bundle header
+                k = min(n - i, HDR_LEN - self._have)
+                self._hdr[self._have : self._have + k] = mv[i : i + k]
+                self._have += k
                 i += k
-                if self._have_n == self._need:
-                    self._header_step()
+                if self._have == HDR_LEN:
+                    self._header()
+                continue
+            if self._m_left > 0:  # manifest bytes -> .manifest.part
+                k = min(n - i, self._m_left)
+                part = mv[i : i + k]
+                self._mf.write(part)
+                self._crc = binascii.crc32(part, self._crc)
+                self._m_left -= k
+                i += k
+                if not self._m_left:
+                    self._manifest_done()
                 continue
             if self._f is None:
                 raise BundleError("bytes after the last file")
             k = min(n - i, self._left)
-            part = buf if (i == 0 and k == n) else memoryview(buf)[i : i + k]
-            self._f.write(part)
+            self._f.write(buf if (i == 0 and k == n) else mv[i : i + k])
             self._left -= k
             i += k
             if not self._left:
@@ -153,31 +177,62 @@ class Writer:
         if self.progress is not None:
             self.progress(self._done)
 
-    def _header_step(self):
-        if self._need == HDR_LEN:
-            if bytes(self._raw[:4]) != MAGIC:
-                raise BundleError("bad bundle magic")
-            n, m, version = struct.unpack_from("<HHI", self._raw, 4)
-            if n > _MAX_FILES or m > _MAX_MANIFEST:
-                raise BundleError("bad bundle header")
-            if self.expect_version is not None and version != self.expect_version:
-                raise BundleError(
-                    "bundle version 0x%08x != 0x%08x" % (version, self.expect_version)
-                )
-            hdr = self._raw
-            self._raw = bytearray(HDR_LEN + m)
-            self._raw[:HDR_LEN] = hdr
-            self._need = HDR_LEN + m
-            if m:
-                return
-        self.version, self.entries = parse_manifest(self._raw)
+    def _header(self):
+        h = self._hdr
+        if bytes(h[:4]) != MAGIC:
+            raise BundleError("bad bundle magic")
+        n, m, version = struct.unpack_from("<HHI", h, 4)
+        if n > _MAX_FILES or m > _MAX_MANIFEST:
+            raise BundleError("bad bundle header")
+        if self.expect_version is not None and version != self.expect_version:
+            raise BundleError("bundle version 0x%08x != 0x%08x" % (version, self.expect_version))
+        self.version = version
+        self.n_files = self._entries_left = n
+        self._m_len = m
+        self._mf = open(self.dir + "/" + _PART, "wb")  # noqa: SIM115 - closed in _manifest_done
+        self._mf.write(bytes(12))  # runtime.atomic header, filled in when the CRC is known
+        self._mf.write(h)
+        self._crc = binascii.crc32(h)
+        self._m_left = m
+        if not m:
+            self._manifest_done()
+
+    def _manifest_done(self):
+        f = self._mf
+        f.seek(0)
+        f.write(struct.pack(_ATOMIC, _ATOMIC_MAGIC, HDR_LEN + self._m_len, self._crc & 0xFFFFFFFF))
+        f.close()
+        self._mf = open(self.dir + "/" + _PART, "rb")  # noqa: SIM115 - closed after the last entry
+        self._mf.seek(12 + HDR_LEN)
+        self._m_pos = 0
         self._open_next()
 
+    def _next_entry(self):
+        # The next manifest entry into self._path / self._want; -> size. Raises on a bad one.
+        e = self._ent
+        mv = memoryview(e)
+        end = self._m_len
+        if self._m_pos >= end or self._mf.readinto(mv[:1]) != 1:
+            raise BundleError("manifest truncated")
+        pl = e[0]
+        if (
+            pl > 120
+            or self._m_pos + 1 + pl + 36 > end
+            or self._mf.readinto(mv[1 : 37 + pl]) != 36 + pl
+        ):
+            raise BundleError("manifest truncated")
+        path = bytes(e[1 : 1 + pl]).decode()
+        check_path(path)
+        self._path = path
+        self._want[:] = mv[5 + pl : 37 + pl]
+        self._m_pos += _ENTRY_FIXED + pl
+        return struct.unpack_from("<I", e, 1 + pl)[0]
+
     def _open_next(self):
-        self._idx += 1
-        while self._idx < len(self.entries):
-            path, size, _ = self.entries[self._idx]
-            full = self.dir + "/" + path
+        while self._entries_left:
+            self._entries_left -= 1
+            size = self._next_entry()
+            full = self.dir + "/" + self._path
             makedirs(full)
             self._f = open(full, "wb")  # noqa: SIM115 - closed in _close_file
             self._left = size
@@ -185,23 +240,36 @@ class Writer:
                 return
             self._close_file()
             return
+        if self._m_pos != self._m_len:
+            raise BundleError("manifest length mismatch")
+        self._mf.close()
+        self._mf = None
         self._f = None
 
     def _close_file(self):
         self._f.close()
         self._f = None
-        path, _, want = self.entries[self._idx]
-        if sha256_file(self.dir + "/" + path, self._buf) != want:
-            raise BundleError("file %s: SHA-256 mismatch on flash" % path)
+        if sha256_file(self.dir + "/" + self._path, self._buf) != self._want:
+            raise BundleError("file %s: SHA-256 mismatch on flash" % self._path)
         self.files_done += 1
         self._open_next()
 
     def finish(self):
-        # All bytes fed: every file complete? Then write the manifest marker.
-        if self.entries is None or self._f is not None or self.files_done != len(self.entries):
+        # All bytes fed: every file complete? Then the manifest becomes the slot's marker.
+        if self._m_left != 0 or self._f is not None or self.files_done != self.n_files:
             raise BundleError("bundle truncated")
-        atomic.write(self.dir + "/" + MANIFEST, bytes(self._raw))
+        os.rename(self.dir + "/" + _PART, self.dir + "/" + MANIFEST)
         return self.version
+
+    def close(self):
+        # Abandoned (error): release the open files; the slot is wiped before the next stage.
+        for f in (self._f, self._mf):
+            if f is not None:
+                try:
+                    f.close()
+                except OSError:
+                    pass
+        self._f = self._mf = None
 
 
 def read_marker(slot_dir):

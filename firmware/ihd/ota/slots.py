@@ -79,6 +79,7 @@ class Slots:
             return False, "flash: %r" % (e,)
         finally:
             verifier.sink = None
+            w.close()
 
     def activate(self, version):
         # The commit point: one atomic write makes the staged slot the trial firmware.

@@ -10,6 +10,9 @@ PORT  ?=
 DRY_RUN ?=
 SCENARIO ?= default
 SPEED ?= 300
+# Test files run in parallel, each whole in one worker (a firmware file is one interpreter
+# process); the system tests mostly wait on simulated time, so 3 workers suit 2 cores.
+JOBS ?= 3
 
 .PHONY: setup upy32 run test check bench flash screenshots clean
 .DEFAULT_GOAL := test
@@ -31,7 +34,7 @@ run: setup
 	$(BIN)/python -m host_tools.run --scenario $(SCENARIO) --speed $(SPEED)
 
 test: setup upy32
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile
 
 check: setup
 	$(BIN)/ruff check .

@@ -233,27 +233,37 @@ def _prepay_state(app):
     return out
 
 
-def dump_state(app):
-    # IHD_STATE=path: the device's view at shutdown, as JSON, for system tests.
-    path = env("IHD_STATE")
-    if not path:
-        return
-    import json
+def _fw_state(app):
+    import ihd
 
-    from ihd.runtime import clock, counters
+    fw = {"version": ihd.VERSION, "file_version": ihd.FILE_VERSION, "module": ihd.__file__}
+    slots = getattr(app, "slots", None)
+    if slots is not None:
+        rec = slots.record()
+        fw.update(slot=rec.active, trial=rec.state, rejected=slots.rejected_version())
+    return fw
 
-    m = app.model
-    fuels = {}
-    for name, f in (("elec", m.elec), ("gas", m.gas)):
-        fuels[name] = {
-            "demand_w": m.view_demand(f.id),
-            "today": m.view_today(f.id),
-            "reading_utc": m.view_reading_utc(f.id),
-            "visible_from": f.visible_from_utc,
-            "unit_rate_mp_kwh": f.unit_rate_mp_kwh,
-            "standing_mp_day": f.standing_mp_day,
-            "history": {str(p): m.history(f.id, p) for p in (0, 1, 2, 3)},
-        }
+
+def _ncp_state(app):
+    st = app.ncp.status() if app.ncp else None
+    if st and st.get("eui64"):
+        st["eui64"] = "".join("%02x" % b for b in st["eui64"])
+    return st
+
+
+def _fuel_state(m, f):
+    return {
+        "demand_w": m.view_demand(f.id),
+        "today": m.view_today(f.id),
+        "reading_utc": m.view_reading_utc(f.id),
+        "visible_from": f.visible_from_utc,
+        "unit_rate_mp_kwh": f.unit_rate_mp_kwh,
+        "standing_mp_day": f.standing_mp_day,
+        "history": {str(p): m.history(f.id, p) for p in (0, 1, 2, 3)},
+    }
+
+
+def _meters_state(app):
     meters = {}
     svc = getattr(app, "meters", None)
     if svc is not None:
@@ -264,30 +274,67 @@ def dump_state(app):
                 "unit": st.fmt.unit if st.fmt else None,
                 "divisor": st.fmt.divisor if st.fmt else None,
             }
-    tenancy = getattr(app, "tenancy", None)
-    import ihd
+    return meters
 
-    fw = {"version": ihd.VERSION, "file_version": ihd.FILE_VERSION, "module": ihd.__file__}
-    slots = getattr(app, "slots", None)
-    if slots is not None:
-        rec = slots.record()
-        fw.update(slot=rec.active, trial=rec.state, rejected=slots.rejected_version())
-    out = {
-        "fw": fw,
-        "utc": clock.now(),
-        "synced": clock.synced(),
-        "ncp": app.ncp.status() if app.ncp else None,
-        "fuels": fuels,
-        "meters": meters,
-        "ambient": m.ambient,
-        "tenancy_last": tenancy.last_event if tenancy else None,
-        "tenancy_audit": tenancy.state.audit if tenancy else None,
-        "counters": counters.snapshot(),
-        "heap": {"peak": app.heap_peak, "live_peak": app.heap_live_peak},
-        "tasks": app.sup.status(),
-        "prepay": _prepay_state(app),
-    }
-    if out["ncp"] and out["ncp"].get("eui64"):
-        out["ncp"]["eui64"] = "".join("%02x" % b for b in out["ncp"]["eui64"])
+
+def _write_counters(f):
+    # Streamed (no snapshot() dict: at the end of a run in a board-sized heap there may be no
+    # room for it).
+    from ihd.runtime import counters
+
+    sep = ""
+    for c in counters._registry:
+        for k in c._c:
+            f.write('%s"%s.%s": %d' % (sep, c.component, k, c._c[k]))
+            sep = ", "
+
+
+def dump_state(app):
+    # IHD_STATE=path: the device's view at shutdown, as JSON, for system tests. Written one
+    # section at a time, each built only when written: this runs inside the board's RAM budget
+    # (tests/system/test_budget_system.py), after a day of fragmentation.
+    path = env("IHD_STATE")
+    if not path:
+        return
+    import gc
+    import json
+
+    from ihd.runtime import clock
+
+    m = app.model
+    tenancy = getattr(app, "tenancy", None)
+    sections = (
+        ("fw", lambda: _fw_state(app)),
+        ("utc", clock.now),
+        ("synced", clock.synced),
+        ("ncp", lambda: _ncp_state(app)),
+        ("fuels", None),
+        ("meters", lambda: _meters_state(app)),
+        ("ambient", lambda: m.ambient),
+        ("tenancy_last", lambda: tenancy.last_event if tenancy else None),
+        ("tenancy_audit", lambda: tenancy.state.audit if tenancy else None),
+        ("counters", None),
+        ("heap", lambda: {"peak": app.heap_peak, "live_peak": app.heap_live_peak}),
+        ("tasks", app.sup.status),
+        ("prepay", lambda: _prepay_state(app)),
+    )
+    gc.collect()
     with open(path, "w") as f:
-        json.dump(out, f)
+        f.write("{")
+        for i, (key, fn) in enumerate(sections):
+            f.write('%s"%s": ' % (", " if i else "", key))
+            if key == "fuels":
+                f.write('{"elec": ')
+                json.dump(_fuel_state(m, m.elec), f)
+                gc.collect()
+                f.write(', "gas": ')
+                json.dump(_fuel_state(m, m.gas), f)
+                f.write("}")
+            elif key == "counters":
+                f.write("{")
+                _write_counters(f)
+                f.write("}")
+            else:
+                json.dump(fn(), f)
+            gc.collect()
+        f.write("}")

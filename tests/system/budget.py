@@ -7,7 +7,7 @@
 #
 # The hub answers the UpgradeEndRequest with "wait" (0xFFFFFFFF): the image is downloaded,
 # verified and staged, and not activated. An activated OTA firmware runs from .mpy files in a
-# slot, loaded into the heap, which these budgets cannot hold (docs/ram.md "OTA and RAM").
+# slot, loaded into the heap, which these budgets cannot hold (docs/ota.md "OTA and RAM").
 import json
 import os
 import time

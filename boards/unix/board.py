@@ -303,38 +303,43 @@ def dump_state(app):
 
     m = app.model
     tenancy = getattr(app, "tenancy", None)
+
+    def value(fn):
+        return lambda f: json.dump(fn(), f)
+
+    def fuels(f):
+        f.write('{"elec": ')
+        json.dump(_fuel_state(m, m.elec), f)
+        gc.collect()
+        f.write(', "gas": ')
+        json.dump(_fuel_state(m, m.gas), f)
+        f.write("}")
+
+    def counters(f):
+        f.write("{")
+        _write_counters(f)
+        f.write("}")
+
     sections = (
-        ("fw", lambda: _fw_state(app)),
-        ("utc", clock.now),
-        ("synced", clock.synced),
-        ("ncp", lambda: _ncp_state(app)),
-        ("fuels", None),
-        ("meters", lambda: _meters_state(app)),
-        ("ambient", lambda: m.ambient),
-        ("tenancy_last", lambda: tenancy.last_event if tenancy else None),
-        ("tenancy_audit", lambda: tenancy.state.audit if tenancy else None),
-        ("counters", None),
-        ("heap", lambda: {"peak": app.heap_peak, "live_peak": app.heap_live_peak}),
-        ("tasks", app.sup.status),
-        ("prepay", lambda: _prepay_state(app)),
+        ("fw", value(lambda: _fw_state(app))),
+        ("utc", value(clock.now)),
+        ("synced", value(clock.synced)),
+        ("ncp", value(lambda: _ncp_state(app))),
+        ("fuels", fuels),
+        ("meters", value(lambda: _meters_state(app))),
+        ("ambient", value(lambda: m.ambient)),
+        ("tenancy_last", value(lambda: tenancy.last_event if tenancy else None)),
+        ("tenancy_audit", value(lambda: tenancy.state.audit if tenancy else None)),
+        ("counters", counters),
+        ("heap", value(lambda: {"peak": app.heap_peak, "live_peak": app.heap_live_peak})),
+        ("tasks", value(app.sup.status)),
+        ("prepay", value(lambda: _prepay_state(app))),
     )
     gc.collect()
     with open(path, "w") as f:
         f.write("{")
-        for i, (key, fn) in enumerate(sections):
+        for i, (key, write) in enumerate(sections):
             f.write('%s"%s": ' % (", " if i else "", key))
-            if key == "fuels":
-                f.write('{"elec": ')
-                json.dump(_fuel_state(m, m.elec), f)
-                gc.collect()
-                f.write(', "gas": ')
-                json.dump(_fuel_state(m, m.gas), f)
-                f.write("}")
-            elif key == "counters":
-                f.write("{")
-                _write_counters(f)
-                f.write("}")
-            else:
-                json.dump(fn(), f)
+            write(f)
             gc.collect()
         f.write("}")

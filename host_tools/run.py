@@ -10,7 +10,7 @@ import sys
 import tempfile
 
 from host_tools import paths
-from host_tools.simulate import BUDGETS, main_script
+from host_tools.simulate import BUDGETS, add_board_args, main_script
 
 
 def start_hansim(scenario, speed, extra=()):
@@ -46,18 +46,7 @@ def main(argv=None):
     ap.add_argument("--scenario", default="default")
     ap.add_argument("--speed", type=float, default=60.0)
     ap.add_argument("--flash", help="littlefs image to use (default: a fresh temporary one)")
-    ap.add_argument(
-        "--interpreter",
-        choices=paths.INTERPRETERS,
-        default="unix64",
-        help="64-bit .py source, 32-bit .mpy files, or 32-bit, firmware frozen",
-    )
-    ap.add_argument(
-        "--config",
-        choices=("pico", "colour"),
-        default="colour",
-        help="pico: the 128x64 mono panel; colour: the 320x240 panel",
-    )
+    add_board_args(ap, ["pico", "colour"], "colour")
     args = ap.parse_args(argv)
     interp = paths.interpreter(args.interpreter)
     cmd = [interp.exe]

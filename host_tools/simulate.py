@@ -64,6 +64,22 @@ def parse_until(text, start_zigbee):
     return int((t - _ZIGBEE_EPOCH).total_seconds())
 
 
+def add_board_args(ap, configs, default_config):
+    # --interpreter and --config, the same for simulate, run and bench.
+    ap.add_argument(
+        "--interpreter",
+        choices=paths.INTERPRETERS,
+        default="unix64",
+        help="64-bit .py source, 32-bit .mpy files, or 32-bit, firmware frozen",
+    )
+    ap.add_argument(
+        "--config",
+        choices=configs,
+        default=default_config,
+        help="pico: 128x64 mono; colour: 320x240; both: frame dumps at both sizes",
+    )
+
+
 def main_script(outdir):
     # main.py copied beside the run's files: MicroPython puts the script's directory first on
     # sys.path, so firmware/main.py run in place would import `ihd` from source even on the
@@ -261,18 +277,7 @@ def main(argv=None):
         help="MicroPython heap for the firmware, e.g. 512K (default: "
         "the configuration's budget on 32-bit, the interpreter's default on 64-bit)",
     )
-    ap.add_argument(
-        "--interpreter",
-        choices=paths.INTERPRETERS,
-        default="unix64",
-        help="64-bit .py source, 32-bit .mpy files, or 32-bit, firmware frozen",
-    )
-    ap.add_argument(
-        "--config",
-        choices=sorted(CONFIGS),
-        default="both",
-        help="pico: 128x64 mono; colour: 320x240; both: frame dumps at both sizes",
-    )
+    add_board_args(ap, sorted(CONFIGS), "both")
     ap.add_argument(
         "--reboot-at",
         action="append",

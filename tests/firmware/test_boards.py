@@ -125,6 +125,22 @@ def _buzzer_pwm(pin_id):
     raise AssertionError("no PWM on pin %d" % pin_id)
 
 
+def _press_button(app, pin_id):
+    # A short press on a button input, with the board's first input source and the UI running.
+    async def go():
+        app.sup.spawn("input0", lambda: app.sources[0].run(app.inputs))
+        app.sup.spawn("ui", app.uis[0].run)
+        await asyncio.sleep_ms(60)
+        FM.press(pin_id)
+        await asyncio.sleep_ms(80)
+        FM.press(pin_id, False)
+        await asyncio.sleep_ms(80)
+        app.sup.cancel_all()
+        await asyncio.sleep_ms(0)
+
+    _run(go())
+
+
 def _ui_loop(app, ms):
     async def go():
         for ui in app.uis:
@@ -174,18 +190,7 @@ def test_esp32s3_panel_init_first_frame_keys_and_buzzer():
         # A button press (next, GPIO5) reaches the UI as a key event: the screen moves on.
         start = app.uis[0].cur.name
 
-        async def press_next():
-            app.sup.spawn("input0", lambda: app.sources[0].run(app.inputs))
-            app.sup.spawn("ui", app.uis[0].run)
-            await asyncio.sleep_ms(60)
-            FM.press(5)
-            await asyncio.sleep_ms(80)
-            FM.press(5, False)
-            await asyncio.sleep_ms(80)
-            app.sup.cancel_all()
-            await asyncio.sleep_ms(0)
-
-        _run(press_next())
+        _press_button(app, 5)
         assert app.uis[0].cur.name != start, app.uis[0].cur.name
         # The keypad: '#' held (row GPIO41, column GPIO1) is the keypad's way to Status.
 
@@ -246,18 +251,7 @@ def test_pico_panel_init_frame_buttons_and_buzzer():
         assert len(app.sources) == 1
         start = app.uis[0].cur.name
 
-        async def press_next():
-            app.sup.spawn("input0", lambda: app.sources[0].run(app.inputs))
-            app.sup.spawn("ui", app.uis[0].run)
-            await asyncio.sleep_ms(60)
-            FM.press(11)
-            await asyncio.sleep_ms(80)
-            FM.press(11, False)
-            await asyncio.sleep_ms(80)
-            app.sup.cancel_all()
-            await asyncio.sleep_ms(0)
-
-        _run(press_next())
+        _press_button(app, 11)
         assert app.uis[0].cur.name != start
         pwm = _buzzer_pwm(15)
         _low_credit(app)

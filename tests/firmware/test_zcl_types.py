@@ -202,3 +202,23 @@ def test_fuzz_decode_only_raises_decode_error():
         ):
             # whatever decodes re-encodes to the same bytes (except lossy UTF-8 fallback)
             assert T.encode(tid, v) == wire[:off], (tid, wire)
+
+
+def test_value_len_of_a_huge_empty_array_is_bounded_work():
+    # 9 bytes of Report Attributes from any node: an array claiming 65,534 "no data" elements.
+    # Its length is 3, and finding that must not walk the 65,534 elements (count the calls:
+    # value_len looks itself up in the module on every recursion).
+    hostile = bytes((0x00, 0xFE, 0xFF))  # element type 0x00, count 65534
+    calls = [0]
+    real = T.value_len
+
+    def counting(tid, buf, off):
+        calls[0] += 1
+        return real(tid, buf, off)
+
+    T.value_len = counting
+    try:
+        assert T.value_len(0x48, hostile, 0) == 3
+    finally:
+        T.value_len = real
+    assert calls[0] < 10, calls[0]

@@ -229,6 +229,10 @@ def value_len(tid, buf, off):
                 m = value_len(et, buf, p)
                 if m < 0:
                     return m
+                if not m:
+                    # A zero-length element type ("no data"): the rest cost nothing, so stop
+                    # here. Walking them was a DoS: 9 bytes claiming 65,534 elements.
+                    break
                 p += m
         n = p - off
     elif k == _K_STRUCT:

@@ -506,39 +506,18 @@ class Records:
 
 
 def decode_read_attributes_response_into(rec, buf, off=0):
-    # Read Attributes Response payload -> rec. -> True, or False when malformed (rec.error; the
-    # rec.n records before the fault are valid). Allocates nothing.
-    rec.clear(buf)
-    end = len(buf)
-    n = 0
-    while off < end:
-        if n == rec.cap:
-            rec.more = True
-            rec.stop = off
-            return True
-        if off + 3 > end:
-            return rec._fail("record past end")
-        a = buf[off] | buf[off + 1] << 8
-        st = buf[off + 2]
-        off += 3
-        if st != SUCCESS:
-            rec.set_status(n, a, st)
-        else:
-            if off >= end:
-                return rec._fail("type past end")
-            tid = buf[off]
-            k = T.value_len(tid, buf, off + 1)
-            if k < 0:
-                return rec._fail(T.VALUE_LEN_ERRORS[-k])
-            rec.put(n, a, SUCCESS, tid, buf, off + 1, k)
-            off += 1 + k
-        n += 1
-        rec.n = n
-    return True
+    # Read Attributes Response payload ({attrId, status[, type, value]}*) -> rec. -> True, or
+    # False when malformed (rec.error; the rec.n records before the fault are valid).
+    return _records_into(rec, buf, off, True)
 
 
 def decode_attribute_records_into(rec, buf, off=0):
     # {attrId, type, value}* (Report Attributes, Write Attributes) -> rec; as above.
+    return _records_into(rec, buf, off, False)
+
+
+def _records_into(rec, buf, off, with_status):
+    # One decoder for both record layouts. Allocates nothing.
     rec.clear(buf)
     end = len(buf)
     n = 0
@@ -550,12 +529,23 @@ def decode_attribute_records_into(rec, buf, off=0):
         if off + 3 > end:
             return rec._fail("record past end")
         a = buf[off] | buf[off + 1] << 8
-        tid = buf[off + 2]
-        k = T.value_len(tid, buf, off + 3)
+        off += 2
+        if with_status:
+            st = buf[off]
+            off += 1
+            if st != SUCCESS:
+                rec.set_status(n, a, st)
+                n += 1
+                rec.n = n
+                continue
+            if off >= end:
+                return rec._fail("type past end")
+        tid = buf[off]
+        k = T.value_len(tid, buf, off + 1)
         if k < 0:
             return rec._fail(T.VALUE_LEN_ERRORS[-k])
-        rec.put(n, a, SUCCESS, tid, buf, off + 3, k)
-        off += 3 + k
+        rec.put(n, a, SUCCESS, tid, buf, off + 1, k)
+        off += 1 + k
         n += 1
         rec.n = n
     return True

@@ -319,17 +319,22 @@ class MeterService:
 
     # ---------------- values ----------------
 
+    def _reporter(self, f):
+        # The state of the bound meter that sent frame f (registry: node, endpoint, APS
+        # security), once its formatting is known; else None.
+        src = self.registry.source_of(f)
+        st = self.states.get(src.name) if src is not None else None
+        if st is None or st.fmt is None:
+            return None
+        self.c.inc("reports")
+        return st
+
     def _on_records(self, f, rec):
         # A Report Attributes as foundation.Records (valid during the call): 0 B in the open
         # half-hour, whatever the size of the register.
-        st = None
-        src = self.registry.source_of(f)
-        if src is not None:
-            st = self.states.get(src.name)
-        if st is None or st.fmt is None:
-            return
-        self.c.inc("reports")
-        self._records(st, rec, clock.now())
+        st = self._reporter(f)
+        if st is not None:
+            self._records(st, rec, clock.now())
 
     def _records(self, st, rec, t):
         # InstantaneousDemand (int24: a small int) then CurrentSummationDelivered (uint48 as
@@ -344,13 +349,9 @@ class MeterService:
                 self._fold(st, milli, t)
 
     def _on_report(self, f, attr_id, value):
-        st = None
-        src = self.registry.source_of(f)
-        if src is not None:
-            st = self.states.get(src.name)
-        if st is None or st.fmt is None:
+        st = self._reporter(f)
+        if st is None:
             return
-        self.c.inc("reports")
         t = clock.now()
         if attr_id == 0x0400:
             self._demand(st, value, t)

@@ -3,10 +3,11 @@
 #                  this build's own mpy-cross (-march=x86 -O2) into build/upy32/mpy/<key>/
 #   unix32-frozen  asyncio, ihd, drivers and the unix board modules frozen in
 #                  (boards/unix/manifest.py)
-# Source: ../shared/vendor/micropython-1.28.0-src.tar.gz (sha256 checked), else a shallow git clone
-# of the upstream tag. Everything is cached under build/upy32/ and keyed (source sha256 + flags,
-# plus a hash of the firmware sources for what depends on them), so an unchanged tree decides in
-# well under a second. CLI: python -m host_tools.upy32 build [--kind ...] | path KIND
+# Source: vendor/micropython-1.28.0-src.tar.gz in this repo (or ../shared/vendor/; sha256
+# checked), else a shallow git clone of the upstream tag. Everything is cached under
+# build/upy32/ and keyed (source sha256 + flags, plus a hash of the firmware sources for what
+# depends on them), so an unchanged tree decides in well under a second.
+# CLI: python -m host_tools.upy32 build [--kind ...] | path KIND
 import argparse
 import contextlib
 import fcntl
@@ -21,9 +22,13 @@ import time
 from host_tools import paths
 
 KINDS = ("unix32", "unix32-frozen")
-TARBALL = os.path.join(
-    os.path.dirname(paths.ROOT), "shared", "vendor", "micropython-1.28.0-src.tar.gz"
+# The source tarball: the copy in this repo (vendor/, so any clone builds offline), else the
+# shared one beside the checkout; either is checked against TARBALL_SHA256.
+_TARBALLS = (
+    os.path.join(paths.ROOT, "vendor", "micropython-1.28.0-src.tar.gz"),
+    os.path.join(os.path.dirname(paths.ROOT), "shared", "vendor", "micropython-1.28.0-src.tar.gz"),
 )
+TARBALL = next((t for t in _TARBALLS if os.path.exists(t)), _TARBALLS[0])
 TARBALL_SHA256 = "8b512786bbf5f57988c980c2e80839eb3cefb74450aeaa9988a25f71d8265890"
 UPSTREAM = "https://github.com/micropython/micropython.git"
 TAG, TAG_COMMIT = "v1.28.0", "e0e9fbb17ed6fd06bb76e266ae554784c9c80804"
@@ -166,7 +171,7 @@ def _extract(dest):
     got = _sha256_file(TARBALL)
     if got != TARBALL_SHA256:
         raise Upy32Error(
-            "%s has sha256 %s, expected %s (see ../shared/vendor/README.md); refusing to build"
+            "%s has sha256 %s, expected %s (see vendor/README.md); refusing to build"
             % (TARBALL, got, TARBALL_SHA256)
         )
     tmp = dest + ".tmp"

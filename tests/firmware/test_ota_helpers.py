@@ -18,7 +18,7 @@ BLOCK_COUNT = 160
 def bundle(files, version):
     man = bytearray()
     for path, data in files:
-        p = path.encode()
+        p = path if isinstance(path, bytes) else path.encode()  # bytes: a raw (bad) path
         man += bytes((len(p),)) + p + struct.pack("<I", len(data)) + hashlib.sha256(data).digest()
     out = bytearray(b"IHB1" + struct.pack("<HHI", len(files), len(man), version))
     out += man

@@ -67,6 +67,11 @@ def test_bad_images_leave_running_firmware():
         data = H.ota(H.bundle(H.app_files(V3), V3), V2)
         ok, why = _stage(s, V2, data=data)
         assert not ok
+        # a manifest path that is not UTF-8 (any node can send any bytes): refused, no raise
+        data = H.ota(H.bundle(H.app_files(V2) + [(b"ihd/\xff\xfe.py", b"x")], V2), V2)
+        ok, why = _stage(s, V2, data=data)
+        assert not ok and "UTF-8" in why, why
+        assert H.selected_tree() == ("factory", H.RUNNING)
     finally:
         fl.umount()
 

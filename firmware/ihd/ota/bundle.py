@@ -221,7 +221,10 @@ class Writer:
             or self._mf.readinto(mv[1 : 37 + pl]) != 36 + pl
         ):
             raise BundleError("manifest truncated")
-        path = bytes(e[1 : 1 + pl]).decode()
+        try:
+            path = bytes(e[1 : 1 + pl]).decode()
+        except UnicodeError:  # bytes off the air: a refusal, never a crash of the OTA task
+            raise BundleError("bad path (not UTF-8)") from None
         check_path(path)
         self._path = path
         self._want[:] = mv[5 + pl : 37 + pl]

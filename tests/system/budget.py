@@ -24,6 +24,7 @@ COT = {"type": "change_of_tenancy", "meter": "esme", "at": "+3h", "implementatio
 # The real firmware tree as a release builds it (.mpy), in 128-byte blocks.
 OTA = {"build": {"version": "0.2.0.0", "board": "unix", "source": False}, "max_data_size": 128,
        "upgrade": {"mode": "wait"}}  # fmt: skip
+HEADROOM = 24 * 1024
 CONFIG = {"ota_query_s": 1800, "ota_start_delay_s": 600, "ota_block_size": 128}
 
 
@@ -83,7 +84,9 @@ def day_within_the_boards_heap(tmp_path, config):
     # (with "wait" the client asks again now and then: every UpgradeEndRequest says SUCCESS)
     ends = [e["status"] for e in ota["upgrade_end"]]
     assert ends and set(ends) == {0}, ends
-    # The live heap stayed inside the budget with room to spare (reported in docs/ram.md).
+    # Room to spare: the live heap (after a collection) left at least 24 KB of the budget free
+    # (measured: 38 KB pico, 45 KB colour), the margin a half-hour close needs on a heap that a
+    # day has fragmented.
     budget = int(BUDGETS[config][:-1]) * 1024
-    assert 0 < st["heap"]["live_peak"] < budget
+    assert 0 < st["heap"]["live_peak"] <= budget - HEADROOM, (st["heap"], budget)
     print("%s: live peak %d of %d" % (config, st["heap"]["live_peak"], budget))

@@ -425,8 +425,8 @@ _FIRST = {
         "discovery",
     ),  # fmt: skip
     # leaves first, so that each module's own cost shows
+    "state": ("fuels", "model"),
     "ui": (
-        "model",
         "fmt",
         "theme",
         "fonts",
@@ -438,7 +438,7 @@ _FIRST = {
         "display",
     ),  # fmt: skip
 }
-PACKAGES = ("runtime", "zigbee", "meters", "tenancy", "history", "prepay", "ota", "ui")
+PACKAGES = ("runtime", "zigbee", "state", "meters", "tenancy", "history", "prepay", "ota", "ui")
 EXCLUDED = ("ihd.ui.demo",)  # demo data for screenshots and benches: not on the device path
 
 
@@ -673,7 +673,7 @@ def readings(kind):
     from ihd.meters import units
     from ihd.meters.registry import Meter, Registry
     from ihd.meters.service import MeterService
-    from ihd.ui.model import FUEL_ELEC, Model
+    from ihd.state.model import FUEL_ELEC, Model
 
     t0 = 820000000 // 86400 * 86400 + 20 * 3600 + 60  # 20:01: readings stay in this half-hour
     clock.set_utc(t0)
@@ -746,7 +746,7 @@ class _Rows:
 def renders(which):
     import framedump
     from ihd.ui import demo
-    from ihd.ui import model as M
+    from ihd.state import model as M
     from ihd.ui.display import Ui
 
     for panel in framedump.make_panels(which):

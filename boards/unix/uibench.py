@@ -8,8 +8,8 @@ import gc
 import time
 
 import framedump
+from ihd.state import model as M
 from ihd.ui import demo
-from ihd.ui import model as M
 from ihd.ui.display import Ui
 
 

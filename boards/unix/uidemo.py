@@ -6,8 +6,8 @@ import asyncio
 import sys
 
 import keys
+from ihd.state import model as M
 from ihd.ui import demo
-from ihd.ui import model as M
 from ihd.ui.display import Ui
 from ihd.ui.input import InputQueue
 from term import TermPanel

@@ -9,6 +9,7 @@ import gc
 import ihd
 from ihd.runtime import clock, counters, log
 from ihd.runtime.supervisor import Supervisor, install_loop_handler
+from ihd.state import fuels as FU
 
 _FLASH = "/flash"
 # Default bindings until discovery (issue: joining) persists real ones: GB HAN defaults used by
@@ -48,20 +49,21 @@ class App:
                  "yes" if self.buzzer else "no", ",".join(self.board.CAPS))  # fmt: skip
 
     def open_storage(self):
+        from ihd.history.keys import KeyRegion
         from ihd.history.store import HistoryStore
         from ihd.history.view import HistoryView
         from ihd.runtime.config import Config
 
         self.storage, dev = self.board.storage()
         self.config = Config(_FLASH + "/config.json")
-        keys = self.storage.key_region(dev)
+        keys = KeyRegion.on(self.storage, dev)
         if not keys.load():
             log.warn("app", "history keys fresh: history starts empty")
         # all history reads and writes go through the view (cached series; docs/history.md)
         self.history = HistoryView(HistoryStore(self.storage.fs, keys))
 
     def build_model(self):
-        from ihd.ui.model import Model
+        from ihd.state.model import Model
 
         m = Model(now_fn=clock.now)
         m.fw_version = ihd.VERSION
@@ -131,7 +133,7 @@ class App:
         elif self.registered.is_set():
             for m in Registry.parse(spec):
                 self.registry.bind(m)
-                idx = 0 if m.name == "elec" else 1
+                idx = FU.index(m.name)
                 self.meters.bind(m, idx, idx)
                 self.model.fuels[idx].present = True
         self.tenancy = TenancyWatcher(
@@ -156,7 +158,7 @@ class App:
             eui = bytes.fromhex(d["eui64"]) if d.get("eui64") else None
             m = Meter(d["name"], d["node"], d["ep"], eui)
             self.registry.bind(m)
-            idx = 0 if m.name == "elec" else 1
+            idx = FU.index(m.name)
             self.meters.bind(m, idx, idx)
             self.model.fuels[idx].present = True
 
@@ -213,7 +215,7 @@ class App:
         )
         self.tenancy.clearers.append(self.prepay.tenancy_clearer)
         # The screens' way to the service (PPMID: top-up, emergency credit, alerts, log).
-        from ihd.ui.model import D_PREPAY
+        from ihd.state.model import D_PREPAY
 
         self.model.prepay_actions = self.prepay
         self.model.changed(D_PREPAY)
@@ -241,7 +243,7 @@ class App:
         self.board.reset()
 
     async def _tenancy_applied(self, meter_name, t):
-        idx = 0 if meter_name == "elec" else 1
+        idx = FU.index(meter_name)
         self.model.tenancy_event = "change applied %s" % clock.iso(t)[:16]
         await self.meters.refresh(meter_name, visible_from=self.history.visible_from(idx))
 
@@ -250,7 +252,7 @@ class App:
     async def link_task(self):
         # Follows the NCP: each (re)start of the network re-polls tenancy and re-reads meters
         # (a CoT may have happened while we were away); the UI shows the link state.
-        from ihd.ui.model import LINK_DOWN, LINK_UP
+        from ihd.state.model import LINK_DOWN, LINK_UP
 
         seen_resets = -1
         while True:

@@ -7,7 +7,7 @@ the PTUT (or the scenario's code -> amount map), ConsumerTopUpResponse with the 
 and time-based debt recovery; CreditStatus / PrepaymentAlarmStatus bits.
 
 UTRN helpers (`check_digit`, `make_utrn`, `ptut_value_pence`) implement GBCS §14 here, on the
-host side, independently of the firmware's ihd.prepay.utrn (the two check each other in tests).
+host side, independently of the firmware's ihd.state.utrn (the two check each other in tests).
 Run `python -m host_tools.hansim.prepay 1250` to print a valid UTRN for £12.50.
 """
 

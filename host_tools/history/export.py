@@ -113,7 +113,8 @@ def read_image(image, block_size=None):
     # -> list of row dicts for one storage image (bytes).
     _install()
     from ihd.history.keys import KeyRegion
-    from ihd.history.store import FUELS, METER_NAMES, HistoryStore
+    from ihd.history.store import HistoryStore
+    from ihd.state.fuels import FUELS
 
     fs, bs, n = _mount(image, block_size)
     raw = RawDev(image[n * bs :], bs)
@@ -127,8 +128,8 @@ def read_image(image, block_size=None):
             end = rec[1] + (1800 if rec[0] == "hh" else 86400)
             rows.append(
                 {
-                    "meter": METER_NAMES[m],
-                    "fuel": FUELS[m],
+                    "meter": FUELS[m].key,
+                    "fuel": FUELS[m].word,
                     "resolution": res,
                     # a day rebuilt after a change of tenancy holds only data from T on
                     "start": _iso(max(rec[1], vf)),

@@ -4,6 +4,7 @@
 # (fresh RamBlockDev over the same bytes, fresh littlefs mount, fresh store) and reports the
 # visible state so the test can check it is the old or the new one.
 from blockdev import PowerCut, RamBlockDev
+from ihd.history.keys import KeyRegion
 from ihd.history.store import HistoryStore
 from ihd.runtime import storage
 
@@ -15,7 +16,7 @@ def boot(data=None, block_size=BLOCK_SIZE, block_count=BLOCK_COUNT, batch=8):
     # -> (dev, store) on a RAM device (fresh, or over a copy of `data`).
     dev = RamBlockDev(block_size, block_count, data)
     st = storage.mount(dev, None)
-    return dev, HistoryStore(st.fs, st.key_region(dev), batch=batch)
+    return dev, HistoryStore(st.fs, KeyRegion.on(st, dev), batch=batch)
 
 
 def state(store):

@@ -11,6 +11,7 @@ import powercut
 from blockdev import RamBlockDev
 from ihd.history import buckets as B
 from ihd.history import records as R
+from ihd.history.keys import KeyRegion
 from ihd.history.store import DAY_RING, HistoryStore
 from ihd.runtime import storage
 
@@ -99,7 +100,7 @@ def test_append_write_cost_per_record():
     for bs, n, prog in ((512, 128, 128), (4096, 64, 256)):
         dev = RamBlockDev(bs, n)
         st = storage.mount(dev, None, progsize=prog)
-        s = HistoryStore(st.fs, st.key_region(dev))
+        s = HistoryStore(st.fs, KeyRegion.on(st, dev))
         p0, e0 = dev.progs, dev.erases
         recs = 0
         for d in range(20):
@@ -121,7 +122,7 @@ def _full_store():
     # half-hours for the last 10 days.
     dev = RamBlockDev(512, 256)
     st = storage.mount(dev, None)
-    s = HistoryStore(st.fs, st.key_region(dev))
+    s = HistoryStore(st.fs, KeyRegion.on(st, dev))
     base = 420
     for d in range(base, base + DAY_RING):
         for i in range(48):

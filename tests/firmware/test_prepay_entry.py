@@ -1,7 +1,7 @@
-# UTRN entry state machine (ihd.prepay.entry): keypad and four-button input, local check digit,
+# UTRN entry state machine (ihd.ui.entry): keypad and four-button input, local check digit,
 # fuel choice, sending, results, no-answer retry only on request, lockout countdown.
-from ihd.prepay import entry as E
-from ihd.prepay import utrn as U
+from ihd.state import utrn as U
+from ihd.ui import entry as E
 
 PORTABLE = True
 

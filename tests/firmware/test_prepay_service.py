@@ -39,7 +39,7 @@ class FakeMeter:
         code = bytes(values["top_up_code"]).decode()
         if self.silent:
             return None
-        from ihd.prepay import utrn
+        from ihd.state import utrn
 
         rt = self.result
         if rt is None:
@@ -110,7 +110,7 @@ def _setup(now=100_000, scale=0, path=None, model=True):
     from ihd.meters.registry import Meter, Registry
     from ihd.prepay.service import PrepayService
     from ihd.runtime import atomic, clock
-    from ihd.ui import model as M
+    from ihd.state import model as M
 
     clock.reset()
     t = [now]
@@ -142,7 +142,7 @@ def _setup(now=100_000, scale=0, path=None, model=True):
 
 
 def _code(pence, counter=1, cls=0):
-    from ihd.prepay import utrn as U
+    from ihd.state import utrn as U
 
     hi = (counter << 15) | (cls << 13) | pence
     return U.make(str(U.PPTD_OFFSET + (hi << 32) + 0x1234567))
@@ -211,7 +211,7 @@ def test_error_response_form_and_result_types():
 
 def test_top_up_accepted_updates_model_and_masked_log():
     from ihd.prepay import service as S
-    from ihd.ui import model as M
+    from ihd.state import model as M
 
     s, z, mdl, t, _, _ = _setup()
     assert fwtest.run(s.refresh("elec"))
@@ -405,7 +405,7 @@ def test_reports_from_unbound_source_ignored():
 
 def test_scaling_gbcs_1e5_and_pence():
     from ihd.prepay import service as S
-    from ihd.ui import model as M
+    from ihd.state import model as M
 
     for scale, raw in ((0, 25_144_000), (3, 25_144)):
         s, z, mdl, _, _, _ = _setup(scale=scale)
@@ -420,7 +420,7 @@ def test_scaling_gbcs_1e5_and_pence():
 
 def test_mode_change_is_followed():
     from ihd.prepay import service as S
-    from ihd.ui import model as M
+    from ihd.state import model as M
 
     s, z, mdl, _, _, _ = _setup()
     fwtest.run(s.refresh("elec"))

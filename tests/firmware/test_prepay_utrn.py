@@ -9,7 +9,7 @@ CS01B = "73950067887105178605"
 
 
 def _u():
-    from ihd.prepay import utrn
+    from ihd.state import utrn
 
     return utrn
 
@@ -23,7 +23,7 @@ def test_cs01b_vector_is_valid_and_check_digit_matches():
 
 def _textbook_verhoeff(digits):
     # Standard Verhoeff: right to left, permutation row (i + 1) % 8, inverse (0,4,3,2,1,5,...).
-    from ihd.prepay.utrn import _D, _P
+    from ihd.state.utrn import _D, _P
 
     c = 0
     n = len(digits)

@@ -12,8 +12,8 @@ from ihd.meters import units
 from ihd.meters.registry import Meter, Registry
 from ihd.meters.service import MeterService
 from ihd.runtime import clock
+from ihd.state import model as M
 from ihd.ui import fmt
-from ihd.ui import model as M
 
 DAY = 86400
 T0 = fmt.days_from_civil(2026, 1, 15) * DAY + 18 * 3600  # 18:00Z

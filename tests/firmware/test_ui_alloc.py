@@ -16,8 +16,8 @@ import powercut
 import uifakes
 from ihd.history import buckets as B
 from ihd.history.view import HistoryView
+from ihd.state import model as M
 from ihd.ui import fmt
-from ihd.ui import model as M
 from ihd.ui.display import Ui
 
 DAY = 86400

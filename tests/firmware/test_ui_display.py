@@ -6,9 +6,9 @@ import time
 
 import fwtest
 import uifakes
+from ihd.state import model as M
 from ihd.ui import demo
 from ihd.ui import input as I
-from ihd.ui import model as M
 from ihd.ui.display import Ui
 
 FULL_565 = 320 * 240 * 2

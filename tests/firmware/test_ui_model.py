@@ -1,5 +1,5 @@
 # View model: dirty flags, setters, privacy-filtered views, message handling (both interpreters).
-from ihd.ui import model as M
+from ihd.state import model as M
 
 PORTABLE = True
 

@@ -7,8 +7,8 @@ import asyncio
 
 import fwtest
 import uifakes
-from ihd.prepay import entry as E
 from ihd.ui import demo
+from ihd.ui import entry as E
 from ihd.ui import input as I
 from ihd.ui.display import Ui
 

@@ -6,8 +6,8 @@
 import hashlib
 
 import uifakes
+from ihd.state import model as M
 from ihd.ui import demo, fmt
-from ihd.ui import model as M
 from ihd.ui.display import Ui
 
 # Tenancy starts today at 12:00 UTC; the demo clock is 18:42.

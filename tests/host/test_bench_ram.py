@@ -189,7 +189,7 @@ def test_import_list_and_groups():
     assert mods[:3] == ["asyncio", "ihd", "ihd.runtime"]
     z = mods.index("ihd.zigbee.ash")
     assert mods[z : z + 3] == ["ihd.zigbee.ash", "ihd.zigbee.ezsp", "ihd.zigbee.ncp"]
-    assert mods.index("ihd.ui.model") < mods.index("ihd.ui.display") < mods.index("ihd.app")
+    assert mods.index("ihd.state.model") < mods.index("ihd.ui.display") < mods.index("ihd.app")
     assert mods.index("ihd.app") < mods.index("drivers")
     assert "ihd.ui.demo" not in mods and "ihd.ui.fonts.sans12" in mods
     assert len(mods) == len(set(mods))

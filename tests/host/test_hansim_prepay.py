@@ -58,7 +58,7 @@ def _top_up_payload(code, origin=0x02):
 
 
 def test_check_digit_generator_matches_gbcs_vector_and_firmware():
-    from ihd.prepay import utrn as FW
+    from ihd.state import utrn as FW
 
     assert HP.check_digit(CS01B[:19]) == 5 and HP.utrn_error(CS01B) is None
     assert HP.ptut_value_pence(CS01B) == 1250
@@ -237,7 +237,7 @@ def _service(world, tmp_path):
     from ihd.meters.registry import Meter, Registry
     from ihd.prepay.service import PrepayService
     from ihd.runtime import clock
-    from ihd.ui import model as M
+    from ihd.state import model as M
     from ihd.zigbee.zcl.client import Zcl
 
     clock.reset()
@@ -255,7 +255,7 @@ def _service(world, tmp_path):
 @pytest.mark.parametrize("trailing_digit, scaling", [(5, 0), (2, 3)])
 def test_firmware_service_against_hansim(tmp_path, trailing_digit, scaling):
     from ihd.prepay import service as S
-    from ihd.ui import model as M
+    from ihd.state import model as M
 
     d = _dict()
     for m in d["meters"]:

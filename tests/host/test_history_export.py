@@ -16,10 +16,11 @@ _FW = r"""
 import sys
 from blockdev import FileBlockDev
 from ihd.runtime import storage
+from ihd.history.keys import KeyRegion
 from ihd.history.store import HistoryStore
 dev = FileBlockDev(sys.argv[1], 4096, 64)
 st = storage.mount(dev, None)
-s = HistoryStore(st.fs, st.key_region(dev))
+s = HistoryStore(st.fs, KeyRegion.on(st, dev))
 t0 = 800000000 - 800000000 % 86400
 for d in range(3):
     for i in range(48):

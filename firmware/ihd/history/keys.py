@@ -44,6 +44,11 @@ class KeyRegion:
         self.entries = []  # per meter [epoch, visible_from_s, key]
         self.erases = 0
 
+    @classmethod
+    def on(cls, storage, bdev, n_meters=2):
+        # The region runtime.storage.mount left outside littlefs (its Storage object).
+        return cls(bdev, storage.raw_first, storage.block_size, n_meters)
+
     def _read(self, slot):
         buf = bytearray(self._len)
         self._dev.readblocks(self._blk[slot], buf, 0)

@@ -24,6 +24,7 @@ from ihd.history import records as R
 from ihd.history.keys import new_key
 from ihd.runtime import log
 from ihd.runtime.counters import Counters
+from ihd.state import fuels as FU
 
 _TAG = "history"
 DAY_RING = const(10)  # today + 9 previous days of half-hour detail (>= 8 required)
@@ -32,11 +33,6 @@ _DAY_S = const(86400)
 _HH_S = const(1800)
 _DIR = const(0x4000)
 _STANDING = const(-1)  # pending marker: (day_start_s, _STANDING, standing_mp)
-
-METER_ELEC = const(0)
-METER_GAS = const(1)
-METER_NAMES = ("elec", "gas")
-FUELS = ("electricity", "gas")
 
 
 class HistoryStore:
@@ -67,7 +63,7 @@ class HistoryStore:
     # ---- paths and file I/O (the thin I/O layer) ----
 
     def _mdir(self, meter):
-        return self.root + "/" + METER_NAMES[meter]
+        return self.root + "/" + FU.KEYS[meter]
 
     def _edir(self, meter, epoch):
         return self._mdir(meter) + "/%08x" % epoch
@@ -142,7 +138,7 @@ class HistoryStore:
             cur = "%08x" % self.keys.epoch(m)
             for ent in list(self.fs.ilistdir(md)):
                 if ent[0] != cur:
-                    log.info(_TAG, "%s: removing stale epoch dir %s", METER_NAMES[m], ent[0])
+                    log.info(_TAG, "%s: removing stale epoch dir %s", FU.KEYS[m], ent[0])
                     p = md + "/" + ent[0]
                     if ent[1] == _DIR:
                         self._rmtree(p)
@@ -502,5 +498,5 @@ class HistoryStore:
         self._rmtree(old[2])
         self._pending[meter] = pend
         self.c.inc("truncations")
-        log.info(_TAG, "%s truncated before %d (epoch %d)", METER_NAMES[meter], t_s, new_epoch)
+        log.info(_TAG, "%s truncated before %d (epoch %d)", FU.KEYS[meter], t_s, new_epoch)
         return True

@@ -26,12 +26,12 @@ from array import array
 from micropython import const
 
 from ihd.history import buckets as B
-from ihd.history.store import METER_NAMES
+from ihd.state import fuels as FU
 
 _DAY_S = const(86400)
 _HH_S = const(1800)
 _WINDOW_DAYS = const(8)  # the 8-day period: today and the 7 days before
-# ui.model periods P_DAY, P_8D, P_5W, P_13M -> (store resolution, bucket count)
+# state.model periods P_DAY, P_8D, P_5W, P_13M -> (store resolution, bucket count)
 _PERIODS = ((B.RES_HALF_HOUR, 48), (B.RES_DAY, 8), (B.RES_WEEK, 5), (B.RES_MONTH, 13))
 _NP = const(4)
 
@@ -109,7 +109,7 @@ class HistoryView:
     def truncate(self, meter, t_s):
         # meter: index or name ("elec"/"gas": the tenancy watcher speaks names)
         if isinstance(meter, str):
-            meter = METER_NAMES.index(meter)
+            meter = FU.index(meter)
         ok = self.store.truncate(meter, t_s)
         self._invalidate(meter)
         return ok

@@ -3,9 +3,10 @@
 # when the network is secured.
 from ihd.runtime import log
 from ihd.runtime.counters import Counters
+from ihd.state import fuels as FU
 
-ELEC = "elec"
-GAS = "gas"
+ELEC = FU.FUELS[FU.ELEC].key
+GAS = FU.FUELS[FU.GAS].key
 
 stats = Counters("binding", ("rejected_source", "rejected_insecure"))
 
@@ -56,5 +57,6 @@ class Registry:
         out = []
         for part in spec.split(","):
             name, node, ep = part.strip().split(":")
+            FU.index(name)  # ValueError for a name that is no fuel
             out.append(Meter(name, int(node, 0), int(ep, 0)))
         return out

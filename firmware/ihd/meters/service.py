@@ -27,7 +27,7 @@ from ihd.meters import units
 from ihd.meters.registry import ELEC, GAS
 from ihd.runtime import clock, log
 from ihd.runtime.counters import Counters
-from ihd.ui.model import D_CLOCK
+from ihd.state.model import D_CLOCK
 from ihd.zigbee.zcl import foundation as F
 
 _TIME = const(0x000A)
@@ -81,7 +81,7 @@ class MeterState:
     # What we know of one meter; RAM only, re-read after boot or a change of tenancy.
     def __init__(self, meter, fuel_id, hist_index):
         self.meter = meter
-        self.fuel_id = fuel_id  # ui.model FUEL_*
+        self.fuel_id = fuel_id  # state.model FUEL_*
         self.hist = hist_index  # history store meter index
         self.fmt = None  # units.Formatting
         self.summ_milli = None  # last summation in thousandths of the unit (Wh for kWh)
@@ -111,7 +111,7 @@ class MeterService:
         self.gas_poll_s = max(self.poll_s, config.get("gas_poll_s"))
         self.hub = hub
         self.states = {}
-        self._by_fuel = [None, None]  # type: list  # MeterState per ui.model FUEL_* (fold)
+        self._by_fuel = [None, None]  # type: list  # MeterState per state.model FUEL_* (fold)
         # today's stored half-hours from a history.view.HistoryView (0 B); a bare HistoryStore
         # is queried instead (allocates)
         self._today_totals = getattr(history, "today_totals", None)

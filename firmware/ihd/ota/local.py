@@ -10,13 +10,11 @@ from ihd.ota import image as IM
 from ihd.ota.slots import Slots
 
 
-def apply(path, root="/flash", board=None, allow_downgrade=False, activate=True, dry_run=False,
-          progress=True):  # fmt: skip
-    # -> (ok, message). dry_run: verify only (the inactive slot is still written and checked,
-    # but not activated).
+def apply(path, root, board, allow_downgrade=False, activate=True, dry_run=False, progress=True):
+    # -> (ok, message). board: the board module (or any object with NAME, HW_VERSION), passed in
+    # by the caller (the host's mpremote script): services never import `board`.
+    # dry_run: verify only (the inactive slot is still written and checked, but not activated).
     size = os.stat(path)[6]
-    if board is None:
-        import board as board  # noqa: PLC0415 - the device's wiring module
     v = IM.Verifier(ota.MANUFACTURER_CODE, ota.image_type(board), ota.running_version(),
                     ota.hw_version(board), None, allow_downgrade)  # fmt: skip
     s = Slots(root)

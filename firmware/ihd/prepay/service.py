@@ -7,10 +7,10 @@ import json
 
 from micropython import const
 
-from ihd.prepay import utrn as U
 from ihd.runtime import atomic, clock, log
 from ihd.runtime.counters import Counters
-from ihd.ui import model as M
+from ihd.state import model as M
+from ihd.state import utrn as U
 from ihd.zigbee.zcl import foundation as F
 
 _TAG = "prepay"
@@ -309,7 +309,7 @@ class PrepayService:
                  ec_timeout_ms=5000):  # fmt: skip
         self.zcl = zcl
         self.registry = registry
-        self.model = model  # ui.model.Model or None
+        self.model = model  # state.model.Model or None
         self.state_path = state_path
         self.buzzer = buzzer  # fn(meter_name, alert_kind) or None
         self.originating_device = originating_device

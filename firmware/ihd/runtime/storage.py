@@ -1,6 +1,7 @@
 # Mount the device storage: littlefs (VfsLfs2) on all but the last RAW_BLOCKS erase blocks of a
 # block device, mounted at /flash (formatted, with a log line, if it does not mount), and the
-# last RAW_BLOCKS blocks kept outside littlefs for the history key region (ihd.history.keys).
+# last RAW_BLOCKS blocks kept outside littlefs for the history key region (ihd.history.keys:
+# KeyRegion.on(storage, dev)).
 import vfs
 from micropython import const
 
@@ -41,11 +42,6 @@ class Storage:
         self.raw_first = raw_first  # first raw block (device block number)
         self.block_size = block_size
         self.mountpoint = mountpoint
-
-    def key_region(self, dev, n_meters=2):
-        from ihd.history.keys import KeyRegion
-
-        return KeyRegion(dev, self.raw_first, self.block_size, n_meters)
 
     def umount(self):
         if self.mountpoint:

@@ -2,8 +2,8 @@
 # gas included) and the list of named scenes used for screenshots and golden-image tests.
 # Fake data only; no randomness beyond a fixed LCG.
 # MIT license
+from ihd.state import model as M
 from ihd.ui import fmt
-from ihd.ui import model as M
 
 NOW_UTC = fmt.days_from_civil(2026, 1, 15) * 86400 + 18 * 3600 + 42 * 60  # Thu 15 Jan 18:42
 ELEC_RATE_MP = 24500  # 24.50p/kWh

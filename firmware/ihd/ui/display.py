@@ -11,8 +11,8 @@ import time
 
 from micropython import const
 
+from ihd.state import model as M
 from ihd.ui import fmt
-from ihd.ui import model as M
 from ihd.ui import screens as S
 from ihd.ui import theme as T
 from ihd.ui import widgets as W

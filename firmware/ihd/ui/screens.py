@@ -5,8 +5,9 @@
 # MIT license
 from micropython import const
 
+from ihd.state import fuels as FU
+from ihd.state import model as M
 from ihd.ui import fmt
-from ihd.ui import model as M
 from ihd.ui import widgets as W
 from ihd.ui.canvas import text_width
 from ihd.ui.input import (
@@ -153,7 +154,7 @@ class Home(Screen):
                     s = ""
                     if f.present and f.mode == M.MODE_PREPAY:
                         s = "%s %s" % (
-                            "Elec" if f.id == 0 else "Gas",
+                            f.fuel.short,
                             fmt.money(p[0]) if p is not None else "--",
                         )
                     c = t.bad if f.low_credit or (p is not None and p[0] <= 0) else t.fg
@@ -173,10 +174,7 @@ class Home(Screen):
                 parts = []
                 for f in m.fuels:
                     if f.present and f.unit_rate_mp_kwh is not None:
-                        parts.append(
-                            "%s %s/kWh"
-                            % ("Elec" if f.id == 0 else "Gas", fmt.pence(f.unit_rate_mp_kwh))
-                        )
+                        parts.append("%s %s/kWh" % (f.fuel.short, fmt.pence(f.unit_rate_mp_kwh)))
                 for k in (14, 16, 17):
                     lab.text[k] = None
                 lab.draw(
@@ -220,7 +218,7 @@ class Home(Screen):
             y = y0 + 21
             for f in m.fuels:
                 today = m.view_today(f.id)
-                tag = "E" if f.id == 0 else "G"
+                tag = f.fuel.letter
                 if not f.present:
                     s = tag + "  no meter"
                 elif today is None:
@@ -292,7 +290,7 @@ def _value_money(v):
     return fmt.money(v)[1:]  # "3.02": the axis carries the unit
 
 
-_MONO_TITLES = tuple("%s %s" % (f, p) for f in ("E", "G") for p in _PERIOD_NAMES)
+_MONO_TITLES = tuple("%s %s" % (f, p) for f in (x.letter for x in FU.FUELS) for p in _PERIOD_NAMES)
 _UNIT_TEXT = ("  kWh", "  cost")
 
 
@@ -512,7 +510,7 @@ class History(Screen):
         # Fuel / unit line with the period total.
         cv.fill_rect(x0, y0 + 28, w, 22, t.bg)
         W.fuel_icon(cv, x0 + t.pad, y0 + 32, self.fuel, col, small=True)
-        name = "Electricity" if self.fuel == 0 else "Gas"
+        name = FU.FUELS[self.fuel].name
         xe = cv.text(t.bold, name, x0 + t.pad + 14, y0 + 30, col)
         cv.text(t.small, _UNIT_TEXT[1 if self.cost else 0], xe, y0 + 33, t.dim)
         s = self._tot_line
@@ -558,7 +556,7 @@ class Tariff(Screen):
             cv.text(t.small, W.ellipsize(t.small, m.supplier or "Supplier unknown", w), x0, y, 1)
             y += 11
             for f in m.fuels:
-                tag = "Elec" if f.id == 0 else "Gas"
+                tag = f.fuel.short
                 r = fmt.pence(f.unit_rate_mp_kwh) + "/kWh" if f.unit_rate_mp_kwh else "--"
                 cv.text(t.small, tag, x0, y, 1)
                 cv.text(t.small, r, x0 + w - text_width(t.small, r), y, 1)
@@ -803,7 +801,7 @@ class Prepay(Screen):
             y = y0 + 1
             for f in fuels:
                 p = m.view_prepay(f.id)
-                tag = "Elec" if f.id == 0 else "Gas"
+                tag = f.fuel.short
                 cv.text(t.small, tag, x0, y, 1)
                 s = fmt.money(p[0]) if p else "--"
                 cv.text(t.small, s, x0 + w - text_width(t.small, s), y, 1)
@@ -879,8 +877,8 @@ class Status(Screen):
         for fuel_id, eui, node in m.meters:
             meters.append(
                 (
-                    "Elec meter" if fuel_id == 0 else "Gas meter",
-                    "Elec" if fuel_id == 0 else "Gas",
+                    FU.FUELS[fuel_id].short + " meter",
+                    FU.FUELS[fuel_id].short,
                     "%s  0x%04X" % (fmt.hex_eui64(eui)[-11:], node),
                 )
             )

@@ -11,9 +11,10 @@ import time
 
 from micropython import const
 
-from ihd.prepay import entry as E
+from ihd.state import fuels as FU
+from ihd.state import model as M
+from ihd.ui import entry as E
 from ihd.ui import fmt
-from ihd.ui import model as M
 from ihd.ui import widgets as W
 from ihd.ui.canvas import text_width
 from ihd.ui.input import (
@@ -29,8 +30,6 @@ from ihd.ui.input import (
 from ihd.ui.theme import fuel_colour
 
 _EC_SELECTED = const(0x30)
-_METER_FUEL = {"elec": M.FUEL_ELEC, "gas": M.FUEL_GAS}
-_TAG = {"elec": "Elec", "gas": "Gas"}
 # Short log outcome per service result code (0 = accepted: the amount is shown instead).
 _LOG_SHORT = {1: "invalid", 2: "used", 3: "error", 4: "limit", 5: "locked", 6: "too big",
               0x22: "no answer", 0x23: "unclear", 0x27: "refused"}  # fmt: skip
@@ -38,7 +37,6 @@ _ALERT_TEXT = {
     "low_credit": "Low %s credit: top up soon",
     "ec_in_use": "%s: emergency credit in use",
 }
-_FUEL_WORD = {"elec": "electricity", "gas": "gas"}
 
 
 def _ms():
@@ -51,10 +49,6 @@ def _mmss(s):
 
 def fuel_prepay(m):
     return [f for f in m.fuels if f.present and f.mode == M.MODE_PREPAY]
-
-
-def _meter_name(fuel_id):
-    return "elec" if fuel_id == M.FUEL_ELEC else "gas"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,10 +74,10 @@ class PrepayPanel:
         if al:
             meter, kind = al[0][0], al[0][1]
             s = _ALERT_TEXT.get(kind, "%s: check credit")
-            word = _FUEL_WORD.get(meter, meter) if kind == "low_credit" else _TAG.get(meter, meter)
+            word = FU.of(meter).word if kind == "low_credit" else FU.of(meter).short
             return ("alert", s % word, meter, kind)
         for f in fuel_prepay(m):
-            name = _meter_name(f.id)
+            name = f.fuel.key
             ec = a.ec_offer(name)
             if ec is not None:
                 s = "Emergency credit %s available - press OK" % fmt.money(ec)
@@ -243,7 +237,7 @@ class PrepayPanel:
         for utc, meter, amount, code, masked in log[:3]:
             ok = code == 0
             cv.text(t.small, fmt.date_short(utc)[4:] + "  " + fmt.hhmm(utc), x, yy, t.dim)
-            cv.text(t.small, _TAG.get(meter, meter), x + 92, yy, t.fg)
+            cv.text(t.small, FU.of(meter).short, x + 92, yy, t.fg)
             v = fmt.money(amount) if ok and amount is not None else _LOG_SHORT.get(code, "error")
             cv.text(t.small, v, x + 190 - text_width(t.small, v), yy, t.good if ok else t.bad)
             s = masked[-9:]
@@ -258,7 +252,7 @@ class PrepayPanel:
         cv.fill_rect(dx, dy, dw, dh, t.panel)
         ec = m.prepay_actions.ec_offer(self.dialog)
         cv.text(t.bold, "Emergency credit", dx + 12, dy + 8, t.warn)
-        s = "Take %s for %s?" % (fmt.money(ec or 0), _FUEL_WORD.get(self.dialog, self.dialog))
+        s = "Take %s for %s?" % (fmt.money(ec or 0), FU.of(self.dialog).word)
         cv.text(t.medium, s, dx + 12, dy + 34, t.fg)
         cv.text(t.small, "It is paid back from your next top-up.", dx + 12, dy + 58, t.dim)
         bw = (dw - 36) // 2
@@ -276,7 +270,7 @@ class PrepayPanel:
         if self.dialog is not None:
             ec = m.prepay_actions.ec_offer(self.dialog)
             cv.text(f, "Emergency credit", x0, y0, 1)
-            cv.text(f, "Take %s for %s?" % (fmt.money(ec or 0), _TAG.get(self.dialog)), x0,
+            cv.text(f, "Take %s for %s?" % (fmt.money(ec or 0), FU.of(self.dialog).short), x0,
                     y0 + 10, 1)  # fmt: skip
             cv.text(f, "Repaid at next top-up", x0, y0 + 20, 1)
             for i, label in enumerate(("Take it", "Top up")):
@@ -292,7 +286,7 @@ class PrepayPanel:
         debt = 0
         for fu in fuels:
             p = m.view_prepay(fu.id)
-            tag = "E" if fu.id == M.FUEL_ELEC else "G"
+            tag = fu.fuel.letter
             s = "%s %s" % (tag, fmt.money(p[0]) if p else "--")
             cv.text(f, s, x0, y, 1)
             if p:
@@ -306,7 +300,7 @@ class PrepayPanel:
         if log and y <= y0 + 30:
             utc, meter, amount, code, masked = log[0]
             v = fmt.money(amount) if code == 0 and amount is not None else _LOG_SHORT.get(code)
-            s = "%s %s %s" % (fmt.date_short(utc)[4:], _TAG.get(meter, "")[0], v or "error")
+            s = "%s %s %s" % (fmt.date_short(utc)[4:], FU.of(meter).letter, v or "error")
             cv.text(f, W.ellipsize(f, s, w - 34), x0, y, 1)
             cv.text(f, masked[-4:], x0 + w - text_width(f, masked[-4:]), y, 1)
         kind, text, _, _ = self.banner(m)
@@ -494,7 +488,7 @@ class Utrn:
         title = {
             E.ST_ENTER: "Type the 20-digit code from your receipt",
             E.ST_FUEL: "Which meter is this code for?",
-            E.ST_SENDING: "Sending to the %s meter..." % _FUEL_WORD.get(e.meter, ""),
+            E.ST_SENDING: "Sending to the %s meter..." % FU.of(e.meter).word,
             E.ST_PENDING: "This code was sent but not confirmed",
         }.get(st, "")
         cv.text_in(t.small, title, x0, y0 + 4, w, 16, t.warn if st == E.ST_PENDING else t.dim, 1)
@@ -511,7 +505,7 @@ class Utrn:
             s = "%d of 20 digits" % len(e.digits)
             cv.text(t.small, s, bx, y, t.dim)
             if len(e.meters) == 1:
-                s = "for " + _FUEL_WORD.get(e.meters[0], "")
+                s = "for " + FU.of(e.meters[0]).word
                 cv.text(t.small, s, bx + bw - text_width(t.small, s), y, t.dim)
             if e.error:
                 self._status_icon(ui, bx + 14, y + 42, t.bad, False)
@@ -529,12 +523,12 @@ class Utrn:
             for i in range(n):
                 mt = e.meters[i]
                 sel = i == e.fuel_sel
-                col = fuel_colour(t, _METER_FUEL.get(mt, 0))
+                col = fuel_colour(t, FU.of(mt).index)
                 ox = bx + i * (ow + 12)
                 cv.fill_rect(ox, y + 14, ow, 56, col if sel else t.panel)
                 fg = t.on_accent if sel else col
-                W.fuel_icon(cv, ox + 12, y + 24, _METER_FUEL.get(mt, 0), fg)
-                cv.text(t.bold, E.FUEL_NAMES.get(mt, mt), ox + 36, y + 24, fg)
+                W.fuel_icon(cv, ox + 12, y + 24, FU.of(mt).index, fg)
+                cv.text(t.bold, FU.of(mt).name, ox + 36, y + 24, fg)
                 cv.text(t.small, "press %d" % (i + 1), ox + 36, y + 46, fg)
             return
         if st == E.ST_SENDING:
@@ -581,7 +575,7 @@ class Utrn:
         elif kept:
             head = "No answer from the meter"
         cv.text_in(t.bold, head, x0, y0 + 54, w, 20, col, 1)
-        fuel = E.FUEL_NAMES.get(r.fuel, "")
+        fuel = FU.of(r.fuel).name
         if r.ok():
             if r.amount_mp is not None:
                 s = "%s added to %s" % (fmt.money(r.amount_mp), fuel.lower())
@@ -630,7 +624,7 @@ class Utrn:
             cv.text_in(f, W.ellipsize(f, head, w - 2), x0, y0, w, 11, 0, 1)
             if r.ok():
                 if r.amount_mp is not None:
-                    s = "+%s %s" % (fmt.money(r.amount_mp), _TAG.get(r.fuel, ""))
+                    s = "+%s %s" % (fmt.money(r.amount_mp), FU.of(r.fuel).short)
                     cv.text_in(f, s, x0, y0 + 13, w, 10, 1, 1)
                 if r.credit_mp is not None:
                     cv.text(f, "Credit", x0, y0 + 30, 1)
@@ -673,10 +667,10 @@ class Utrn:
                     cv.fill_rect(bx, y + 4, 62, 14, 1)
                 else:
                     cv.rect(bx, y + 4, 62, 14, 1)
-                s = "%d %s" % (i + 1, _TAG.get(mt, mt))
+                s = "%d %s" % (i + 1, FU.of(mt).short)
                 cv.text_in(f, s, bx, y + 4, 62, 14, 0 if sel else 1, 1)
         elif st == E.ST_SENDING:
-            cv.text(f, "to the %s meter" % _FUEL_WORD.get(e.meter, ""), x0, y + 2, 1)
+            cv.text(f, "to the %s meter" % FU.of(e.meter).word, x0, y + 2, 1)
         elif st == E.ST_PENDING:
             cv.text(f, "OK send again", x0, y + 2, 1)
             cv.text(f, "BACK keep for later", x0, y + 12, 1)

@@ -11,7 +11,7 @@
 # the service rate-limits; PENDING when a code was sent without an answer (kept for retry).
 from micropython import const
 
-from ihd.prepay import utrn as U
+from ihd.state import utrn as U
 
 ST_ENTER = const(0)
 ST_FUEL = const(1)
@@ -36,7 +36,6 @@ R_LOCKED = const(0x24)
 
 MSG_SHORT = "Codes have 20 digits"
 MSG_MISTYPED = "Code mistyped: check digits"
-FUEL_NAMES = {"elec": "Electricity", "gas": "Gas"}
 
 _LEAVE = (REQ_LEAVE,)
 
@@ -89,9 +88,6 @@ class Entry:
     def text(self):
         # Typed digits grouped as on receipts ("7395 0067 88").
         return U.group(self.digits)
-
-    def fuel_name(self, meter=None):
-        return FUEL_NAMES.get(meter or self.meter, meter or self.meter or "")
 
     # -- keypad style --
     def digit(self, d):

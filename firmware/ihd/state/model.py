@@ -10,8 +10,9 @@ import asyncio
 
 from micropython import const
 
-FUEL_ELEC = const(0)
-FUEL_GAS = const(1)
+from ihd.state.fuels import ELEC as FUEL_ELEC
+from ihd.state.fuels import FUELS
+from ihd.state.fuels import GAS as FUEL_GAS
 
 # History periods: today by half hour, last 8 days, last 5 weeks, last 13 months.
 P_DAY = const(0)
@@ -46,10 +47,12 @@ MODE_CREDIT = const(0)
 MODE_PREPAY = const(1)
 
 
-class Fuel:
-    def __init__(self, fuel_id, name):
-        self.id = fuel_id
-        self.name = name
+class FuelState:
+    # What is known about one fuel; `fuel` is its row of the fuel table (state/fuels.py).
+    def __init__(self, fuel):
+        self.fuel = fuel
+        self.id = fuel.index
+        self.name = fuel.name
         self.present = False  # a meter of this fuel is bound
         self.visible_from_utc = 0  # nothing before this time is ever shown (tenancy start)
         # Live demand (electricity; gas has none) and its time.
@@ -100,9 +103,9 @@ def _now_default():
 class Model:
     def __init__(self, now_fn=None):
         self.now = now_fn or _now_default
-        self.elec = Fuel(FUEL_ELEC, "Electricity")
-        self.gas = Fuel(FUEL_GAS, "Gas")
-        self.fuels = (self.elec, self.gas)
+        self.fuels = tuple(FuelState(f) for f in FUELS)
+        self.elec = self.fuels[FUEL_ELEC]
+        self.gas = self.fuels[FUEL_GAS]
         self.supplier = None
         self.ambient = AMBIENT_UNKNOWN
         self.messages = []

@@ -144,7 +144,7 @@ def _press_button(app, pin_id):
 def _ui_loop(app, ms):
     async def go():
         for ui in app.uis:
-            ui.m.wake.set()
+            ui.ch.wake.set()
         await asyncio.sleep_ms(ms)
         app.sup.cancel_all()
         await asyncio.sleep_ms(0)

@@ -364,20 +364,22 @@ def test_low_credit_alert_fires_once_per_crossing():
 
     s, z, mdl, t, buzz, _ = _setup()
     fwtest.run(s.refresh("elec"))  # £20, level £3
-    mdl.alert = False
+    from ihd.state.model import Changes
+
+    seen = Changes(mdl)  # what a display loop sees
     for credit in (400_000, 310_000, 290_000, 200_000, 100_000, 280_000, 320_000):
         z.report(ELEC[0], ELEC[1], 0x0001, credit)
     assert buzz == [("elec", S.ALERT_LOW_CREDIT)]
-    assert mdl.alert and mdl.elec.low_credit is False  # 320k: no longer low, not re-armed
+    assert seen.alert and mdl.elec.low_credit is False  # 320k: no longer low, not re-armed
     assert s.alerts()[0][:2] == ("elec", S.ALERT_LOW_CREDIT)
     s.acknowledge("elec")
     assert s.alerts() == []
-    mdl.alert = False
+    seen.alert = False
     z.report(ELEC[0], ELEC[1], 0x0001, 290_000)  # within hysteresis: no new alert
-    assert len(buzz) == 1 and not mdl.alert and mdl.elec.low_credit
+    assert len(buzz) == 1 and not seen.alert and mdl.elec.low_credit
     z.report(ELEC[0], ELEC[1], 0x0001, 360_000)  # >= level + 50p: re-armed
     z.report(ELEC[0], ELEC[1], 0x0001, 250_000)
-    assert buzz == [("elec", S.ALERT_LOW_CREDIT)] * 2 and mdl.alert
+    assert buzz == [("elec", S.ALERT_LOW_CREDIT)] * 2 and seen.alert
 
 
 def test_ec_in_use_alert_once():

@@ -122,7 +122,7 @@ def test_history_focus_period_and_units():
 def test_message_confirmation():
     got = []
     ui, panel, m = _ui()
-    m.on_confirm = got.append
+    m.confirmed.connect(got.append)
     ui.go("messages")
     for ev in (I.EV_SELECT, I.EV_SELECT, I.EV_SELECT):  # focus, open, confirm
         ui.inputs.post(ev)

@@ -11,17 +11,20 @@ class Store:
 
 def test_dirty_flags_and_wake():
     m = M.Model(now_fn=lambda: 1000)
-    assert m.take_dirty() == M.D_ALL
-    assert m.take_dirty() == 0
-    m.wake.clear()
+    c = M.Changes(m)  # a consumer's flags: everything is dirty at first
+    c2 = M.Changes(m)  # a second display keeps its own flags
+    assert c.take() == M.D_ALL
+    assert c.take() == 0
+    c.wake.clear()
     m.set_demand(M.FUEL_ELEC, 500, 990)
     m.set_ambient(M.AMBIENT_LOW)
-    assert m.wake.is_set()
-    assert m.take_dirty() == M.D_LIVE | M.D_AMBIENT
+    assert c.wake.is_set()
+    assert c.take() == M.D_LIVE | M.D_AMBIENT
     m.set_ambient(M.AMBIENT_LOW)  # unchanged: no flag
-    assert m.take_dirty() == 0
+    assert c.take() == 0
     m.set_visible_from(M.FUEL_GAS, 5)
-    assert m.take_dirty() == M.D_ALL
+    assert c.take() == M.D_ALL
+    assert c2.take() == M.D_ALL and not c2.alert
 
 
 def test_views_respect_visible_from():
@@ -43,13 +46,13 @@ def test_views_respect_visible_from():
 def test_messages_and_confirm():
     m = M.Model(now_fn=lambda: 1000)
     seen = []
-    m.on_confirm = seen.append
-    m.take_dirty()
-    m.alert = False
+    m.confirmed.connect(seen.append)
+    c = M.Changes(m)
+    c.take()
     m.add_message(M.Message(1, "a", 500))
-    assert not m.alert
+    assert not c.alert
     m.add_message(M.Message(2, "b", 600, confirm=True))
-    assert m.alert and [x.id for x in m.messages] == [2, 1]
+    assert c.alert and [x.id for x in m.messages] == [2, 1]
     m.add_message(M.Message(1, "a2", 700))  # same id replaces
     assert [x.text for x in m.messages] == ["b", "a2"]
     m.confirm_message(m.messages[0])
@@ -58,13 +61,17 @@ def test_messages_and_confirm():
     assert [x.id for x in m.view_messages()] == [1]
     m.remove_message(1)
     assert [x.id for x in m.messages] == [2]
-    assert m.take_dirty() & M.D_MESSAGES
+    assert c.take() & M.D_MESSAGES
 
 
 def test_prepay_mode():
     m = M.Model(now_fn=lambda: 1000)
+    c = M.Changes(m)
     assert not m.prepay_mode()
     m.set_today(M.FUEL_GAS, 0, 0, 0, 0)
     m.set_prepay(M.FUEL_GAS, M.MODE_PREPAY, 500000, 0, 0, 900, low_credit=True)
-    assert m.prepay_mode() and m.alert
+    assert m.prepay_mode() and c.alert
     assert m.view_prepay(M.FUEL_GAS) == (500000, 0, 0)
+    c.alert = False
+    m.set_prepay(M.FUEL_GAS, M.MODE_PREPAY, 400000, 0, 0, 950, low_credit=True, alert=False)
+    assert not c.alert  # the service alerts once per crossing, not on every low report

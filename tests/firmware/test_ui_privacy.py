@@ -31,7 +31,6 @@ def _leaky(visible_from):
     m.gas.reading_utc = T_UTC - 600  # last gas reading before the change
     for f in m.fuels:
         f.visible_from_utc = visible_from
-    m.take_dirty()
     return m
 
 
@@ -48,7 +47,6 @@ def _purged():
         if f.demand_utc is not None and f.demand_utc < T_UTC:
             f.demand_w = f.demand_utc = None
     m.messages = [x for x in m.messages if x.time_utc >= T_UTC]
-    m.take_dirty()
     return m
 
 

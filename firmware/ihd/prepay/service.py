@@ -488,11 +488,9 @@ class PrepayService:
         mdl = self.model
         if mdl is None or not acc.known():
             return
-        # Model.set_prepay raises model.alert whenever low_credit is true; the alert must fire
-        # only once per crossing, so the previous flag is restored unless this is a crossing.
-        prev = mdl.alert
         f = mdl.fuel(acc.fuel_id)
         f.present = True
+        # alert once per crossing of the low-credit level, not on every report while it is low
         mdl.set_prepay(
             acc.fuel_id,
             acc.mode(),
@@ -502,11 +500,8 @@ class PrepayService:
             acc.utc,
             ec_in_use=acc.ec_in_use(),
             low_credit=acc.low_credit(),
+            alert=fresh_alert,
         )
-        if fresh_alert:
-            mdl.changed(M.D_PREPAY, alert=True)
-        else:
-            mdl.alert = prev
 
     # ---------------- alerts ----------------
 

@@ -1,6 +1,7 @@
-# View model: a plain object the services fill and the screens read. Services call the set_*
-# methods (or assign fields and call changed()); each sets a dirty flag per area and wakes the
-# display loop, which redraws only the areas whose flags are set.
+# The domain state: a plain object the services fill and the screens read. Services call the
+# set_* methods (or assign fields and call changed()); each publishes the D_* flags of the areas
+# it touched on the `changes` Signal (runtime/events.py). A consumer (each display loop) keeps
+# its own Changes: the flags raised since it last drew, and an Event that wakes it.
 #
 # PRIVACY (change of tenancy): each meter has visible_from_utc. The screens read consumption only
 # through the view_* methods below, which drop anything stamped before that time, even if a
@@ -10,6 +11,7 @@ import asyncio
 
 from micropython import const
 
+from ihd.runtime.events import Signal
 from ihd.state.fuels import ELEC as FUEL_ELEC
 from ihd.state.fuels import FUELS
 from ihd.state.fuels import GAS as FUEL_GAS
@@ -33,6 +35,7 @@ D_LINK = const(0x080)
 D_AMBIENT = const(0x100)
 D_CLOCK = const(0x200)  # minute tick: clock and reading ages
 D_ALL = const(0x3FF)
+D_ALERT = const(0x400)  # not an area: something needs the user's attention (wakes the screen)
 
 AMBIENT_UNKNOWN = const(-1)
 AMBIENT_LOW = const(0)
@@ -100,6 +103,27 @@ def _now_default():
         return 0
 
 
+class Changes:
+    # One consumer's view of a Model's change events: the D_* flags raised since it last took
+    # them (all of them at first), whether an alert came, and an Event set on every change.
+    def __init__(self, model):
+        self.dirty = D_ALL
+        self.alert = False
+        self.wake = asyncio.Event()
+        model.changes.connect(self._on_change)
+
+    def _on_change(self, flags):
+        self.dirty |= flags & D_ALL
+        if flags & D_ALERT:
+            self.alert = True
+        self.wake.set()
+
+    def take(self):
+        d = self.dirty
+        self.dirty = 0
+        return d
+
+
 class Model:
     def __init__(self, now_fn=None):
         self.now = now_fn or _now_default
@@ -126,29 +150,19 @@ class Model:
         self.install_code_text = None
         self.tenancy_event = None  # e.g. "CoT applied 12 Jan 09:00"
         self.history_source = None  # object with history(fuel_id, period, now_utc)
-        self.on_confirm = None  # callback(message) when the user confirms a message
+        self.confirmed = Signal("confirm")  # payload: the Message the user confirmed
         # PPMID: the prepayment service's user actions (top_up, select_emergency_credit, ...;
         # docs/prepay.md "UI"); None on an IHD that only shows balances.
         self.prepay_actions = None
         self.prepay_last = None  # last top-up / emergency credit Result shown to the user
-        self.dirty = D_ALL
-        self.alert = False  # something needs the user's attention (wakes the screen)
-        self.wake = asyncio.Event()
+        self.changes = Signal("model")  # payload: D_* flags, | D_ALERT
 
     def fuel(self, fuel_id):
         return self.fuels[fuel_id]
 
     # -- change notification --
     def changed(self, flags, alert=False):
-        self.dirty |= flags
-        if alert:
-            self.alert = True
-        self.wake.set()
-
-    def take_dirty(self):
-        d = self.dirty
-        self.dirty = 0
-        return d
+        self.changes.emit((flags | D_ALERT) if alert else flags)
 
     # -- setters for the services --
     def set_demand(self, fuel_id, demand_w, utc):
@@ -188,7 +202,10 @@ class Model:
         utc,
         ec_in_use=False,
         low_credit=False,
+        alert=None,
     ):
+        # alert: wake the user (default: whenever credit is low; the prepayment service says
+        # True only when the credit crosses the level, so that it alerts once per crossing)
         f = self.fuels[fuel_id]
         f.mode = mode
         f.credit_mp = credit_mp
@@ -197,7 +214,7 @@ class Model:
         f.prepay_utc = utc
         f.ec_in_use = ec_in_use
         f.low_credit = low_credit
-        self.changed(D_PREPAY | D_ENERGY, alert=low_credit)
+        self.changed(D_PREPAY | D_ENERGY, alert=low_credit if alert is None else alert)
 
     def set_ambient(self, level):
         if level != self.ambient:
@@ -234,8 +251,7 @@ class Model:
 
     def confirm_message(self, msg):
         msg.confirmed = True
-        if self.on_confirm is not None:
-            self.on_confirm(msg)
+        self.confirmed.emit(msg)
         self.changed(D_MESSAGES)
 
     def prepay_mode(self):

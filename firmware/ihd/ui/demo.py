@@ -145,8 +145,6 @@ def make_model(now_utc=NOW_UTC):
             confirm=True,
         )
     )
-    m.take_dirty()
-    m.alert = False
     return m
 
 

@@ -49,7 +49,8 @@ class Ui:
         self.cv = Canvas(panel)
         self.lab = W.Labels()
         self.inputs = inputs if inputs is not None else InputQueue()
-        self.inputs.wake = model.wake
+        self.ch = M.Changes(model)  # this loop's dirty flags and wake Event
+        self.inputs.wake = self.ch.wake
         self.backlight = backlight
         self.dim_after_ms = dim_after_ms
         self.off_after_ms = off_after_ms
@@ -120,8 +121,8 @@ class Ui:
 
     def _saver(self, now_ms):
         idle = time.ticks_diff(now_ms, self._last_input_ms)
-        if self.m.alert:
-            self.m.alert = False
+        if self.ch.alert:
+            self.ch.alert = False
             self._last_input_ms = now_ms
             if self.bright_pct < 100:
                 self._set_backlight(100)
@@ -210,7 +211,7 @@ class Ui:
             if ev == EV_NONE:
                 break
             self.handle(ev)
-        flags = self.m.take_dirty() | self._pending | self._clock_tick() | self.cur.tick(self)
+        flags = self.ch.take() | self._pending | self._clock_tick() | self.cur.tick(self)
         self._pending = 0
         if flags or self._full:
             self.render(flags)
@@ -219,15 +220,15 @@ class Ui:
     async def _ticker(self):
         while True:
             await asyncio.sleep_ms(_TICK_MS)
-            self.m.wake.set()
+            self.ch.wake.set()
 
     async def run(self):
         tick = asyncio.create_task(self._ticker())
-        self.m.wake.set()  # draw the first frame at once
+        self.ch.wake.set()  # draw the first frame at once
         try:
             while True:
-                await self.m.wake.wait()
-                self.m.wake.clear()
+                await self.ch.wake.wait()
+                self.ch.wake.clear()
                 self._saver(time.ticks_ms())
                 self.step()
                 if self.panel.dirty.n:

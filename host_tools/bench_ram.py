@@ -561,7 +561,7 @@ class Stack:
         self.e._extended = True
         self.n = ncp.Ncp(self.e)
         self.z = ZC.Zcl(self.n)
-        self.n.on_message = self.z.handle_incoming
+        self.n.messages.connect(self.z.handle_incoming)
         for o in (self.e, self.z):
             lim = getattr(o, "_lim", None)
             if lim is not None:

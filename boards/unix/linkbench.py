@@ -16,7 +16,7 @@ async def main(port, n):
     r, w = await asyncio.open_connection("127.0.0.1", port)
     ncp = Ncp(Ezsp(Ash(r, w), cmd_timeout_ms=25000))
     zcl = Zcl(ncp)
-    ncp.on_message = zcl.handle_incoming
+    ncp.messages.connect(zcl.handle_incoming)
     ncp.start()
     await ncp.wait_ready()
     c0 = counters.snapshot()

@@ -44,7 +44,7 @@ def main():
     e._extended = True  # as after version negotiation (bench skips the handshake)
     n = ncp.Ncp(e)
     z = zc.Zcl(n)
-    n.on_message = z.handle_incoming
+    n.messages.connect(z.handle_incoming)
     a.state = ash.ST_CONNECTED
     wires = [ash.encode(ash.data_ctrl(i, 0), _incoming_v13(i)) for i in range(8)]
     bufs = [(bytearray(w), len(w)) for w in wires]

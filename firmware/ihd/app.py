@@ -91,7 +91,6 @@ class App:
         # at most 3.2 s), so a slow noisy UART ends in an answer or an NCP ERROR, never a guess.
         self.ncp = Ncp(Ezsp(Ash(reader, writer), cmd_timeout_ms=25000))
         self.zcl = Zcl(self.ncp)
-        self.ncp.on_message = self.zcl.handle_incoming
         self.build_joining()
 
     def build_joining(self):
@@ -105,7 +104,9 @@ class App:
         if code is None and text:  # factory provisioning: once, to flash
             code = installcode.parse(text)
             installcode.store(code)
-        self.commission = Commissioner(self.ncp, code, self.model)
+        self.commission = Commissioner(self.ncp, code)
+        self.ncp.join = self.commission.join
+        self.commission.changed.connect(self._show_join)
         self.ke = KeyEstablishment(self.ncp, self.zcl)
         self.discovery = discovery.Discovery(self.ncp, self.zcl)
         self.discovered = discovery.load()  # persisted bindings, None until discovered
@@ -114,9 +115,13 @@ class App:
         self.registered = asyncio.Event()
         if self.discovered is not None or code is None:
             self.registered.set()
-        zcl_in = self.zcl.handle_incoming
-        zdo_in = self.discovery.handle_zdo
-        self.ncp.on_message = lambda msg: zdo_in(msg) or zcl_in(msg)
+        # incoming APS messages: ZDO answers (claimed) first, everything else is ZCL
+        self.ncp.messages.connect(self.discovery.handle_zdo)
+        self.ncp.messages.connect(self.zcl.handle_incoming)
+
+    def _show_join(self, commissioner):
+        text, install_code_text = commissioner.shown()
+        self.model.set_join(text, install_code_text)
 
     def build_services(self):
         from ihd.meters.registry import Registry

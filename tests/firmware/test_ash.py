@@ -195,7 +195,7 @@ def test_heap_locked_receive_path():
         got[1] = len(mv)
         hits[0] += 1
 
-    a.on_frame = on_frame
+    a.frames.connect(on_frame)
     ezsp = H("059001190015000000")
     f0 = ash.encode(ash.data_ctrl(0, 0), ezsp)
     f1 = ash.encode(ash.data_ctrl(1, 0), ezsp)
@@ -242,8 +242,8 @@ class Peer:
         self.a = ash.Ash(self.to_host, self.from_host, **kw)
         self.resets = []
         self.rx = []
-        self.a.on_reset = self.resets.append
-        self.a.on_frame = lambda mv: self.rx.append(bytes(mv))
+        self.a.resets.connect(self.resets.append)
+        self.a.frames.connect(lambda mv: self.rx.append(bytes(mv)))
 
     def host_frames(self):
         return frames(self.from_host.take())
@@ -398,7 +398,7 @@ def test_retransmission_and_adaptive_timer():
         p.send(ash.ack_ctrl(6))
         await t
         assert p.a.c.get("naks_rx") == 1
-        # Never ACKed: ACK_TIMEOUTS (4) transmissions, then FAILED + on_reset(0x51).
+        # Never ACKed: ACK_TIMEOUTS (4) transmissions, then FAILED + resets(0x51).
         t0 = asyncio.create_task(p.a.send(H("00000007")))
         e = None
         try:

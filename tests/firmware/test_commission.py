@@ -100,9 +100,11 @@ def make(version=14, tc_key=KEY, code=CODE):
     e = ezsp.Ezsp(a, cmd_timeout_ms=500)
     n = ncp.Ncp(e, network_up_timeout_ms=300, sent_timeout_ms=300, backoff_min_ms=20)
     m = FakeModel()
-    c = commission.Commissioner(n, code, m, backoff_min_ms=30, backoff_max_ms=60,
+    c = commission.Commissioner(n, code, backoff_min_ms=30, backoff_max_ms=60,
                                 scan_timeout_ms=300, join_timeout_ms=300,
                                 rejoin_timeout_ms=300, rejoin_grace_ms=20)  # fmt: skip
+    n.join = c.join  # as app.py wires it
+    c.changed.connect(lambda c: m.set_join(*c.shown()))  # what the Status screen shows
     return f, n, c, m
 
 

@@ -8,6 +8,7 @@ import struct
 import time
 
 import fwtest
+from ihd.runtime.events import Signal
 from ihd.zigbee import cbke
 from ihd.zigbee.zcl import frame as FR
 from ihd.zigbee.zcl.client import Zcl
@@ -28,6 +29,10 @@ class FakeEzsp:
     def __init__(self, ncp):
         self.ncp = ncp
         self.calls = []
+        self.signals = {}
+
+    def callback(self, name):
+        return self.signals.setdefault(name, Signal(name))
 
     async def request(self, name, *args, **kw):
         self.calls.append((name,) + args)
@@ -53,20 +58,19 @@ class Frame:
 
 
 class FakeNcpZcl:
-    # Both the NCP (send_unicast, listeners, ezsp) and the Zcl (on_command, build) sides.
+    # Both the NCP (send_unicast, resets, ezsp callbacks) and the Zcl (on_command, build) sides.
     local_ep = 1
 
     def __init__(self):
         self.ezsp = FakeEzsp(self)
-        self.listeners = []
+        self.resets = Signal("ncp")
         self.handlers = {}
         self.sent = []  # (node, cluster, aps_options, cmd, payload)
         self.script = {}  # cmd -> list of actions: ("reply", payload) / ("drop",) / ("term", ..)
         self._tsn = 0
 
     def notify(self, name, args):
-        for fn in self.listeners:
-            fn(name, args)
+        self.ezsp.callback(name).emit(args)
 
     def on_command(self, cluster, cmd, direction, handler):
         assert cluster == 0x0800 and direction == FR.S2C

@@ -5,6 +5,7 @@ import asyncio
 
 import fwtest
 from ashfakes import settle
+from ihd.runtime.events import Signal
 from ihd.zigbee import ezsp as ez
 from ihd.zigbee.ash import AshError
 
@@ -39,13 +40,13 @@ class FakeLink:
     def __init__(self, script):
         self.script = script
         self.sent = []
-        self.on_frame = None
-        self.on_reset = None
-        self.resets = 0
+        self.frames = Signal("link")
+        self.resets = Signal("link")
+        self.reset_calls = 0
         self.fail = False
 
     async def reset(self):
-        self.resets += 1
+        self.reset_calls += 1
         return 0x0B
 
     async def send(self, payload):
@@ -58,7 +59,7 @@ class FakeLink:
     async def _deliver(self, frames):
         await asyncio.sleep(0)
         for f in frames:
-            self.on_frame(memoryview(f))
+            self.frames.emit(memoryview(f))
 
 
 def ncp_script(version, extra=None):
@@ -87,6 +88,12 @@ def _copy(a):
     return bytes(a) if isinstance(a, (memoryview, bytearray)) else a
 
 
+def listen(e, fn):
+    # every callback frame EZSP knows, to one fn(name, args)
+    for name in e._tab:
+        e.callback(name).connect(lambda args, name=name: fn(name, args))
+
+
 def new(version, extra=None, **kw):
     link = FakeLink(ncp_script(version, extra))
     e = ez.Ezsp(link, **kw)
@@ -98,7 +105,7 @@ def new(version, extra=None, **kw):
             args = [getattr(args, k) for k in fields]
         calls.append((name, tuple(_copy(a) for a in args)))
 
-    e.on_callback = on_cb
+    listen(e, on_cb)
     return link, e, calls
 
 
@@ -106,7 +113,7 @@ def test_negotiation_v14_same_version():
     async def main():
         link, e, _ = new(14)
         assert await e.connect(14) == 14
-        assert link.resets == 1
+        assert link.reset_calls == 1
         assert link.sent == [H("0000000E")]  # legacy version(14) only
         assert e.version == 14 and e.v14 and e.stack_version == 0x7410
         assert e.ST_NETWORK_UP == 0x15
@@ -308,11 +315,11 @@ def test_invalid_command_timeout_and_link_reset():
         assert err is not None and e.c.get("timeouts") == 1
         # NCP reset while waiting: fails at once (not a timeout) and is reported upward
         resets = []
-        e.on_reset = resets.append
+        e.resets.connect(resets.append)
         e.cmd_timeout_ms = 5000
         t = asyncio.create_task(e.request("getNodeId"))
         await settle()
-        link.on_reset(0x02)
+        link.resets.emit(0x02)
         err = None
         try:
             await t
@@ -349,7 +356,7 @@ def test_truncated_and_malformed_frames_counted_not_raised():
         e._on_frame(memoryview(H("059001FFFF00")))  # unknown frame id
         assert e.c.get("unknown_frames") == 1 and calls == []
         # A handler that raises is counted, not propagated.
-        e.on_callback = lambda name, args: 1 // 0
+        listen(e, lambda name, args: 1 // 0)
         e._on_frame(memoryview(CAP_STACK_UP_14))
         assert e.c.get("handler_errors") == 1
 

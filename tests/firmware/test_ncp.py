@@ -111,7 +111,7 @@ def test_incoming_message_delivery():
                     )
                 )
 
-            n.on_message = on_message
+            n.messages.connect(on_message)
             await up(f, n)
             f.send_data(f.incoming(0x0000, 0x0702, b"\x18\x07\x01\x00\x00"))
             f.send_data(f.incoming(0x1234, 0x0000, b"\x00\x01", options=0x0000, profile=0))

@@ -67,7 +67,7 @@ class Stack:
         self.set_version(version)
         self.n = ncp.Ncp(self.e)
         self.z = ZC.Zcl(self.n)
-        self.n.on_message = self.z.handle_incoming
+        self.n.messages.connect(self.z.handle_incoming)
         # Rejects are logged once per 5 s: pin the period so a slow run cannot log (allocate)
         # again inside the locked section.
         self.e._lim.period_ms = self.z._lim.period_ms = 1 << 28

@@ -163,7 +163,7 @@ def test_end_to_end_with_bellows_peer():
         peer.connection_made(to_host)
         host = ash.Ash(to_host, _HostWriter(peer))
         got = []
-        host.on_frame = lambda mv: got.append(bytes(mv))
+        host.frames.connect(lambda mv: got.append(bytes(mv)))
         assert await host.reset() == 0x0B
         rnd = random.Random(7)
         sent_up, sent_down = [], []

@@ -29,7 +29,11 @@ def _serialize(schema, values):
 
 
 class _Ash:
-    on_frame = on_reset = None
+    def __init__(self):
+        from ihd.runtime.events import Signal
+
+        self.frames = Signal("ash")
+        self.resets = Signal("ash")
 
 
 def _decoder(version):

@@ -4,10 +4,10 @@
 # app.py connects the two. A lower layer never holds a reference to an upper one.
 #
 # emit(payload) calls the listeners in the order they connected and allocates nothing (the ASH
-# and EZSP receive paths emit under heap_lock). A listener that raises is logged and counted
-# and the others still run. A listener that returns True claims the event: the ones after it
-# are not called and emit() returns True (an incoming message handled by one service is not
-# offered to the next).
+# and EZSP receive paths emit under heap_lock). A listener that raises is logged and counted (on
+# the emitting layer's own counter when it names one) and the others still run. A listener that
+# returns True claims the event: the ones after it are not called and emit() returns True (an
+# incoming message handled by one service is not offered to the next).
 from ihd.runtime import log
 from ihd.runtime.counters import Counters
 
@@ -15,9 +15,11 @@ stats = Counters("events", ("listener_errors",))
 
 
 class Signal:
-    def __init__(self, name):
+    def __init__(self, name, counters=None, error_key="listener_errors"):
         self.name = name  # for the log line of a failing listener
         self._fns = []
+        self._c = counters if counters is not None else stats  # counts failing listeners
+        self._err = error_key if counters is not None else "listener_errors"
 
     def connect(self, fn):
         # -> fn (usable as a decorator); connecting the same listener twice has no effect
@@ -38,6 +40,6 @@ class Signal:
                 if fn(payload) is True:
                     return True
             except Exception as e:  # a listener's bug must not stop the emitter's layer
-                stats.inc("listener_errors")
+                self._c.inc(self._err)
                 log.exc(self.name, e, "listener failed")
         return False

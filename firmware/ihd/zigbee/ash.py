@@ -12,13 +12,15 @@
 # timer adapts only on frames ACKed without retransmission (Karn's rule); a NAK retransmits at
 # once and, like a timeout, counts toward ACK_TIMEOUTS (4, UG101) before the link is declared
 # failed. Unsolicited RSTACK / ERROR, ack-timeout failure and EOF are all reported as
-# on_reset(code) so the EZSP/NCP layers re-initialise.
+# a code on the resets Signal so the EZSP/NCP layers re-initialise.
 import asyncio
 import time
 from array import array
 
 from ihd.runtime import log
+from ihd.runtime.aio import wait_ms
 from ihd.runtime.counters import Counters
+from ihd.runtime.events import Signal
 from micropython import const
 
 # Reserved bytes (UG101 "Reserved bytes")
@@ -306,17 +308,11 @@ class Decoder:
 RST_BYTES = b"\x1a\xc0\x38\xbc\x7e"
 
 
-def _wait_ms(aw, timeout_ms):
-    if hasattr(asyncio, "wait_for_ms"):
-        return asyncio.wait_for_ms(aw, timeout_ms)
-    return asyncio.wait_for(aw, timeout_ms / 1000)  # CPython (host tests)
-
-
 class Ash:
-    # Callbacks (set by the EZSP layer):
-    #   on_frame(mv)  an in-sequence EZSP frame; mv is valid only during the call.
-    #   on_reset(code) the NCP reset or failed (unsolicited RSTACK code, ERROR code,
-    #                  ERROR_ACK_TIMEOUTS, LINK_LOST); send() fails until reset() succeeds.
+    # Signals (runtime/events.py; the EZSP layer connects):
+    #   frames  payload: an in-sequence EZSP frame (memoryview, valid only during the call).
+    #   resets  payload: the code of an NCP reset or failure (unsolicited RSTACK code, ERROR
+    #           code, ERROR_ACK_TIMEOUTS, LINK_LOST); send() fails until reset() succeeds.
     def __init__(
         self,
         reader,
@@ -344,8 +340,8 @@ class Ash:
         self.t_xoff_max_ms = t_xoff_max_ms
         self.max_data = max_data
         self.c = Counters(name, _COUNTER_NAMES)
-        self.on_frame = None
-        self.on_reset = None
+        self.frames = Signal(name, self.c, "deliver_errors")  # the upper layer's bugs stay there
+        self.resets = Signal(name)
         self.state = ST_DOWN
         self.last_reset_code = -1
         self._dec = Decoder(self._rx_frame, self._rx_bad, max_data, self.c)
@@ -401,7 +397,7 @@ class Ash:
                 await self._write(RST_BYTES, len(RST_BYTES))
             self._rst_other = -1
             try:
-                await _wait_ms(self._rst_evt.wait(), self.t_rstack_ms)
+                await wait_ms(self._rst_evt.wait(), self.t_rstack_ms)
             except asyncio.TimeoutError:
                 if self._rst_other < 0:
                     self.c.inc("reset_timeouts")
@@ -443,7 +439,7 @@ class Ash:
                 await self._write_data(frm, re_tx, n)
                 if not (self._tx_acked or self._tx_nak or self._tx_fail):
                     try:
-                        await _wait_ms(self._tx_evt.wait(), self.t_rx_ack_ms)
+                        await wait_ms(self._tx_evt.wait(), self.t_rx_ack_ms)
                     except asyncio.TimeoutError:
                         pass
                 if self._tx_fail:
@@ -521,12 +517,7 @@ class Ash:
 
     def _report(self, code):
         self.last_reset_code = code
-        cb = self.on_reset
-        if cb is not None:
-            try:
-                cb(code)
-            except Exception as e:
-                log.exc("ash", e, "on_reset")
+        self.resets.emit(code)
 
     # ---- receive
 
@@ -660,12 +651,7 @@ class Ash:
                 self._reject = False
                 self._need_ack = True
                 c.inc("rx_data")
-                cb = self.on_frame
-                if cb is not None:
-                    try:
-                        cb(self._view(n))
-                    except Exception:  # the upper layer must not take the link down
-                        c.inc("deliver_errors")
+                self.frames.emit(self._view(n))
             elif ctrl & 0x08:  # a retransmission of a frame we already have: re-ACK it
                 c.inc("duplicates")
                 self._need_ack = True

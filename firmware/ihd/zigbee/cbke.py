@@ -9,8 +9,8 @@ import asyncio
 import struct
 
 from ihd.runtime import log
+from ihd.runtime.aio import wait_ms
 from ihd.runtime.counters import Counters
-from ihd.zigbee.ash import _wait_ms
 from ihd.zigbee.ezsp import EzspError
 from ihd.zigbee.zcl import frame as FR
 from micropython import const
@@ -26,6 +26,7 @@ _INITIATE = const(0x00)
 _EPHEMERAL = const(0x01)
 _CONFIRM = const(0x02)
 _TERMINATE = const(0x03)
+_NCP_CALLBACKS = ("generateCbkeKeysHandler283k1", "calculateSmacsHandler283k1")
 # TerminateKeyEstablishment status
 KE_UNKNOWN_ISSUER = const(0x01)
 KE_BAD_KEY_CONFIRM = const(0x02)
@@ -83,7 +84,9 @@ class KeyEstablishment:
         self._cb_evt = asyncio.Event()
         for cmd in (_INITIATE, _EPHEMERAL, _CONFIRM, _TERMINATE):
             zcl.on_command(CLUSTER, cmd, FR.S2C, self._on_frame)
-        ncp.listeners.append(self._on_callback)
+        for name in _NCP_CALLBACKS:
+            ncp.ezsp.callback(name).connect(self._callback_of(name))
+        ncp.resets.connect(self._on_reset)
 
     # ---------------- incoming ----------------
 
@@ -97,11 +100,17 @@ class KeyEstablishment:
         self._rx_evt.set()
         return None
 
-    def _on_callback(self, name, args):
-        if name in ("generateCbkeKeysHandler283k1", "calculateSmacsHandler283k1", "ncpReset"):
+    def _callback_of(self, name):
+        def on(args):
             # copy: LV / view arguments are only valid during the call
             self._cb[name] = tuple(bytes(a) if isinstance(a, memoryview) else a for a in args)
             self._cb_evt.set()
+
+        return on
+
+    def _on_reset(self, code):
+        self._cb["ncpReset"] = (code,)
+        self._cb_evt.set()
 
     # ---------------- flow ----------------
 
@@ -203,7 +212,7 @@ class KeyEstablishment:
             return TIMEOUT
         while True:
             try:
-                await _wait_ms(self._rx_evt.wait(), timeout_ms)
+                await wait_ms(self._rx_evt.wait(), timeout_ms)
             except asyncio.TimeoutError:
                 self.c.inc("timeouts")
                 log.warn(_TAG, "no answer to KE 0x%02x in %d ms", cmd, timeout_ms)
@@ -229,7 +238,7 @@ class KeyEstablishment:
                 return None
             self._cb_evt.clear()
             try:
-                await _wait_ms(self._cb_evt.wait(), timeout_ms)
+                await wait_ms(self._cb_evt.wait(), timeout_ms)
             except asyncio.TimeoutError:
                 return None
         return self._cb.pop(name)

@@ -4,17 +4,18 @@
 # Labs network-find and end-device-support plugins where the reference is silent.
 # SPDX-License-Identifier: MIT
 #
-# Wiring: ncp.joiner = commissioner (Ncp bring-up calls join() when networkInit reports
-# NOT_JOINED); commissioner.run_rejoin() is a supervised task. Status strings go to the UI model
-# (Status screen); the install code is shown there while the device is off the network and is
-# never logged.
+# Wiring (app.py): Ncp(..., join=commissioner.join) (bring-up awaits it when networkInit reports
+# NOT_JOINED); commissioner.run_rejoin() is a supervised task. Status changes are emitted on
+# `changed` (app.py shows them on the Status screen); the install code is shown there while the
+# device is off the network and is never logged.
 import asyncio
 
 from ihd.runtime import log
+from ihd.runtime.aio import wait_ms
 from ihd.runtime.counters import Counters
+from ihd.runtime.events import Signal
 from ihd.zigbee import ezsp as ez
 from ihd.zigbee import installcode
-from ihd.zigbee.ash import _wait_ms
 from micropython import const
 
 _TAG = "join"
@@ -29,7 +30,7 @@ _TX_POWER_DBM = const(3)
 _JOIN_MAC_ASSOCIATION = const(0)
 _REJOIN_NO_PARENT = const(3)  # EmberRejoinReason EMBER_REJOIN_DUE_TO_NO_PARENT
 
-# Status texts (model.join_status / status()["state"])
+# Status texts (Commissioner.state, shown())
 NO_CODE = "no install code"
 SCANNING = "scanning"
 JOINING = "joining"
@@ -51,7 +52,6 @@ class Commissioner:
         self,
         ncp,
         install_code=None,
-        model=None,
         channels=CHANNELS_ALL,
         node_type=ez.NODE_END_DEVICE,
         backoff_min_ms=2000,
@@ -63,7 +63,6 @@ class Commissioner:
     ):
         self.ncp = ncp
         self.install_code = install_code  # code + CRC (installcode.parse / load), or None
-        self.model = model
         self.channels = channels
         self.node_type = node_type
         self.backoff_min_ms = backoff_min_ms
@@ -77,39 +76,44 @@ class Commissioner:
         self.detail = ""
         self.last_status = -1  # last stack status of a failed join / rejoin
         self.joined_at_boot = False  # this boot joined a network (key establishment follows)
-        self.on_joined = []  # fns() called after a fresh join
+        self.changed = Signal(_TAG)  # payload: this Commissioner (see shown())
         self._found = []
         self._scan_done = asyncio.Event()
         self._stack = asyncio.Event()
         self._stack_status = -1
-        ncp.joiner = self
-        ncp.listeners.append(self._on_callback)
+        cb = ncp.ezsp.callback
+        cb("networkFoundHandler").connect(self._found.append)
+        cb("scanCompleteHandler").connect(self._on_scan_complete)
+        cb("stackStatusHandler").connect(self._on_stack_status)
+        ncp.resets.connect(self._on_reset)
 
-    def status(self):
-        return {"state": self.state, "detail": self.detail, "last_status": self.last_status}
+    def shown(self):
+        # -> (status text, or None once joined; the install code text while the installer needs
+        # it, i.e. while the device is off the network, else None)
+        state = self.state
+        if state == JOINED:
+            return None, None
+        text = state if not self.detail else "%s (%s)" % (state, self.detail)
+        show = state is not None and self.install_code is not None
+        return text, installcode.text(self.install_code) if show else None
 
     def _set(self, state, detail=""):
         self.state = state
         self.detail = detail
-        if self.model is not None:
-            text = state if not detail else "%s (%s)" % (state, detail)
-            show = state is not None and state != JOINED
-            ic = installcode.text(self.install_code) if show and self.install_code else None
-            self.model.set_join(None if state == JOINED else text, ic)
+        self.changed.emit(self)
 
-    def _on_callback(self, name, args):
-        if name == "networkFoundHandler":
-            self._found.append(args)
-        elif name == "scanCompleteHandler":
-            if args[1] == ez.SUCCESS:
-                self._scan_done.set()
-        elif name == "stackStatusHandler":
-            self._stack_status = args[0]
-            self._stack.set()
-        elif name == "ncpReset":
-            self._stack_status = -1
-            self._stack.set()
+    def _on_scan_complete(self, args):
+        if args[1] == ez.SUCCESS:
             self._scan_done.set()
+
+    def _on_stack_status(self, args):
+        self._stack_status = args[0]
+        self._stack.set()
+
+    def _on_reset(self, code):
+        self._stack_status = -1
+        self._stack.set()
+        self._scan_done.set()
 
     # ---------------- join (from Ncp bring-up) ----------------
 
@@ -131,8 +135,6 @@ class Commissioner:
                 if await self._join_one(net):
                     self.joined_at_boot = True
                     self._set(JOINED)
-                    for fn in self.on_joined:
-                        fn()
                     return
             if tried:
                 # A trust centre that does not know our EUI64 + install code never sends the
@@ -158,7 +160,7 @@ class Commissioner:
         # -> joinable Smart Energy (ZigBee PRO) networks, best link first
         self._set(SCANNING)
         self.c.inc("scans")
-        self._found = []
+        self._found.clear()  # in place: the networkFoundHandler listener appends to this list
         self._scan_done.clear()
         (st,) = await self.ncp.ezsp.request(
             "startScan", ez.SCAN_ACTIVE, self.channels, _SCAN_DURATION
@@ -167,7 +169,7 @@ class Commissioner:
             log.warn(_TAG, "startScan: 0x%x", st)
             return []
         try:
-            await _wait_ms(self._scan_done.wait(), self.scan_timeout_ms)
+            await wait_ms(self._scan_done.wait(), self.scan_timeout_ms)
         except asyncio.TimeoutError:
             log.warn(_TAG, "scan did not complete")
         nets = []
@@ -201,7 +203,7 @@ class Commissioner:
     async def _wait_stack(self, timeout_ms):
         # -> next stack status (-1: timeout or NCP reset)
         try:
-            await _wait_ms(self._stack.wait(), timeout_ms)
+            await wait_ms(self._stack.wait(), timeout_ms)
         except asyncio.TimeoutError:
             return -1
         self._stack.clear()

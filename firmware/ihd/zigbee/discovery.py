@@ -7,8 +7,8 @@ import json
 import struct
 
 from ihd.runtime import atomic, clock, log
+from ihd.runtime.aio import wait_ms
 from ihd.runtime.counters import Counters
-from ihd.zigbee.ash import _wait_ms
 from micropython import const
 
 _TAG = "disc"
@@ -158,7 +158,7 @@ class Discovery:
                     return bytes(p[2:10])
             self._evt.clear()
             try:
-                await _wait_ms(self._evt.wait(), self.timeout_ms)
+                await wait_ms(self._evt.wait(), self.timeout_ms)
             except asyncio.TimeoutError:
                 break
         self.c.inc("no_eui64")

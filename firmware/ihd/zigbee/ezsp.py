@@ -6,7 +6,7 @@
 # the extended (v8+) header [seq, FC_lo, FC_hi=0x01, id lo, id hi]. Negotiation (herdsman
 # style): legacy version(desired); if the NCP answers another supported version N, extended
 # version(N). Responses are matched on seq + frame id; frames with FC 0x10 (async callback) or an
-# unmatched seq go to on_callback(name, args). Malformed frames are logged (rate-limited) and
+# unmatched seq go to the callback(name) Signal. Malformed frames are logged (rate-limited) and
 # counted, never raised into a task.
 #
 # Receive path (docs/zigbee.md): incomingMessageHandler and messageSentHandler, the callbacks of
@@ -17,8 +17,10 @@ import asyncio
 import struct
 
 from ihd.runtime import log
+from ihd.runtime.aio import wait_ms
 from ihd.runtime.counters import Counters
-from ihd.zigbee.ash import MAX_DATA, AshError, _wait_ms
+from ihd.runtime.events import Signal
+from ihd.zigbee.ash import MAX_DATA, AshError
 from ihd.zigbee.loglimit import LogLimit
 from micropython import const
 
@@ -191,7 +193,7 @@ def _u16(b, i):
 
 class IncomingMessage:
     # incomingMessageHandler, one field order for v13 and v14+. One instance per Ezsp, refilled
-    # for every frame: valid only during on_callback() (ncp.on_message). payload and
+    # for every frame: valid only during the callback Signal (ncp.messages). payload and
     # sender_eui64 are views of Ezsp-owned buffers: copy them (bytes(...)) to keep them.
     def __init__(self):
         self.msg_type = 0
@@ -273,18 +275,19 @@ def command_table(version):
 
 
 class Ezsp:
-    # Callbacks (set by the NCP service):
-    #   on_callback(name, args)  unsolicited frame. incomingMessageHandler: args is the reusable
-    #                            IncomingMessage, messageSentHandler: the reusable MessageSent
-    #                            (named fields, no allocation); any other callback: a tuple of
-    #                            its fields (LV data as a memoryview). Valid only during the call.
-    #   on_reset(code)           the ASH link reported an NCP reset / failure.
+    # Signals (runtime/events.py; the NCP service and the joining code connect):
+    #   callback(name)  one Signal per callback frame name, payload its fields: for
+    #                   incomingMessageHandler the reusable IncomingMessage, for
+    #                   messageSentHandler the reusable MessageSent (named fields, no
+    #                   allocation); for any other callback a tuple of its fields (LV data as a
+    #                   memoryview). Valid only during the call.
+    #   resets          payload: the code of an NCP reset / failure the ASH link reported.
     def __init__(self, ash, cmd_timeout_ms=_CMD_TIMEOUT_MS, name="ezsp"):
         self.ash = ash
         self.cmd_timeout_ms = cmd_timeout_ms
         self.c = Counters(name, _COUNTER_NAMES)
-        self.on_callback = None
-        self.on_reset = None
+        self.resets = Signal(name)
+        self._callbacks = {}  # callback frame name -> Signal, made by the first listener
         self.version = 0  # negotiated protocol version, 0 until negotiated
         self.stack_type = 0
         self.stack_version = 0  # u16 from version(), e.g. 0x7410 = 7.4.1.0
@@ -307,8 +310,17 @@ class Ezsp:
         self._rx_views = {}  # (offset << 8 | length) -> view of _rx, made on first use
         self._set_version(VERSION_DESIRED)
         self.version = 0
-        ash.on_frame = self._on_frame
-        ash.on_reset = self._on_ash_reset
+        ash.frames.connect(self._on_frame)
+        ash.resets.connect(self._on_ash_reset)
+
+    def callback(self, name):
+        # -> the Signal of callback frame `name` (KeyError for a name EZSP does not define)
+        sig = self._callbacks.get(name)
+        if sig is None:
+            if name not in self._tab:
+                raise KeyError(name)
+            sig = self._callbacks[name] = Signal("ezsp." + name, self.c, "handler_errors")
+        return sig
 
     def _set_version(self, version):
         self.version = version
@@ -392,7 +404,7 @@ class Ezsp:
             self.c.inc("commands")
             try:
                 await self.ash.send(self._txmv[:n])
-                await _wait_ms(self._evt.wait(), timeout_ms or self.cmd_timeout_ms)
+                await wait_ms(self._evt.wait(), timeout_ms or self.cmd_timeout_ms)
             except asyncio.TimeoutError:
                 self.c.inc("timeouts")
                 log.warn("ezsp", "%s timed out", name)
@@ -415,9 +427,7 @@ class Ezsp:
         self._link_down = True
         if self._pend_id >= 0:
             self._evt.set()
-        cb = self.on_reset
-        if cb is not None:
-            cb(code)
+        self.resets.emit(code)
 
     # Decode fields of `rsp` from mv[off:]; LV data copied (copy=True) or as a view.
     # Returns None (counted) if the frame is truncated.
@@ -516,13 +526,9 @@ class Ezsp:
                 log.warn("ezsp", "truncated %s", name)
             return
         self.c.inc("callbacks")
-        cb = self.on_callback
-        if cb is not None:
-            try:
-                cb(name, vals)
-            except Exception as e:
-                self.c.inc("handler_errors")
-                log.exc("ezsp", e, "callback %s", name)
+        sig = self._callbacks.get(name)
+        if sig is not None:
+            sig.emit(vals)
 
     # ---- allocation-free decoding of the per-APS-frame callbacks
 

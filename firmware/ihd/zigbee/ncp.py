@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: MIT
 #
 # Recovery: any NCP reset or link failure (unsolicited RSTACK, ERROR, ASH ack timeouts, EOF)
-# arrives as ezsp.on_reset -> this service marks itself not ready and re-runs bring-up. Callers
+# arrives on ezsp.resets -> this service marks itself not ready and re-runs bring-up. Callers
 # of send_unicast() whose command had not been accepted by the NCP wait and are sent after
 # recovery; a message the NCP had already accepted cannot be confirmed any more and returns
 # SEND_NCP_RESET (re-sending it could duplicate it; ZCL retries decide).
@@ -12,9 +12,10 @@ import struct
 import time
 
 from ihd.runtime import log
+from ihd.runtime.aio import wait_ms
 from ihd.runtime.counters import Counters
+from ihd.runtime.events import Signal
 from ihd.zigbee import ezsp as ez
-from ihd.zigbee.ash import _wait_ms
 from ihd.zigbee.ezsp import EzspError, EzspTimeout, InvalidCommand
 from micropython import const
 
@@ -81,14 +82,21 @@ _COUNTER_NAMES = (
 )
 
 
-# The object handed to on_message: ezsp.IncomingMessage (named fields per docs/conventions.md),
-# one instance reused for every incoming message, valid only during on_message().
+# The payload of Ncp.messages: ezsp.IncomingMessage (named fields per docs/conventions.md), one
+# instance reused for every incoming message, valid only during the emit.
 Message = ez.IncomingMessage
 
 
 class Ncp:
-    # Callback: on_message(msg) for every incoming APS message (see Message): called from the
-    # ASH receive task; must not keep msg, msg.payload or msg.sender_eui64 after it returns.
+    # Signals (runtime/events.py):
+    #   messages  payload: every incoming APS message (see Message), from the ASH receive task;
+    #             a listener must not keep msg, msg.payload or msg.sender_eui64 after it
+    #             returns, and returns True when the message was its own (ZDO before ZCL).
+    #   resets    payload: the reset code, after this service has marked itself not ready.
+    # Other EZSP callbacks: connect to ncp.ezsp.callback(name) directly.
+    # join: an async fn(ncp) that joins a network (commissioning's Commissioner.join, passed in
+    # by app.py); bring-up awaits it when networkInit finds no network; it returns once joined
+    # and raises to retry the bring-up. None: a device commissioned outside this firmware.
     def __init__(
         self,
         ezsp,
@@ -101,6 +109,7 @@ class Ncp:
         queue_timeout_ms=_QUEUE_TIMEOUT_MS,
         backoff_min_ms=_BACKOFF_MIN_MS,
         name="ncp",
+        join=None,
     ):
         self.ezsp = ezsp
         self.endpoint = endpoint
@@ -112,12 +121,9 @@ class Ncp:
         self.queue_timeout_ms = queue_timeout_ms
         self.backoff_min_ms = backoff_min_ms
         self.c = Counters(name, _COUNTER_NAMES)
-        self.on_message = None
-        # Commissioning hooks (docs/joining.md): joiner.join(ncp) runs inside bring-up when
-        # networkInit finds no network (returns once joined, raises to retry the bring-up);
-        # listeners get fn(name, args) for every callback not consumed here + stack status.
-        self.joiner = None
-        self.listeners = []
+        self.messages = Signal(name, self.c, "rx_errors")
+        self.resets = Signal(name)
+        self.join = join  # docs/joining.md
         # Status screen
         self.state = ST_DOWN
         self.ezsp_version = 0
@@ -134,8 +140,10 @@ class Ncp:
         self._sent = {}  # message tag -> [Event, status]
         self._tag = 0
         self._task = None
-        ezsp.on_callback = self._on_callback
-        ezsp.on_reset = self._on_reset
+        ezsp.resets.connect(self._on_reset)
+        ezsp.callback("incomingMessageHandler").connect(self._incoming)
+        ezsp.callback("messageSentHandler").connect(self._on_sent)
+        ezsp.callback("stackStatusHandler").connect(self._on_stack_status)
 
     def start(self):
         if self._task is None:
@@ -156,7 +164,7 @@ class Ncp:
         if timeout_ms is None:
             await self._ready.wait()
         else:
-            await _wait_ms(self._ready.wait(), timeout_ms)
+            await wait_ms(self._ready.wait(), timeout_ms)
 
     def status(self):
         return {
@@ -210,15 +218,15 @@ class Ncp:
         (st,) = await e.request("networkInit", self.network_init_bitmask)
         if st == ez.SUCCESS:
             try:
-                await _wait_ms(self._net_evt.wait(), self.network_up_timeout_ms)
+                await wait_ms(self._net_evt.wait(), self.network_up_timeout_ms)
             except asyncio.TimeoutError:
                 log.warn("ncp", "networkInit: no NETWORK_UP yet")
             if self._reset_evt.is_set():
                 raise EzspError("NCP reset during bring-up")
         elif st == e.ST_NOT_JOINED:
             log.info("ncp", "no network to resume: commissioning needed")
-            if self.joiner is not None:
-                await self.joiner.join(self)
+            if self.join is not None:
+                await self.join(self)
                 if self._reset_evt.is_set():
                     raise EzspError("NCP reset while joining")
         else:
@@ -290,7 +298,7 @@ class Ncp:
             left_ms = self.queue_timeout_ms - time.ticks_diff(time.ticks_ms(), t0)
             if not self._ready.is_set():
                 try:
-                    await _wait_ms(self._ready.wait(), max(left_ms, 1))
+                    await wait_ms(self._ready.wait(), max(left_ms, 1))
                 except asyncio.TimeoutError:
                     return self._tx_done(SEND_TIMEOUT)
             tag = self._next_tag()
@@ -330,7 +338,7 @@ class Ncp:
                 self._sent.pop(tag, None)
                 return self._tx_done(st)
             try:
-                await _wait_ms(slot[0].wait(), self.sent_timeout_ms)
+                await wait_ms(slot[0].wait(), self.sent_timeout_ms)
             except asyncio.TimeoutError:
                 pass
             self._sent.pop(tag, None)
@@ -356,51 +364,34 @@ class Ncp:
             slot[0].set()
         self._reset_evt.set()
         self._net_evt.set()  # wake a bring-up waiting for NETWORK_UP
-        self._notify("ncpReset", (code,))
+        self.resets.emit(code)
 
-    def _on_callback(self, name, args):
-        if name == "incomingMessageHandler":
-            self._incoming(args)
-        elif name == "messageSentHandler":  # args: ezsp.MessageSent
-            slot = self._sent.get(args.tag)
-            if slot is None:
-                self.c.inc("sent_unmatched")
-                return
-            slot[1] = args.status
-            slot[0].set()
-        elif name == "stackStatusHandler":
-            st = args[0]
-            self.last_stack_status = st
-            if st == self.ezsp.ST_NETWORK_UP:
-                self.network_state = NET_JOINED
-                self._net_evt.set()
-                log.info("ncp", "network up")
-            elif st == self.ezsp.ST_NETWORK_DOWN:
-                # End device: usually a lost parent (the stack rejoins); refresh() knows better.
-                self.network_state = NET_JOINED_NO_PARENT
-                log.warn("ncp", "network down")
-            else:
-                log.info("ncp", "stack status 0x%x", st)
-            self._notify(name, args)
+    def _on_sent(self, sent):  # ezsp.MessageSent
+        slot = self._sent.get(sent.tag)
+        if slot is None:
+            self.c.inc("sent_unmatched")
+            return
+        slot[1] = sent.status
+        slot[0].set()
+
+    def _on_stack_status(self, args):
+        st = args[0]
+        self.last_stack_status = st
+        if st == self.ezsp.ST_NETWORK_UP:
+            self.network_state = NET_JOINED
+            self._net_evt.set()
+            log.info("ncp", "network up")
+        elif st == self.ezsp.ST_NETWORK_DOWN:
+            # End device: usually a lost parent (the stack rejoins); refresh() knows better.
+            self.network_state = NET_JOINED_NO_PARENT
+            log.warn("ncp", "network down")
         else:
-            self._notify(name, args)
-
-    def _notify(self, name, args):
-        for fn in self.listeners:
-            try:
-                fn(name, args)
-            except Exception as e:
-                log.exc("ncp", e, "listener %s", name)
+            log.info("ncp", "stack status 0x%x", st)
 
     def _incoming(self, m):
         # m: ezsp.IncomingMessage, decoded in place by the EZSP layer (no copy, no allocation).
         self.c.inc("rx")
-        cb = self.on_message
-        if cb is None:
+        if not len(self.messages):
             self.c.inc("rx_dropped")
             return
-        try:
-            cb(m)
-        except Exception as e:
-            self.c.inc("rx_errors")
-            log.exc("ncp", e, "on_message")
+        self.messages.emit(m)

@@ -167,9 +167,11 @@ def han(out_dir: str) -> Dict[str, Any]:
     try:
         sim.start_hansim()
         sim.start_firmware()
+        ctl = sim.ctl
+        assert ctl is not None
         t_end = time.monotonic() + 120
         while time.monotonic() < t_end:
-            c = sim.ctl.call(cmd="status")["ota"]["counters"]
+            c = ctl.call(cmd="status")["ota"]["counters"]
             t = time.monotonic()
             if c["bytes"] and "first" not in marks:
                 marks["first"] = t

@@ -73,9 +73,11 @@ def _glyph_rows(font, ch, top, height, threshold):
         draw.fontmode = "1"
     draw.text((0, -top), ch, font=font, fill=255)
     cut = threshold if threshold is not None else 128
+    px = img.tobytes()  # mode "L": one byte per pixel, rows of adv + 8
+    w = adv + 8
     rows = []
     for y in range(height):
-        rows.append([1 if img.getpixel((x, y)) >= cut else 0 for x in range(adv)])
+        rows.append([1 if px[y * w + x] >= cut else 0 for x in range(adv)])
     return adv, rows
 
 

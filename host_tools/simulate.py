@@ -148,6 +148,7 @@ class Simulation:
             self.speed = float(self.ctl.call(cmd="time")["speed"])
 
     def start_firmware(self):
+        assert self.ncp_addr is not None and self.speed is not None, "start_hansim() first"
         self.boots += 1
         env = dict(os.environ)
         env.update(
@@ -215,6 +216,7 @@ class Simulation:
     # ---- time ----
 
     def now(self):
+        assert self.ctl is not None, "start_hansim() first"
         return self.ctl.zigbee_time()
 
     def run_until(self, t_zigbee, max_real_s=None):

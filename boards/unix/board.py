@@ -46,8 +46,9 @@ _log_file = open(_log_path, "a") if _log_path else None  # noqa: SIM115 - proces
 
 
 def _to_file(line):
-    _log_file.write(line + "\n")
-    _log_file.flush()
+    if _log_file is not None:  # the sink is set only then
+        _log_file.write(line + "\n")
+        _log_file.flush()
 
 
 def _hook_runtime():
@@ -84,7 +85,9 @@ async def open_ncp():
     host, _, port = addr.rpartition(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     try:  # TCP_NODELAY: a UART has no Nagle delay; without it each ASH ACK can wait ~40 ms
-        writer.s.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY (Linux values)
+        # IPPROTO_TCP, TCP_NODELAY (Linux values). The ignore: MicroPython's asyncio.Stream keeps
+        # its socket as .s; the stubs' StreamWriter does not have it.
+        writer.s.setsockopt(6, 1, 1)  # pyright: ignore[reportAttributeAccessIssue]
     except (AttributeError, OSError):
         pass
     return reader, writer
@@ -148,7 +151,7 @@ def inputs():
     # The terminal's keys (term) and the test key file (IHD_KEYS_FIFO), as input sources.
     import keys
 
-    out = [keys.Terminal()] if _DISPLAY == "term" else []
+    out = [keys.Terminal()] if _DISPLAY == "term" else []  # type: list
     path = env("IHD_KEYS_FIFO")
     if path:
         out.append(keys.KeyFile(path))

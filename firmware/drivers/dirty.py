@@ -94,6 +94,15 @@ class Dirty:
 class DirtyPanel:
     # Mixin for the panel drivers: the display loop marks changed rectangles, show() pushes the
     # whole frame. The driver provides self.dirty (a Dirty), width, height and show_rect().
+    # (Bare annotations: declarations for the checker, no code in MicroPython.)
+    dirty: Dirty
+    width: int
+    height: int
+
+    def show_rect(self, x, y, w, h):
+        # The driver's: push one rectangle; -> the bytes sent.
+        raise NotImplementedError
+
     def mark(self, x, y, w, h):
         self.dirty.add(x, y, w, h)
 

@@ -133,7 +133,8 @@ class SSD1306(DirtyPanel, framebuf.FrameBuffer):
         before = self.bytes_pushed
         for p in range(y >> 3, ((y1 - 1) >> 3) + 1):
             self._window(c0, c0 + ncol - 1, p)
-            copy8(self._tx, 1, self.buffer, p * self.width + c0, ncol)
+            # viper takes the bytearrays as ptr8 (converted at the call; the stubs want a ptr8)
+            copy8(self._tx, 1, self.buffer, p * self.width + c0, ncol)  # pyright: ignore[reportArgumentType]
             self.i2c.writeto(self.addr, view)
             self.bytes_pushed += 1 + ncol
         return self.bytes_pushed - before

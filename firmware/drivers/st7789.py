@@ -206,7 +206,8 @@ class ST7789(DirtyPanel, framebuf.FrameBuffer):
         fb = self.buffer
         wd = self.width
         for row in range(y, y + h):
-            swap_copy16(line, fb, row * wd + x0, npix)
+            # viper takes the bytearrays as ptr16 (converted at the call; the stubs want a ptr16)
+            swap_copy16(line, fb, row * wd + x0, npix)  # pyright: ignore[reportArgumentType]
             self.spi.write(view)
         self.cs(1)
         self.bytes_pushed += 1 + npix * 2 * h

@@ -40,7 +40,7 @@ def _install():
     upy_shim.install()
     if "cryptolib" not in sys.modules:
         m = types.ModuleType("cryptolib")
-        m.aes = _Aes
+        m.__dict__["aes"] = _Aes
         sys.modules["cryptolib"] = m
 
 

@@ -36,15 +36,19 @@ def _identity(f=None, *a, **k):
 
 def _make_micropython():
     m = types.ModuleType("micropython")
-    m.const = lambda x: x
-    m.native = m.viper = m.bytecode = _identity
-    m.heap_lock = lambda: 0
-    m.heap_unlock = lambda: 0
-    m.alloc_emergency_exception_buf = lambda n: None
-    m.mem_info = lambda *a: None
-    m.opt_level = lambda *a: 0
-    m.schedule = lambda f, arg: f(arg)
-    m.kbd_intr = lambda c: None
+    m.__dict__.update(
+        const=lambda x: x,
+        native=_identity,
+        viper=_identity,
+        bytecode=_identity,
+        heap_lock=lambda: 0,
+        heap_unlock=lambda: 0,
+        alloc_emergency_exception_buf=lambda n: None,
+        mem_info=lambda *a: None,
+        opt_level=lambda *a: 0,
+        schedule=lambda f, arg: f(arg),
+        kbd_intr=lambda c: None,
+    )
     return m
 
 
@@ -66,6 +70,6 @@ def install():
         async def sleep_ms(ms):
             await asyncio.sleep(ms / 1000)
 
-        asyncio.sleep_ms = sleep_ms
+        asyncio.__dict__["sleep_ms"] = sleep_ms
     if paths.FIRMWARE not in sys.path:
         sys.path.insert(0, paths.FIRMWARE)

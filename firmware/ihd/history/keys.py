@@ -83,10 +83,13 @@ class KeyRegion:
         bufs = (self._read(0), self._read(1))
         recs = (self._parse(bufs[0]), self._parse(bufs[1]))
         best = -1
+        rec = None  # recs[best]
         for s in (0, 1):
-            if recs[s] is not None and (best < 0 or recs[s][0] > recs[best][0]):
+            r = recs[s]
+            if r is not None and (rec is None or r[0] > rec[0]):
                 best = s
-        if best < 0:
+                rec = r
+        if rec is None:
             if not (self._blank(bufs[0]) and self._blank(bufs[1])):
                 log.warn(_TAG, "key region unreadable: new keys, history discarded")
             self.seq = 0
@@ -94,7 +97,7 @@ class KeyRegion:
             self.active = 1
             self.commit()
             return False
-        self.seq, self.entries = recs[best]
+        self.seq, self.entries = rec
         self.active = best
         other = 1 - best
         if not self._blank(bufs[other]):

@@ -156,9 +156,11 @@ class Writer:
                     self._header()
                 continue
             if self._m_left > 0:  # manifest bytes -> .manifest.part
+                mf = self._mf
+                assert mf is not None  # open from the header to the last entry
                 k = min(n - i, self._m_left)
                 part = mv[i : i + k]
-                self._mf.write(part)
+                mf.write(part)
                 self._crc = binascii.crc32(part, self._crc)
                 self._m_left -= k
                 i += k
@@ -199,6 +201,7 @@ class Writer:
 
     def _manifest_done(self):
         f = self._mf
+        assert f is not None
         f.seek(0)
         f.write(struct.pack(_ATOMIC, _ATOMIC_MAGIC, HDR_LEN + self._m_len, self._crc & 0xFFFFFFFF))
         f.close()
@@ -212,14 +215,12 @@ class Writer:
         e = self._ent
         mv = memoryview(e)
         end = self._m_len
-        if self._m_pos >= end or self._mf.readinto(mv[:1]) != 1:
+        mf = self._mf
+        assert mf is not None
+        if self._m_pos >= end or mf.readinto(mv[:1]) != 1:
             raise BundleError("manifest truncated")
         pl = e[0]
-        if (
-            pl > 120
-            or self._m_pos + 1 + pl + 36 > end
-            or self._mf.readinto(mv[1 : 37 + pl]) != 36 + pl
-        ):
+        if pl > 120 or self._m_pos + 1 + pl + 36 > end or mf.readinto(mv[1 : 37 + pl]) != 36 + pl:
             raise BundleError("manifest truncated")
         try:
             path = bytes(e[1 : 1 + pl]).decode()
@@ -245,11 +246,13 @@ class Writer:
             return
         if self._m_pos != self._m_len:
             raise BundleError("manifest length mismatch")
+        assert self._mf is not None
         self._mf.close()
         self._mf = None
         self._f = None
 
     def _close_file(self):
+        assert self._f is not None
         self._f.close()
         self._f = None
         if sha256_file(self.dir + "/" + self._path, self._buf) != self._want:

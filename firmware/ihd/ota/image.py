@@ -308,17 +308,18 @@ class Verifier:
                 return self._fail(BAD_DIGEST)
             self.digest_ok = True
         else:
-            if self._mac is None:
+            k = self.hmac_key
+            mac = self._mac  # set by reset() when there is a key
+            if mac is None or k is None:
                 self.hmac_ok = False  # no key provisioned: the element is carried, not checked
             else:
-                k = self.hmac_key
                 if len(k) > 64:
                     k = hashlib.sha256(k).digest()
                 p = self._ipad
                 for i in range(64):
                     p[i] = (k[i] if i < len(k) else 0) ^ 0x5C
                 o = hashlib.sha256(p)
-                o.update(self._mac.digest())
+                o.update(mac.digest())
                 if o.digest() != t:
                     return self._fail(BAD_HMAC)
                 self.hmac_ok = True

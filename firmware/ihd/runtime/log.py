@@ -13,7 +13,7 @@ _NAMES = {DEBUG: "D", INFO: "I", WARN: "W", ERROR: "E"}
 _RING_LEN = const(32)
 
 level = INFO
-_ring = [None] * _RING_LEN
+_ring = [None] * _RING_LEN  # type: list  # lines, oldest overwritten
 _ring_next = 0
 _sink = None  # optional extra writer (e.g. a log file on the unix board)
 console = True  # off when the console is the display (unix board drawing in the terminal)

@@ -53,12 +53,14 @@ def mount(dev, mountpoint="/flash", raw_blocks=RAW_BLOCKS, progsize=128):
     count = dev.ioctl(_IOCTL_COUNT, 0)
     bs = dev.ioctl(_IOCTL_SIZE, 0)
     part = Partition(dev, 0, count - raw_blocks)
+    # The ignores: the stubs type block_dev as their AbstractBlockDev class, which MicroPython
+    # does not have (any object with readblocks/writeblocks/ioctl is a block device).
     try:
-        fs = vfs.VfsLfs2(part, progsize=progsize, mtime=False)
+        fs = vfs.VfsLfs2(part, progsize=progsize, mtime=False)  # pyright: ignore[reportArgumentType]
     except OSError as e:
         log.warn(_TAG, "littlefs does not mount (%s): formatting %d blocks", e, count - raw_blocks)
-        vfs.VfsLfs2.mkfs(part, progsize=progsize)
-        fs = vfs.VfsLfs2(part, progsize=progsize, mtime=False)
+        vfs.VfsLfs2.mkfs(part, progsize=progsize)  # pyright: ignore[reportArgumentType]
+        fs = vfs.VfsLfs2(part, progsize=progsize, mtime=False)  # pyright: ignore[reportArgumentType]
     if mountpoint:
         vfs.mount(fs, mountpoint)
     return Storage(fs, part, count - raw_blocks, bs, mountpoint)

@@ -21,7 +21,7 @@ class Supervised:
         self.last_error = None
         self.running = False
         self.done = False
-        self.task = None
+        self.task = None  # type: asyncio.Task | None
 
 
 class Supervisor:

@@ -1,7 +1,7 @@
 # ZCL endpoint logic over the NCP: TSNs, request/response correlation with timeout + retries,
 # command/report dispatch, automatic Default Response, a local attribute store answering Read /
 # Write / Discover Attributes. SPDX-License-Identifier: MIT
-# Wiring: ncp.on_message = zcl.handle_incoming. Malformed input is logged (rate-limited) +
+# Wiring: ncp.messages.connect(zcl.handle_incoming). Malformed input is logged (rate-limited) +
 # counted (counters "zcl.*"), answered with a Default Response where the spec wants one, and
 # never raised.
 #
@@ -236,7 +236,8 @@ class Zcl:
         self.profile_id = profile_id
         self.max_payload = max_payload
         self.counters = counters.Counters("zcl", _COUNTERS)
-        self._tsn = time.ticks_ms() & 0xFF  # avoid replaying TSNs right after a reboot
+        # the ms counter's low byte: avoid replaying TSNs right after a reboot
+        self._tsn = time.ticks_diff(time.ticks_ms(), 0) & 0xFF
         self._pool = []  # _Pending slots, at most pool_max, made on first use
         self.pool_max = pool
         self._rx_max = rx_max
@@ -296,7 +297,8 @@ class Zcl:
         return self._tsn
 
     @staticmethod
-    def build(frame_type, direction, tsn, cmd_id, payload=b"", disable_dr=False, manuf=None):
+    def build(frame_type, direction, tsn, cmd_id, payload: "bytes | bytearray | memoryview" = b"",
+              disable_dr=False, manuf=None):  # fmt: skip
         n = FR.header_len(manuf)
         b = bytearray(n + len(payload))
         FR.encode_header(b, 0, frame_type, direction, tsn, cmd_id, disable_dr, manuf)
@@ -324,7 +326,8 @@ class Zcl:
         self.counters.inc("tx_frames")
         return True
 
-    async def send(self, node, ep, cluster, cmd_id, payload=b"", frame_type=FR.CLUSTER,
+    async def send(self, node, ep, cluster, cmd_id,
+                   payload: "bytes | bytearray | memoryview" = b"", frame_type=FR.CLUSTER,
                    direction=FR.C2S, disable_dr=True, manuf=None):  # fmt: skip
         # Fire-and-forget (new TSN, no waiting). -> True if the NCP accepted it.
         data = self.build(frame_type, direction, self.next_tsn(), cmd_id, payload, disable_dr,
@@ -359,7 +362,8 @@ class Zcl:
         p.rsp = None
         self._free.set()
 
-    async def request(self, node, ep, cluster, cmd_id, payload=b"", frame_type=FR.CLUSTER,
+    async def request(self, node, ep, cluster, cmd_id,
+                      payload: "bytes | bytearray | memoryview" = b"", frame_type=FR.CLUSTER,
                       direction=FR.C2S, disable_dr=False, manuf=None, rsp_cmd=None,
                       timeout_ms=TIMEOUT_MS, retries=RETRIES):  # fmt: skip
         # Sends and waits for the frame from (node, cluster) with our TSN and the opposite
@@ -503,7 +507,8 @@ class Zcl:
             self._malformed(rsp, e)
             return [(F.MALFORMED_COMMAND, None, None)]
 
-    def reply(self, f, cmd_id, payload=b"", frame_type=FR.CLUSTER, disable_dr=True):
+    def reply(self, f, cmd_id, payload: "bytes | bytearray | memoryview" = b"",
+              frame_type=FR.CLUSTER, disable_dr=True):  # fmt: skip
         # Specific response to frame f (same TSN, opposite direction); suppresses the automatic
         # Default Response. Sent in the background.
         f.responded = True
@@ -531,7 +536,7 @@ class Zcl:
     # ---------------- receiving ----------------
 
     def handle_incoming(self, msg):
-        # ncp.on_message callback. Never raises.
+        # ncp.messages listener. Never raises.
         try:
             self._incoming(msg)
         except Exception as e:  # last resort: a bug here must not take the NCP task down

@@ -144,11 +144,12 @@ class App:
         self.tenancy = TenancyWatcher(
             self.zcl,
             self.registry,
-            self.history,  # truncate(meter_name, t)
+            self.history,
             TenancyState(_FLASH + "/tenancy.json"),
             cfg.get("tenancy_poll_s"),
+            meters=self.meters,
+            model=self.model,
         )
-        self.tenancy.on_applied.append(self._tenancy_applied)
         self.build_prepay()
         self.build_ota()
 
@@ -218,12 +219,8 @@ class App:
             state_path=_FLASH + "/prepay.json",
             buzzer=self.buzzer.alert if self.buzzer is not None else None,
         )
-        self.tenancy.clearers.append(self.prepay.tenancy_clearer)
-        # The screens' way to the service (PPMID: top-up, emergency credit, alerts, log).
-        from ihd.state.model import D_PREPAY
-
-        self.model.prepay_actions = self.prepay
-        self.model.changed(D_PREPAY)
+        self.tenancy.clearing.connect(self._clear_prepay)
+        self.model.set_prepay_actions(self.prepay)
 
     def build_ota(self):
         from ihd.ota.client import OtaClient
@@ -247,10 +244,8 @@ class App:
         self.shutdown()
         self.board.reset()
 
-    async def _tenancy_applied(self, meter_name, t):
-        idx = FU.index(meter_name)
-        self.model.tenancy_event = "change applied %s" % clock.iso(t)[:16]
-        await self.meters.refresh(meter_name, visible_from=self.history.visible_from(idx))
+    def _clear_prepay(self, ev):  # tenancy.clearing listener
+        self.prepay.tenancy_clearer(ev.meter, ev.control)
 
     # ---------------- tasks ----------------
 
@@ -267,9 +262,7 @@ class App:
                 log.info("app", "network up (NCP resets: %d)", seen_resets)
                 self.model.set_link(LINK_UP)
                 st = self.ncp.status()
-                self.model.ezsp_version = st["ezsp_version"]
-                self.model.ncp_version = st["stack_version"]
-                self.model.eui64 = st["eui64"]
+                self.model.set_ncp(st["ezsp_version"], st["stack_version"], st["eui64"])
                 self.meters.kick()
                 self.tenancy.kick()
                 self.prepay.kick()

@@ -75,7 +75,9 @@ class _Frame:
 
 class _Tenancy:
     def __init__(self):
-        self.clearers = []
+        from ihd.runtime.events import Signal
+
+        self.clearing = Signal("tenancy")
 
 
 def _bring_up(board):

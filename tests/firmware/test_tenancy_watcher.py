@@ -91,7 +91,7 @@ def test_publish_reply_applies_once_and_is_acknowledged():
     z.answers[0x00] = Rsp(0x1234, 1, _cot_args(100, 9_000))
     z.answers[0x01] = Rsp(0x1234, 1, status=NOT_FOUND)
     cleared = []
-    w.clearers.append(lambda m, bits: cleared.append((m, bits)))
+    w.clearing.connect(lambda ev: cleared.append((ev.meter, ev.control)))
     fwtest.run(w.poll(w.registry.get("elec")))
     assert h.truncations == [("elec", 9_000)]
     assert cleared == [("elec", 0x200)]

@@ -28,12 +28,13 @@ from ihd.meters.registry import ELEC, GAS
 from ihd.runtime import clock, log
 from ihd.runtime.counters import Counters
 from ihd.state.model import D_CLOCK
+from ihd.zigbee.zcl import clusters as C
 from ihd.zigbee.zcl import foundation as F
 
-_TIME = const(0x000A)
-_PRICE = const(0x0700)
-_METERING = const(0x0702)
-_DM = const(0x0708)
+_TIME = C.TIME
+_PRICE = C.PRICE
+_METERING = C.METERING
+_DM = C.DEVICE_MGMT
 _HH_S = const(1800)
 _DAY_S = const(86400)
 _CLOCK_SYNC_S = const(3600)
@@ -41,11 +42,22 @@ _TARIFF_S = const(3600)
 _TIME_STATUS_OK = const(0x03)  # Master | Synchronized
 _MP_DIGITS = const(5)  # our money unit is 1e-5 GBP
 
-_FORMAT_IDS = (0x0300, 0x0301, 0x0302, 0x0303, 0x0304, 0x0305)
-_LIVE_IDS = (0x0000, 0x0400)
-_GAS_PRICE_IDS = (0x0301, 0x0302, 0x0303, 0x0304, 0x0306)
-_THRESHOLD_IDS = (0x0400, 0x0401)
-_AMBIENT_ATTR = const(0x0207)
+# Attribute ids by their names in the cluster tables (zcl/clusters.py).
+_TIME_IDS = C.attr_ids(_TIME, ("time", "time_status"))
+_FORMAT_IDS = C.attr_ids(_METERING, (
+    "unit_of_measure", "multiplier", "divisor",
+    "summation_formatting", "demand_formatting", "historical_consumption_formatting",
+))  # fmt: skip
+_LIVE_IDS = C.attr_ids(_METERING, ("current_summ_delivered", "instantaneous_demand"))
+_SUMMATION, _DEMAND = _LIVE_IDS
+(_AMBIENT,) = C.attr_ids(_METERING, ("ambient_consumption_indicator",))
+_GAS_PRICE_IDS = C.attr_ids(_PRICE, (
+    "standing_charge", "conversion_factor", "conversion_factor_trailing_digit",
+    "calorific_value", "calorific_value_trailing_digit",
+))  # fmt: skip
+_STANDING, _CF, _CF_TD, _CV, _CV_TD = _GAS_PRICE_IDS
+_THRESHOLD_IDS = C.attr_ids(_DM, ("low_medium_threshold", "medium_high_threshold"))
+(_SUPPLIER_NAME,) = C.attr_ids(_DM, ("provider_name",))
 _TAG = "meters"
 
 
@@ -164,22 +176,24 @@ class MeterService:
         if not force and clock.synced() and clock.now() - self._clock_utc < _CLOCK_SYNC_S:
             return
         node, ep = self.hub
-        got = await self.zcl.read_attributes(node, ep, _TIME, (0x0000, 0x0001))
-        if not got or not _ok(got.get(0x0000)):
+        got = await self.zcl.read_attributes(node, ep, _TIME, _TIME_IDS)
+        time_id, status_id = _TIME_IDS
+        if not got or not _ok(got.get(time_id)):
             if not clock.synced():
                 log.warn(_TAG, "no time from the hub yet")
             return
-        status = got.get(0x0001)
+        status = got.get(status_id)
         if _ok(status) and not status & _TIME_STATUS_OK:
             log.warn(_TAG, "hub time not synchronised (status 0x%02x); ignored", status)
             return
-        if clock.set_utc(got[0x0000]):
+        if clock.set_utc(got[time_id]):
             self._clock_utc = clock.now()
             self.c.inc("clock_syncs")
             self.model.changed(D_CLOCK)
 
-    async def refresh(self, name, visible_from=None):
-        # After a change of tenancy: forget cached readings, re-read everything of the meter.
+    def forget(self, name):
+        # After a change of tenancy: forget cached readings, discard those in flight (gen), and
+        # re-read everything of the meter at once.
         st = self.states.get(name)
         if st is None:
             return
@@ -191,8 +205,6 @@ class MeterService:
         st.hh_wh = 0
         st.tariff_utc = 0
         st.thresholds = None
-        if visible_from is not None:
-            self.model.set_visible_from(st.fuel_id, visible_from)
         st.next_poll_utc = 0
         self.kick()
 
@@ -218,10 +230,10 @@ class MeterService:
         if rr is not None:
             self._records(st, got, t)
         else:
-            if _ok(got.get(0x0400)):
-                self._demand(st, got[0x0400], t)
-            if _ok(got.get(0x0000)):
-                self._summation(st, got[0x0000], t)
+            if _ok(got.get(_DEMAND)):
+                self._demand(st, got[_DEMAND], t)
+            if _ok(got.get(_SUMMATION)):
+                self._summation(st, got[_SUMMATION], t)
         # Secondary reads wait until every meter has shown a first reading: on a slow or noisy
         # link the household sees both fuels' numbers before the ambient level and tariff.
         if any(o.summ_milli is None for o in self.states.values()):
@@ -237,16 +249,13 @@ class MeterService:
     async def _read_formatting(self, st):
         m = st.meter
         got = await self.zcl.read_attributes(m.node, m.ep, _METERING, _FORMAT_IDS)
-        if not got or not all(_ok(got.get(a)) for a in (0x0300, 0x0301, 0x0302)):
+        unit, mul, div, sfmt, dfmt, hfmt = _FORMAT_IDS
+        if not got or not all(_ok(got.get(a)) for a in (unit, mul, div)):
             self.c.inc("read_failures")
             log.warn(_TAG, "%s: formatting unreadable", m.name)
             return False
-        fmt = units.Formatting(got[0x0300], got[0x0301], got[0x0302])
-        for a, slot in (
-            (0x0303, "summation_fmt"),
-            (0x0304, "demand_fmt"),
-            (0x0305, "history_fmt"),
-        ):
+        fmt = units.Formatting(got[unit], got[mul], got[div])
+        for a, slot in ((sfmt, "summation_fmt"), (dfmt, "demand_fmt"), (hfmt, "history_fmt")):
             if _ok(got.get(a)):
                 setattr(fmt, slot, got[a])
         if not fmt.valid():
@@ -259,38 +268,40 @@ class MeterService:
 
     async def _read_tariff(self, st):
         m = st.meter
-        rsp = await self.zcl.command(m.node, m.ep, _PRICE, 0x00, {"command_options": 0},
-                                     rsp_cmd=0x00)  # fmt: skip
+        opts = {"command_options": 0}
+        rsp = await self.zcl.command(m.node, m.ep, _PRICE, C.PRICE_GET_CURRENT_PRICE, opts,
+                                     rsp_cmd=C.PRICE_PUBLISH_PRICE)  # fmt: skip
         a = rsp.args if rsp is not None else None
-        ids = _GAS_PRICE_IDS if m.name == GAS else (0x0301,)
+        ids = _GAS_PRICE_IDS if m.name == GAS else (_STANDING,)
         got = await self.zcl.read_attributes(m.node, m.ep, _PRICE, ids) or {}
         if a is None or self.registry.source_of(rsp) is None:
             log.warn(_TAG, "%s: no current price", m.name)
             return
         td = a["trailing_digit_and_tier"] >> 4
         st.unit_rate_mp_kwh = to_mp(a["price"], td)
-        if _ok(got.get(0x0301)):
-            st.standing_mp_day = to_mp(got[0x0301], td)
+        if _ok(got.get(_STANDING)):
+            st.standing_mp_day = to_mp(got[_STANDING], td)
         if m.name == GAS:
             self._gas_factors(st, got)
         st.tariff_utc = clock.now()
         supplier = None
         if m.name == ELEC:  # the supplier's name as the ESME's Device Management server holds it
-            dm = await self.zcl.read_attributes(m.node, m.ep, _DM, (0x0101,))
-            if dm and _ok(dm.get(0x0101)):
-                supplier = _text(dm[0x0101])
+            dm = await self.zcl.read_attributes(m.node, m.ep, _DM, (_SUPPLIER_NAME,))
+            if dm and _ok(dm.get(_SUPPLIER_NAME)):
+                supplier = _text(dm[_SUPPLIER_NAME])
         self.model.set_tariff(st.fuel_id, st.unit_rate_mp_kwh, st.standing_mp_day,
                               a["trailing_digit_and_tier"] & 0x0F, _text(a["rate_label"]),
                               supplier)  # fmt: skip
 
     def _gas_factors(self, st, got):
-        # CV (0x0304, trailing digit 0x0306 high nibble) and CF (0x0302, 0x0303) for m3 -> kWh
-        if _ok(got.get(0x0304)):
-            td = (got.get(0x0306) or 0) >> 4 if _ok(got.get(0x0306)) else 0
-            st.cv_milli = got[0x0304] * 1000 // _pow10(td)
-        if _ok(got.get(0x0302)):
-            td = (got.get(0x0303) or 0) >> 4 if _ok(got.get(0x0303)) else 0
-            st.cf_milli = got[0x0302] * 1000000 // _pow10(td)
+        # calorific value and conversion factor (each with its trailing digit in the high
+        # nibble) for m3 -> kWh
+        if _ok(got.get(_CV)):
+            td = (got.get(_CV_TD) or 0) >> 4 if _ok(got.get(_CV_TD)) else 0
+            st.cv_milli = got[_CV] * 1000 // _pow10(td)
+        if _ok(got.get(_CF)):
+            td = (got.get(_CF_TD) or 0) >> 4 if _ok(got.get(_CF_TD)) else 0
+            st.cf_milli = got[_CF] * 1000000 // _pow10(td)
         r = st.gas_ratio
         if r.key_a != st.cv_milli or r.key_b != st.cf_milli:
             st.gas_ratio = units.gas_ratio(st.cv_milli, st.cf_milli)
@@ -301,11 +312,9 @@ class MeterService:
         fmt = st.fmt  # local: a tenancy refresh may clear st.fmt while we await
         if st.thresholds is None:
             got = await self.zcl.read_attributes(m.node, m.ep, _DM, _THRESHOLD_IDS)
-            if got and _ok(got.get(0x0400)) and _ok(got.get(0x0401)):
-                st.thresholds = (
-                    units.demand_w(got[0x0400], fmt),
-                    units.demand_w(got[0x0401], fmt),
-                )
+            lo_id, hi_id = _THRESHOLD_IDS
+            if got and _ok(got.get(lo_id)) and _ok(got.get(hi_id)):
+                st.thresholds = (units.demand_w(got[lo_id], fmt), units.demand_w(got[hi_id], fmt))
             else:
                 st.thresholds = ()  # not supported: use the meter's own indicator
         demand = self.model.fuels[st.fuel_id].demand_w
@@ -313,9 +322,9 @@ class MeterService:
             lo, hi = st.thresholds
             self.model.set_ambient(0 if demand < lo else (1 if demand < hi else 2))
             return
-        got = await self.zcl.read_attributes(m.node, m.ep, _METERING, (_AMBIENT_ATTR,))
-        if got and _ok(got.get(_AMBIENT_ATTR)) and got[_AMBIENT_ATTR] <= 2:
-            self.model.set_ambient(got[_AMBIENT_ATTR])
+        got = await self.zcl.read_attributes(m.node, m.ep, _METERING, (_AMBIENT,))
+        if got and _ok(got.get(_AMBIENT)) and got[_AMBIENT] <= 2:
+            self.model.set_ambient(got[_AMBIENT])
 
     # ---------------- values ----------------
 
@@ -339,10 +348,10 @@ class MeterService:
     def _records(self, st, rec, t):
         # InstantaneousDemand (int24: a small int) then CurrentSummationDelivered (uint48 as
         # rec.hi * 2^24 + rec.lo), as the dict path does.
-        i = rec.find(0x0400)
+        i = rec.find(_DEMAND)
         if i >= 0 and rec.ok(i):
             self._demand(st, rec.value(i), t)
-        i = rec.find(0x0000)
+        i = rec.find(_SUMMATION)
         if i >= 0 and rec.ok(i):
             milli = units.milli_u48(rec.hi[i], rec.lo[i], st.fmt)
             if milli is not None:
@@ -353,9 +362,9 @@ class MeterService:
         if st is None:
             return
         t = clock.now()
-        if attr_id == 0x0400:
+        if attr_id == _DEMAND:
             self._demand(st, value, t)
-        elif attr_id == 0x0000:
+        elif attr_id == _SUMMATION:
             self._summation(st, value, t)
 
     def _demand(self, st, raw, t):

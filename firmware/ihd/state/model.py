@@ -226,6 +226,18 @@ class Model:
         self.link_lqi = lqi
         self.changed(D_LINK | D_STATUS)
 
+    def set_ncp(self, ezsp_version, stack_version, eui64):
+        self.ezsp_version = ezsp_version
+        self.ncp_version = stack_version
+        self.eui64 = eui64
+        self.changed(D_STATUS)
+
+    def set_prepay_actions(self, actions):
+        # The PPMID's way to the prepayment service (an object with the methods docs/prepay.md
+        # "UI" lists); the Prepayment screen grows its top-up and emergency-credit parts.
+        self.prepay_actions = actions
+        self.changed(D_PREPAY)
+
     def set_join(self, status, install_code_text=None):
         self.join_status = status
         self.install_code_text = install_code_text

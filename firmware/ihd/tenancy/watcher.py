@@ -1,23 +1,30 @@
 # CoT/CoS watcher: learns of changes from each bound meter and applies them (docs/tenancy.md).
 # Commands first (GetChangeOfTenancy/Supplier); attributes when the meter does not support them;
-# pushed publishes from the bound meter too. Applying = truncate history at T, clear what the
-# control bits name, refresh the meter, tell the UI.
+# pushed publishes from the bound meter too. Applying is one function, apply(): the whole
+# rewind (history, cleared data, persisted decision, readings, screens), top to bottom.
 import asyncio
 
 from micropython import const
 
 from ihd.runtime import clock, log
+from ihd.runtime.events import Signal
+from ihd.state import fuels as FU
 from ihd.tenancy import core
 from ihd.tenancy.core import COS, COT, Event
+from ihd.zigbee.zcl import clusters as C
 from ihd.zigbee.zcl import foundation as F
+from ihd.zigbee.zcl.frame import S2C
 
-_DM = const(0x0708)
-_S2C = const(1)
-_GET = {COT: 0x00, COS: 0x01}
+_DM = C.DEVICE_MGMT
+_GET = {COT: C.DM_GET_COT, COS: C.DM_GET_COS}
+# The change control attributes, in the order core.event_from_attributes reads them.
 _ATTRS = {
-    COT: (0x0200, 0x0201),
-    COS: (0x0112, 0x0113, 0x0110, 0x0111, 0x0114),
-}
+    COT: C.attr_ids(_DM, ("change_of_tenancy_update_time", "proposed_tenancy_change_control")),
+    COS: C.attr_ids(_DM, (
+        "proposed_provider_change_time", "proposed_provider_change_control",
+        "proposed_provider_id", "proposed_provider_name", "proposed_provider_contact_details",
+    )),
+}  # fmt: skip
 _CMD_RETRY_S = const(86400)  # re-try the commands daily on an attributes-only meter
 _TAG = "tenancy"
 METHOD_COMMANDS = "commands"
@@ -35,19 +42,24 @@ def _text(v):
 
 
 class TenancyWatcher:
-    def __init__(self, zcl, registry, history, state, poll_s=1800):
+    # history: history.view.HistoryView (truncate, visible_from); state: core.TenancyState;
+    # meters: meters.service.MeterService (forget); model: state.model.Model. meters and model
+    # are None only in tests of the decisions alone.
+    def __init__(self, zcl, registry, history, state, poll_s=1800, meters=None, model=None):
         self.zcl = zcl
         self.registry = registry
-        self.history = history  # .truncate(meter_name, t_s)
-        self.state = state  # core.TenancyState
+        self.history = history
+        self.state = state
         self.poll_s = poll_s
-        self.clearers = []  # fn(meter_name, control_bits): clear data the bits name
-        self.on_applied = []  # fn(meter_name, t_s): refresh readings, redraw
+        self.meters = meters
+        self.model = model
+        # payload: the core.Event being applied; listeners clear what its control bits name
+        self.clearing = Signal(_TAG)
         self.last_event = None  # summary for the status screen (no personal data)
         self._wake = asyncio.Event()
         self._cmd_tried = {}  # meter -> device time the commands were last tried
-        zcl.on_command(_DM, 0x00, _S2C, self._on_publish_cot)
-        zcl.on_command(_DM, 0x01, _S2C, self._on_publish_cos)
+        zcl.on_command(_DM, C.DM_PUBLISH_COT, S2C, self._on_publish_cot)
+        zcl.on_command(_DM, C.DM_PUBLISH_COS, S2C, self._on_publish_cos)
 
     def kick(self):
         # Poll now: boot, rejoin, NCP reset.
@@ -181,25 +193,26 @@ class TenancyWatcher:
             self._summarise(ev, decision, t)
 
     async def apply(self, ev, t):
-        # Order matters for power cuts: truncate (durable, idempotent) before marking the event
-        # applied; a cut in between re-applies the same truncation after reboot.
+        # The rewind of one meter at its implementation time T. Order matters for power cuts:
+        # the truncation is durable and idempotent and comes before the event is marked
+        # applied, so a cut in between re-applies the same truncation after reboot.
         t0 = clock.ticks_ms()
         log.info(_TAG, "applying %s %d on %s at %s", ev.kind, ev.issuer_event_id, ev.meter,
                  clock.iso(t))  # fmt: skip
+        # 1. History: post-T data re-encrypted under a new key, the old key erased from flash.
         self.history.truncate(ev.meter, t)
-        for fn in self.clearers:
-            try:
-                fn(ev.meter, ev.control)
-            except Exception as e:
-                log.exc(_TAG, e, "clearer")
+        # 2. What the control bits name (prepayment data, ...): the listeners' business.
+        self.clearing.emit(ev)
+        # 3. The decision survives reboots from here on.
         self.state.mark_applied(ev, clock.now())
-        for fn in self.on_applied:
-            try:
-                r = fn(ev.meter, t)
-                if r is not None and hasattr(r, "send"):
-                    await r
-            except Exception as e:
-                log.exc(_TAG, e, "on_applied")
+        # 4. Readings: cached ones forgotten, those in flight discarded, all re-read.
+        if self.meters is not None:
+            self.meters.forget(ev.meter)
+        # 5. Screens: nothing before the new visible_from is shown; every area redraws.
+        if self.model is not None:
+            fuel = FU.index(ev.meter)
+            self.model.tenancy_event = "change applied %s" % clock.iso(t)[:16]
+            self.model.set_visible_from(fuel, self.history.visible_from(fuel))
         self._summarise(ev, "applied", t)
         log.info(_TAG, "%s %d applied in %d ms", ev.kind, ev.issuer_event_id,
                  clock.ticks_diff_ms(t0))  # fmt: skip

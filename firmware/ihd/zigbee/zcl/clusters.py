@@ -61,6 +61,25 @@ OTA_IMAGE_BLOCK_RSP = const(0x05)
 OTA_UPGRADE_END = const(0x06)
 OTA_UPGRADE_END_RSP = const(0x07)
 
+# Attribute ids the services use (server side; PP_ATTR_ + the name in the table below).
+PP_ATTR_PAYMENT_CONTROL_CONFIGURATION = const(0x0000)
+PP_ATTR_CREDIT_REMAINING = const(0x0001)
+PP_ATTR_EMERGENCY_CREDIT_REMAINING = const(0x0002)
+PP_ATTR_CREDIT_STATUS = const(0x0003)
+PP_ATTR_CREDIT_REMAINING_TIMESTAMP = const(0x0004)
+PP_ATTR_ACCUMULATED_DEBT = const(0x0005)
+PP_ATTR_EMERGENCY_CREDIT_LIMIT = const(0x0010)
+PP_ATTR_EMERGENCY_CREDIT_THRESHOLD = const(0x0011)
+PP_ATTR_LOW_CREDIT_WARNING_LEVEL = const(0x0031)
+PP_ATTR_IHD_LOW_CREDIT_WARNING_LEVEL = const(0x0032)
+PP_ATTR_DEBT_LABEL_1 = const(0x0210)  # debt register k (0-2): the _1 id + k * PP_DEBT_STEP
+PP_ATTR_DEBT_AMOUNT_1 = const(0x0211)
+PP_ATTR_DEBT_RECOVERY_FREQUENCY_1 = const(0x0216)
+PP_ATTR_DEBT_RECOVERY_AMOUNT_1 = const(0x0217)
+PP_DEBT_STEP = const(0x10)
+PP_ATTR_CURRENCY_SCALING_FACTOR = const(0x0502)
+PP_ATTR_CURRENCY = const(0x0503)
+
 # Private copies of types.py ids (const-folded into the tables).
 _BOOL = const(0x10)
 _B8 = const(0x18)
@@ -181,7 +200,9 @@ _METERING_SRV = (
     0x0300, 0x0300, _E8, "unit_of_measure",
     0x0301, 0x0301, _U24, "multiplier",
     0x0302, 0x0302, _U24, "divisor",
-    0x0303, 0x0305, _B8, "formatting",
+    0x0303, 0x0303, _B8, "summation_formatting",
+    0x0304, 0x0304, _B8, "demand_formatting",
+    0x0305, 0x0305, _B8, "historical_consumption_formatting",
     0x0306, 0x0306, _B8, "metering_device_type",
     0x0307, 0x0307, _OSTR, "site_id",
     0x0308, 0x0308, _OSTR, "meter_serial_number",
@@ -767,6 +788,21 @@ def attr_name(cluster_id, attr_id, side=SERVER):
     return "%s_%d" % (tab[i + 3], attr_id - tab[i])
 
 
+def attr_ids(cluster_id, names, side=SERVER):
+    # Attribute names -> their ids, in order: how services name attributes (the tables are the
+    # one place ids are written). KeyError for a name the table does not declare.
+    tab = attrs(cluster_id, side)
+    out = []
+    for name in names:
+        for i in range(0, len(tab), 4):
+            if tab[i + 3] == name and tab[i] == tab[i + 1]:
+                out.append(tab[i])
+                break
+        else:
+            raise KeyError(name)
+    return tuple(out)
+
+
 def attrs(cluster_id, side=SERVER):
     # The flat (lo, hi, type, name) rows, e.g. for discovery.
     c = _CLUSTERS.get(cluster_id)
@@ -840,6 +876,8 @@ def encode_into(schema, values, buf, off=0):
                 break
             if t & _TYPE not in (_OSTR, _CSTR) or t & (_REST | _LIST):
                 raise EncodeError("missing " + name)
+            off = T.encode_into(t & _TYPE, v, buf, off)  # an absent string: the invalid value
+            continue
         if t & _REST:
             n = len(v)
             if off + n > len(buf):

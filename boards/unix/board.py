@@ -248,7 +248,8 @@ def _fw_state(app):
 
 
 def _ncp_state(app):
-    st = app.ncp.status() if app.ncp else None
+    ncp = getattr(app, "ncp", None)  # None: stopped before the stack was built
+    st = ncp.status() if ncp else None
     if st and st.get("eui64"):
         st["eui64"] = "".join("%02x" % b for b in st["eui64"])
     return st

@@ -6,10 +6,28 @@
 import asyncio
 import gc
 
+from micropython import const
+
 import ihd
 from ihd.runtime import clock, counters, log
 from ihd.runtime.supervisor import Supervisor, install_loop_handler
 from ihd.state import fuels as FU
+
+_TYPES = const(0)  # the type checker reads these imports; MicroPython compiles `if 0:` away
+if _TYPES:
+    from ihd.history.view import HistoryView
+    from ihd.meters.registry import Registry
+    from ihd.meters.service import MeterService
+    from ihd.ota.client import OtaClient
+    from ihd.ota.slots import Slots
+    from ihd.prepay.service import PrepayService
+    from ihd.runtime.config import Config
+    from ihd.state.model import Model
+    from ihd.tenancy.watcher import TenancyWatcher
+    from ihd.zigbee.commission import Commissioner
+    from ihd.zigbee.discovery import Discovery
+    from ihd.zigbee.ncp import Ncp
+    from ihd.zigbee.zcl.client import Zcl
 
 _FLASH = "/flash"
 # Default bindings until discovery (issue: joining) persists real ones: GB HAN defaults used by
@@ -18,13 +36,25 @@ _DEFAULT_METERS = "elec:0x1234:1,gas:0x2B7A:1"
 
 
 class App:
+    # Built in run()'s order, each once; shutdown() and main() cope with a stop at any point.
+    config: "Config"
+    history: "HistoryView"
+    model: "Model"
+    ncp: "Ncp"
+    zcl: "Zcl"
+    commission: "Commissioner"
+    discovery: "Discovery"
+    registry: "Registry"
+    meters: "MeterService"
+    tenancy: "TenancyWatcher"
+    prepay: "PrepayService"
+    slots: "Slots"
+    ota: "OtaClient"
+
     def __init__(self, board):
         self.board = board
         self.sup = Supervisor()
         self.started_ms = clock.ticks_ms()
-        self.model = None
-        self.ncp = None
-        self.history = None
         self._stopped = False
         self.panels = ()
         self.uis = []
@@ -65,9 +95,8 @@ class App:
     def build_model(self):
         from ihd.state.model import Model
 
-        m = Model(now_fn=clock.now)
+        m = Model(now_fn=clock.now, history=self.history)
         m.fw_version = ihd.VERSION
-        m.history_source = self.history
         for i in (0, 1):
             m.fuels[i].visible_from_utc = self.history.visible_from(i)
         self.model = m
@@ -355,7 +384,7 @@ class App:
             return
         self._stopped = True
         self.sup.cancel_all()
-        history = self.history  # None if the stop came before storage was open
+        history = getattr(self, "history", None)  # None: stopped before storage was open
         for fn in (history.flush if history else None, self._board_stopped):
             if fn is None:
                 continue
@@ -381,6 +410,6 @@ def main(board):
     try:
         asyncio.run(app.run())
     finally:
-        if app.model is not None:
+        if getattr(app, "model", None) is not None:
             app.shutdown()
         asyncio.new_event_loop()

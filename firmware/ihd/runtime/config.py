@@ -18,7 +18,7 @@ DEFAULTS = {
 class Config:
     def __init__(self, path):
         self.path = path
-        self.values = dict(DEFAULTS)
+        self.values = dict(DEFAULTS)  # type: dict
         raw = atomic.read(path)
         if raw:
             try:

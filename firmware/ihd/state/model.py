@@ -125,7 +125,9 @@ class Changes:
 
 
 class Model:
-    def __init__(self, now_fn=None):
+    # history: the object screens read history through, history(fuel_id, period, now_utc) and
+    # optionally `version` (history.view.HistoryView on the device).
+    def __init__(self, now_fn=None, history=None):
         self.now = now_fn or _now_default
         self.fuels = tuple(FuelState(f) for f in FUELS)
         self.elec = self.fuels[FUEL_ELEC]
@@ -149,7 +151,7 @@ class Model:
         self.join_status = None
         self.install_code_text = None
         self.tenancy_event = None  # e.g. "CoT applied 12 Jan 09:00"
-        self.history_source = None  # object with history(fuel_id, period, now_utc)
+        self.history_source = history
         self.confirmed = Signal("confirm")  # payload: the Message the user confirmed
         # PPMID: the prepayment service's user actions (top_up, select_emergency_credit, ...;
         # docs/prepay.md "UI"); None on an IHD that only shows balances.

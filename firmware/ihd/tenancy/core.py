@@ -53,8 +53,8 @@ class Event:
         self.control = control
         self.method = method  # "command" | "push" | "attributes"
         self.proposed_provider_id = None
-        self.proposed_name = None
-        self.proposed_contact = None
+        self.proposed_name = None  # type: str | None
+        self.proposed_contact = None  # type: str | None
 
     def to_dict(self):
         return {k: getattr(self, k) for k in Event.__slots__}

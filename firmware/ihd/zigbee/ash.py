@@ -164,7 +164,7 @@ def nak_ctrl(ack_num, n_rdy=0):
 
 # Build the unstuffed frame [ctrl][data][crc hi][crc lo] into raw; DATA frames are randomized.
 # Returns its length.
-def build_raw(raw, ctrl, data=b"", n=None):
+def build_raw(raw, ctrl, data: "bytes | bytearray | memoryview" = b"", n=None):
     if n is None:
         n = len(data)
     raw[0] = ctrl
@@ -345,7 +345,7 @@ class Ash:
         self.state = ST_DOWN
         self.last_reset_code = -1
         self._dec = Decoder(self._rx_frame, self._rx_bad, max_data, self.c)
-        self._views = [None] * (max_data + 1)  # per-length views of the rx data, made on first use
+        self._views = [None] * (max_data + 1)  # type: list  # per-length views of the rx data, made on first use
         self._chunk = bytearray(_RX_CHUNK)
         self._chunk_mv = memoryview(self._chunk)
         self._tx_data = bytearray(max_data)

@@ -100,6 +100,10 @@ class KeyEstablishment:
         self._rx_evt.set()
         return None
 
+    def _partner_frame(self):
+        # -> (cmd_id, payload, tsn) of the last KE frame the partner sent, or None
+        return self._rx
+
     def _callback_of(self, name):
         def on(args):
             # copy: LV / view arguments are only valid during the call
@@ -218,7 +222,10 @@ class KeyEstablishment:
                 log.warn(_TAG, "no answer to KE 0x%02x in %d ms", cmd, timeout_ms)
                 return TIMEOUT
             self._rx_evt.clear()
-            rx_cmd, rx, _tsn = self._rx
+            got = self._partner_frame()
+            if got is None:  # woken without a frame: keep waiting
+                continue
+            rx_cmd, rx, _tsn = got
             if rx_cmd == _TERMINATE:
                 status = rx[0] if len(rx) else 0
                 self.peer_wait_s = rx[1] if len(rx) > 1 else 0

@@ -298,7 +298,7 @@ class Ezsp:
         self.seq = 0
         self._pend_seq = -1
         self._pend_id = -1
-        self._result = None
+        self._result = ()  # type: tuple  # the response fields, set by _on_frame
         self._invalid = -1
         self._link_down = False
         self._extended = False
@@ -397,7 +397,7 @@ class Ezsp:
             n = self.encode(seq, name, args, tail)
             self._pend_seq = seq
             self._pend_id = self._tab[name][0]
-            self._result = None
+            self._result = ()
             self._invalid = -1
             self._link_down = False
             self._evt.clear()

@@ -92,10 +92,6 @@ def to_unix(utc):
     return utc + UNIX_OFFSET_S
 
 
-def from_unix(unix_s):
-    return unix_s - UNIX_OFFSET_S
-
-
 def iso(utc):
     # "2026-11-21T10:30:00Z" for logs and exports.
     y, mo, d, h, mi, s = civil(utc)

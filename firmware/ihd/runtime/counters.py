@@ -50,7 +50,3 @@ def errors():
                 n += d[k]
     return n
 
-
-def unregister(c):
-    if c in _registry:
-        _registry.remove(c)

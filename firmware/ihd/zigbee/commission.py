@@ -43,6 +43,10 @@ _COUNTERS = ("scans", "networks_found", "joins", "join_failures", "refusals", "r
              "rejoin_failures", "tc_rejoins")  # fmt: skip
 
 
+def _by_lqi(net):  # networkFoundHandler fields: best link first
+    return -net[6]
+
+
 class JoinError(Exception):
     pass
 
@@ -103,11 +107,12 @@ class Commissioner:
         self.changed.emit(self)
 
     def _on_scan_complete(self, args):
-        if args[1] == ez.SUCCESS:
+        _channel, status = args
+        if status == ez.SUCCESS:
             self._scan_done.set()
 
     def _on_stack_status(self, args):
-        self._stack_status = args[0]
+        (self._stack_status,) = args
         self._stack.set()
 
     def _on_reset(self, code):
@@ -174,10 +179,10 @@ class Commissioner:
             log.warn(_TAG, "scan did not complete")
         nets = []
         for n in self._found:
-            # (channel, pan, ext pan, allowing join, stack profile, update id, lqi, rssi)
-            if n[3] and n[4] == _STACK_PROFILE_PRO:
+            _channel, _pan, _xpan, allowing_join, stack_profile, _update_id, _lqi, _rssi = n
+            if allowing_join and stack_profile == _STACK_PROFILE_PRO:
                 nets.append(n)
-        nets.sort(key=lambda n: -n[6])
+        nets.sort(key=_by_lqi)
         self.c.inc("networks_found", len(nets))
         return nets
 

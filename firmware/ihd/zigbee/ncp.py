@@ -375,7 +375,7 @@ class Ncp:
         slot[0].set()
 
     def _on_stack_status(self, args):
-        st = args[0]
+        (st,) = args
         self.last_stack_status = st
         if st == self.ezsp.ST_NETWORK_UP:
             self.network_state = NET_JOINED

@@ -25,7 +25,6 @@ from ihd import ota
 from ihd.ota import image as IM
 from ihd.runtime import atomic, clock, counters, log
 from ihd.zigbee.zcl import clusters as CL
-from ihd.zigbee.zcl import types as T
 
 _TAG = "ota"
 # ImageUpgradeStatus (attribute 0x0006)
@@ -225,19 +224,24 @@ class OtaClient:
             "request_node_addr": None,
             "min_block_period_ms": 0,
         }
-        zcl.local_cluster(CL.OTA, (
-            (0x0000, T.EUI64, lambda: self.server_eui64, False),
-            (0x0001, T.UINT32, lambda: self.offset, False),
-            (0x0002, T.UINT32, lambda: self.running, False),
-            (0x0003, T.UINT16, ota.STACK_VERSION, False),
-            (0x0004, T.UINT32, lambda: self.downloaded_version, False),
-            (0x0006, T.ENUM8, lambda: self.status, False),
-            (0x0007, T.UINT16, self.manufacturer, False),
-            (0x0008, T.UINT16, lambda: self.store.itype if self.status else WILDCARD, False),
-            (0x0009, T.UINT16, lambda: self.min_block_period_ms, False),
-            (0x000B, T.ENUM8, 0, False),  # activation policy: server (hub) allowed
-            (0x000C, T.ENUM8, 0, False),  # timeout policy: apply after timeout
-        ))  # fmt: skip
+        # The OTA client attributes a server reads (ids and types from the cluster table).
+        local = (
+            ("upgrade_server_id", lambda: self.server_eui64),
+            ("file_offset", lambda: self.offset),
+            ("current_file_version", lambda: self.running),
+            ("current_stack_version", ota.STACK_VERSION),
+            ("downloaded_file_version", lambda: self.downloaded_version),
+            ("image_upgrade_status", lambda: self.status),
+            ("manufacturer_id", self.manufacturer),
+            ("image_type_id", lambda: self.store.itype if self.status else WILDCARD),
+            ("min_block_period_ms", lambda: self.min_block_period_ms),
+            ("activation_policy", 0),  # server (hub) activation allowed
+            ("timeout_policy", 0),  # apply after the timeout
+        )
+        ids = CL.attr_ids(CL.OTA, [n for n, _ in local], CL.CLIENT)
+        zcl.local_cluster(CL.OTA, [
+            (a, CL.attr_type(CL.OTA, a, CL.CLIENT), v, False) for a, (_, v) in zip(ids, local)
+        ])  # fmt: skip
         zcl.on_command(CL.OTA, CL.OTA_IMAGE_NOTIFY, CL.S2C, self._on_notify)
         zcl.on_command(CL.OTA, CL.OTA_UPGRADE_END_RSP, CL.S2C, self._on_end_rsp)
 

@@ -185,15 +185,6 @@ class TenancyState:
         times = [d["impl_time"] for d in self.pending.values()]
         return min(times) if times else None
 
-    def clear_meter(self, meter):
-        # Factory reset / meter replaced: forget everything about it.
-        for d in (self.applied, self.pending, self.attrs_seen):
-            for k in list(d):
-                if k.startswith(meter + "/"):
-                    del d[k]
-        self.method.pop(meter, None)
-        self.save()
-
 
 def event_from_attributes(kind, meter, values, seen):
     # Attribute fallback: values are what the meter holds now —

@@ -283,9 +283,6 @@ class Zcl:
         if on_write is not None:
             self._on_write[cluster] = on_write
 
-    def set_local(self, cluster, attr_id, value):
-        self._local[cluster][attr_id][1] = value
-
     def get_local(self, cluster, attr_id):
         v = self._local[cluster][attr_id][1]
         return v() if callable(v) else v

@@ -61,6 +61,28 @@ def to_png(dump_path, out_dir, scale=0):
     return png
 
 
+def demo_module():
+    # The demo data (boards/unix/demo.py: the scenes, the demo model) under CPython through
+    # host_tools.upy_shim, e.g. for the scene names. The unix board directory is on the unix
+    # port's path, not on CPython's: the module is loaded from its file, once.
+    mod = sys.modules.get("demo")
+    if mod is not None:
+        return mod
+    import importlib.util
+
+    from host_tools import upy_shim
+
+    upy_shim.install()
+    path = os.path.join(paths.BOARDS, "unix", "demo.py")
+    spec = importlib.util.spec_from_file_location("demo", path)
+    if spec is None or spec.loader is None:
+        raise ImportError("cannot load " + path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["demo"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def render_dumps(dump_dir, only=()):
     # Run the firmware UI on the unix port: every demo scene at both resolutions.
     env = dict(os.environ, MICROPYPATH=paths.micropypath())

@@ -81,7 +81,7 @@ def make_panels(which="both"):
 
 
 def render_scene(panel, scene_fn, model=None):
-    from ihd.ui import demo
+    import demo
     from ihd.ui.display import Ui
 
     m = model or demo.make_model()
@@ -95,7 +95,7 @@ def render_scene(panel, scene_fn, model=None):
 def render_all(outdir, only=None):
     import os
 
-    from ihd.ui import demo
+    import demo
 
     try:
         os.mkdir(outdir)

@@ -7,9 +7,9 @@
 import gc
 import time
 
+import demo
 import framedump
 from ihd.state import model as M
-from ihd.ui import demo
 from ihd.ui.display import Ui
 
 

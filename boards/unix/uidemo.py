@@ -5,9 +5,9 @@
 import asyncio
 import sys
 
+import demo
 import keys
 from ihd.state import model as M
-from ihd.ui import demo
 from ihd.ui.display import Ui
 from ihd.ui.input import InputQueue
 from term import TermPanel

@@ -28,11 +28,11 @@ def _typed(e, code=CODE):
 
 
 def test_result_codes_mirror_the_service():
-    from ihd.prepay import service as S
+    from ihd.state import prepay as P
 
-    assert (E.R_ACCEPTED, E.R_BAD_CHECK, E.R_NO_ANSWER) == (S.ACCEPTED, S.BAD_CHECK, S.NO_ANSWER)
-    assert (E.R_BAD_ANSWER, E.R_LOCKED) == (S.BAD_ANSWER, S.LOCKED)
-    assert S.message(S.BAD_CHECK) == E.MSG_MISTYPED and S.message(S.BAD_FORMAT) == E.MSG_SHORT
+    assert (E.R_ACCEPTED, E.R_BAD_CHECK, E.R_NO_ANSWER) == (P.ACCEPTED, P.BAD_CHECK, P.NO_ANSWER)
+    assert (E.R_BAD_ANSWER, E.R_LOCKED) == (P.BAD_ANSWER, P.LOCKED)
+    assert P.message(P.BAD_CHECK) == E.MSG_MISTYPED and P.message(P.BAD_FORMAT) == E.MSG_SHORT
 
 
 def test_keypad_entry_grouped_and_sent_once():

@@ -1,3 +1,7 @@
+# fw: heapsize=512K
+# (on the 64-bit port the firmware compiles from source: the service loads zcl/clusters.py
+# first, and compiling zcl/client.py after it needs more than the default 256K; frozen and
+# .mpy builds compile nothing)
 # Prepayment service against a scripted ZCL peer that encodes/decodes with the real clusters.py
 # schemas: GBCS CS01b bytes, top-up results, no-answer handling (kept, never re-sent), lockout
 # (persisted), emergency credit, alerts once per crossing, money scaling, mode changes, CoT.
@@ -153,12 +157,13 @@ def _code(pence, counter=1, cls=0):
 
 def test_cs01b_request_bytes_with_our_originating_device():
     from ihd.prepay import service as S
+    from ihd.state import prepay as P
     from ihd.zigbee.zcl import frame as FR
     from ihd.zigbee.zcl.client import Zcl
 
     s, z, _, _, _, _ = _setup()
     r = fwtest.run(s.top_up("gas", CS01B))
-    assert r.code == S.ACCEPTED
+    assert r.code == P.ACCEPTED
     node, cmd, payload, kw = z.sent[0]
     assert node == GAS[0] and cmd == 0x04
     assert kw["retries"] == 0 and kw["rsp_cmd"] == 0x03
@@ -176,7 +181,8 @@ def test_cs01b_request_bytes_with_our_originating_device():
 
 
 def test_cs01b_success_response_decodes():
-    from ihd.prepay import service as S
+    from ihd.prepay import account as A
+    from ihd.state import prepay as P
     from ihd.zigbee.zcl import clusters as CL
     from ihd.zigbee.zcl import frame as FR
 
@@ -184,82 +190,83 @@ def test_cs01b_success_response_decodes():
     hdr = FR.Header().parse(raw)
     assert hdr.frame_type == FR.CLUSTER and hdr.direction == FR.S2C and hdr.cmd_id == 0x03
     args = CL.decode(CL.command(0x0705, CL.S2C, 0x03)[2], raw[hdr.payload_off :])
-    r = S.decode_top_up_response(args, scale=0)
-    assert r.code == S.ACCEPTED and r.ok()
+    r = A.decode_top_up_response(args, scale=0)
+    assert r.code == P.ACCEPTED and r.ok()
     assert r.amount_mp == 1_250_000 and r.credit_mp == 25_144_000
-    assert S.money_text(r.amount_mp) == "£12.50" and S.money_text(r.credit_mp) == "£251.44"
+    assert A.money_text(r.amount_mp) == "£12.50" and A.money_text(r.credit_mp) == "£251.44"
     assert r.source == 0x00 and r.text() == "Top-up accepted"
 
 
 def test_error_response_form_and_result_types():
-    from ihd.prepay import service as S
+    from ihd.prepay import account as A
+    from ihd.state import prepay as P
 
     err = {"result_type": 0x01, "top_up_value": 0xFFFFFFFF, "source_of_top_up": 0,
            "credit_remaining": 0xFFFFFFFF}  # fmt: skip
-    r = S.decode_top_up_response(err)
-    assert r.code == S.REJ_INVALID and r.amount_mp is None and r.credit_mp is None
-    for rt, code in ((2, S.REJ_DUPLICATE), (3, S.REJ_ERROR), (4, S.REJ_MAX_CREDIT),
-                     (5, S.REJ_KEYPAD_LOCK), (6, S.REJ_TOO_LARGE), (0x11, S.ACCEPTED),
-                     (0x7F, S.REJ_ERROR)):  # fmt: skip
+    r = A.decode_top_up_response(err)
+    assert r.code == P.REJ_INVALID and r.amount_mp is None and r.credit_mp is None
+    for rt, code in ((2, P.REJ_DUPLICATE), (3, P.REJ_ERROR), (4, P.REJ_MAX_CREDIT),
+                     (5, P.REJ_KEYPAD_LOCK), (6, P.REJ_TOO_LARGE), (0x11, P.ACCEPTED),
+                     (0x7F, P.REJ_ERROR)):  # fmt: skip
         err["result_type"] = rt
-        assert S.decode_top_up_response(err).code == code
-    assert S.message(S.REJ_DUPLICATE) == "Code already used"
+        assert A.decode_top_up_response(err).code == code
+    assert P.message(P.REJ_DUPLICATE) == "Code already used"
 
 
 # ---------------- top-up flow ----------------
 
 
 def test_top_up_accepted_updates_model_and_masked_log():
-    from ihd.prepay import service as S
     from ihd.state import model as M
+    from ihd.state import prepay as P
 
     s, z, mdl, t, _, _ = _setup()
     assert fwtest.run(s.refresh("elec"))
     code = _code(1000)
     r = fwtest.run(s.top_up("elec", code[:4] + " " + code[4:]))  # spaces as on a receipt
-    assert r.code == S.ACCEPTED and r.amount_mp == 1_000_000
+    assert r.code == P.ACCEPTED and r.amount_mp == 1_000_000
     assert r.credit_mp == 3_000_000
     assert r.utrn == " ".join(code[i : i + 4] for i in range(0, 20, 4))
     assert mdl.view_prepay(M.FUEL_ELEC)[0] == 3_000_000
     assert mdl.elec.mode == M.MODE_PREPAY
     assert s.pending("elec") is None
     entry = s.top_up_log()[0]
-    assert entry[1:4] == ("elec", 1_000_000, S.ACCEPTED)
+    assert entry[1:4] == ("elec", 1_000_000, P.ACCEPTED)
     assert entry[4] == "**** **** **** **** " + code[-4:]
     assert code not in repr(s.top_up_log())
 
 
 def test_duplicate_is_rejected_with_message():
-    from ihd.prepay import service as S
+    from ihd.state import prepay as P
 
     s, z, _, _, _, _ = _setup()
     code = _code(500)
-    assert fwtest.run(s.top_up("elec", code)).code == S.ACCEPTED
+    assert fwtest.run(s.top_up("elec", code)).code == P.ACCEPTED
     r = fwtest.run(s.top_up("elec", code))
-    assert r.code == S.REJ_DUPLICATE and r.text() == "Code already used"
+    assert r.code == P.REJ_DUPLICATE and r.text() == "Code already used"
     assert not r.maybe_applied and r.credit_mp is None
-    assert s.top_up_log()[0][3] == S.REJ_DUPLICATE
+    assert s.top_up_log()[0][3] == P.REJ_DUPLICATE
 
 
 def test_mistyped_code_is_not_sent():
-    from ihd.prepay import service as S
+    from ihd.state import prepay as P
 
     s, z, _, _, _, _ = _setup()
     bad = CS01B[:5] + CS01B[6] + CS01B[5] + CS01B[7:]  # adjacent swap
     r = fwtest.run(s.top_up("gas", bad))
-    assert r.code == S.BAD_CHECK and r.text() == "Code mistyped: check digits"
-    assert fwtest.run(s.top_up("gas", CS01B[:19])).code == S.BAD_FORMAT
+    assert r.code == P.BAD_CHECK and r.text() == "Code mistyped: check digits"
+    assert fwtest.run(s.top_up("gas", CS01B[:19])).code == P.BAD_FORMAT
     assert z.sent == []
 
 
 def test_no_answer_keeps_code_and_never_resends_by_itself():
-    from ihd.prepay import service as S
+    from ihd.state import prepay as P
 
     s, z, _, t, _, path = _setup()
     code = _code(2000)
     z.meters[ELEC[0]].silent = True
     r = fwtest.run(s.top_up("elec", code))
-    assert r.code == S.NO_ANSWER and r.text() == "No answer: code kept, retry"
+    assert r.code == P.NO_ANSWER and r.text() == "No answer: code kept, retry"
     assert len(z.sent) == 1 and z.sent[0][3]["retries"] == 0
     assert s.pending("elec") == code
     # the pending code survives a reboot
@@ -273,9 +280,9 @@ def test_no_answer_keeps_code_and_never_resends_by_itself():
     z.meters[ELEC[0]].used.add(code)
     r = fwtest.run(s2.retry("elec"))
     assert len(z.sent) == 2
-    assert r.code == S.REJ_DUPLICATE and r.maybe_applied
+    assert r.code == P.REJ_DUPLICATE and r.maybe_applied
     assert s2.pending("elec") is None
-    assert s2._rejects == 0  # not counted towards the lockout
+    assert s2.ledger.rejects == 0  # not counted towards the lockout
 
 
 def PrepaySvc(z, path):
@@ -289,40 +296,40 @@ def PrepaySvc(z, path):
 
 
 def test_rejections_lock_entry_with_backoff_persisted():
-    from ihd.prepay import service as S
+    from ihd.state import prepay as P
 
     s, z, _, t, _, path = _setup()
     z.meters[ELEC[0]].result = 0x01  # meter says invalid (bad MAC)
     for i in range(2):
         r = fwtest.run(s.top_up("elec", _code(100 + i)))
-        assert r.code == S.REJ_INVALID and r.lock_s == 0
+        assert r.code == P.REJ_INVALID and r.lock_s == 0
     r = fwtest.run(s.top_up("elec", _code(200)))
-    assert r.code == S.REJ_INVALID and r.lock_s == 60
+    assert r.code == P.REJ_INVALID and r.lock_s == 60
     n = len(z.sent)
     r = fwtest.run(s.top_up("elec", _code(300)))
-    assert r.code == S.LOCKED and r.lock_s == 60 and len(z.sent) == n
+    assert r.code == P.LOCKED and r.lock_s == 60 and len(z.sent) == n
     # reboot: still locked
     s2 = PrepaySvc(z, path)
     assert s2.lock_remaining_s() == 60
-    assert fwtest.run(s2.top_up("gas", CS01B)).code == S.LOCKED
+    assert fwtest.run(s2.top_up("gas", CS01B)).code == P.LOCKED
     t[0] += 61
     # next round of 3 rejections doubles the lock (local check-digit failures count too)
     bad = CS01B[:19] + "0"
     for _ in range(3):
         r = fwtest.run(s2.top_up("gas", bad))
-    assert r.code == S.BAD_CHECK and r.lock_s == 120
+    assert r.code == P.BAD_CHECK and r.lock_s == 120
     t[0] += 121
     z.meters[ELEC[0]].result = None
-    assert fwtest.run(s2.top_up("elec", _code(400))).code == S.ACCEPTED
-    assert s2._lock_level == 0 and s2.lock_remaining_s() == 0
+    assert fwtest.run(s2.top_up("elec", _code(400))).code == P.ACCEPTED
+    assert s2.ledger.lock_level == 0 and s2.lock_remaining_s() == 0
 
 
 # ---------------- emergency credit ----------------
 
 
 def test_emergency_credit_taken_when_available():
-    from ihd.prepay import service as S
     from ihd.runtime import clock
+    from ihd.state import prepay as P
 
     s, z, mdl, t, _, _ = _setup()
     m = z.meters[ELEC[0]]
@@ -331,7 +338,7 @@ def test_emergency_credit_taken_when_available():
     fwtest.run(s.refresh("elec"))
     assert s.ec_offer("elec") == 500_000
     r = fwtest.run(s.select_emergency_credit("elec"))
-    assert r.code == S.EC_SELECTED and r.ok() and r.ec_mp == 500_000
+    assert r.code == P.EC_SELECTED and r.ok() and r.ec_mp == 500_000
     node, cmd, payload, _ = z.sent[-1]
     assert cmd == 0x00
     t_b = clock.now()
@@ -341,26 +348,26 @@ def test_emergency_credit_taken_when_available():
 
 
 def test_emergency_credit_refused_when_not_available():
-    from ihd.prepay import service as S
+    from ihd.state import prepay as P
 
     s, z, _, _, _, _ = _setup()
     fwtest.run(s.refresh("gas"))
     r = fwtest.run(s.select_emergency_credit("gas"))
-    assert r.code == S.EC_NOT_AVAILABLE and not r.ok()
+    assert r.code == P.EC_NOT_AVAILABLE and not r.ok()
     assert z.sent == []  # decided locally from CreditStatus
     # the meter says available but then denies: REFUSED with the status
     z.meters[GAS[0]].attrs[0x0003] = 0x0C
     fwtest.run(s.refresh("gas"))
     z.meters[GAS[0]].attrs[0x0003] = 0x04
     r = fwtest.run(s.select_emergency_credit("gas"))
-    assert r.code == S.REFUSED and r.status == 0x93
+    assert r.code == P.REFUSED and r.status == 0x93
 
 
 # ---------------- alerts ----------------
 
 
 def test_low_credit_alert_fires_once_per_crossing():
-    from ihd.prepay import service as S
+    from ihd.state import prepay as P
 
     s, z, mdl, t, buzz, _ = _setup()
     fwtest.run(s.refresh("elec"))  # £20, level £3
@@ -369,9 +376,9 @@ def test_low_credit_alert_fires_once_per_crossing():
     seen = Changes(mdl)  # what a display loop sees
     for credit in (400_000, 310_000, 290_000, 200_000, 100_000, 280_000, 320_000):
         z.report(ELEC[0], ELEC[1], 0x0001, credit)
-    assert buzz == [("elec", S.ALERT_LOW_CREDIT)]
+    assert buzz == [("elec", P.ALERT_LOW_CREDIT)]
     assert seen.alert and mdl.elec.low_credit is False  # 320k: no longer low, not re-armed
-    assert s.alerts()[0][:2] == ("elec", S.ALERT_LOW_CREDIT)
+    assert s.alerts()[0][:2] == ("elec", P.ALERT_LOW_CREDIT)
     s.acknowledge("elec")
     assert s.alerts() == []
     seen.alert = False
@@ -379,18 +386,18 @@ def test_low_credit_alert_fires_once_per_crossing():
     assert len(buzz) == 1 and not seen.alert and mdl.elec.low_credit
     z.report(ELEC[0], ELEC[1], 0x0001, 360_000)  # >= level + 50p: re-armed
     z.report(ELEC[0], ELEC[1], 0x0001, 250_000)
-    assert buzz == [("elec", S.ALERT_LOW_CREDIT)] * 2 and seen.alert
+    assert buzz == [("elec", P.ALERT_LOW_CREDIT)] * 2 and seen.alert
 
 
 def test_ec_in_use_alert_once():
-    from ihd.prepay import service as S
+    from ihd.state import prepay as P
 
     s, z, mdl, t, buzz, _ = _setup()
     fwtest.run(s.refresh("gas"))
     z.report(GAS[0], GAS[1], 0x0003, 0x24)
     z.report(GAS[0], GAS[1], 0x0003, 0x24)
     z.report(GAS[0], GAS[1], 0x0002, 450_000)
-    assert buzz.count(("gas", S.ALERT_EC_IN_USE)) == 1
+    assert buzz.count(("gas", P.ALERT_EC_IN_USE)) == 1
     assert mdl.gas.ec_in_use
 
 
@@ -406,7 +413,7 @@ def test_reports_from_unbound_source_ignored():
 
 
 def test_scaling_gbcs_1e5_and_pence():
-    from ihd.prepay import service as S
+    from ihd.prepay import account as A
     from ihd.state import model as M
 
     for scale, raw in ((0, 25_144_000), (3, 25_144)):
@@ -414,22 +421,22 @@ def test_scaling_gbcs_1e5_and_pence():
         z.meters[ELEC[0]].attrs[0x0001] = raw
         fwtest.run(s.refresh("elec"))
         assert s.account("elec").credit_mp() == 25_144_000
-        assert S.money_text(mdl.view_prepay(M.FUEL_ELEC)[0]) == "£251.44"
+        assert A.money_text(mdl.view_prepay(M.FUEL_ELEC)[0]) == "£251.44"
         r = fwtest.run(s.top_up("elec", CS01B))
         assert r.amount_mp == 1_250_000 and r.credit_mp == 26_394_000
-    assert S.to_mp(1250, 3) == 1_250_000 and S.to_mp(-5, 5) == -500_000
+    assert A.to_mp(1250, 3) == 1_250_000 and A.to_mp(-5, 5) == -500_000
 
 
 def test_mode_change_is_followed():
-    from ihd.prepay import service as S
     from ihd.state import model as M
+    from ihd.state import prepay as P
 
     s, z, mdl, _, _, _ = _setup()
     fwtest.run(s.refresh("elec"))
     assert mdl.prepay_mode() and s.prepayment_meters() == ["elec"]  # gas not read yet
     z.report(ELEC[0], ELEC[1], 0x0000, CREDIT_PCC)
     assert mdl.elec.mode == M.MODE_CREDIT
-    assert fwtest.run(s.top_up("elec", CS01B)).code == S.NOT_PREPAY
+    assert fwtest.run(s.top_up("elec", CS01B)).code == P.NOT_PREPAY
     z.report(ELEC[0], ELEC[1], 0x0000, PREPAY_PCC)
     assert mdl.elec.mode == M.MODE_PREPAY
 
@@ -461,3 +468,55 @@ def test_log_cleared_only_by_cot_clear_prepayment_bit():
     assert [e[1] for e in PrepaySvc(z, path).top_up_log()] == ["gas"]  # persisted
     s.clear_log()
     assert s.top_up_log() == [] and PrepaySvc(z, path).top_up_log() == []
+
+
+# ---------------- names and events ----------------
+
+
+def test_attribute_ids_are_named_as_in_the_cluster_table():
+    # clusters.PP_ATTR_<NAME> is the attribute the Prepayment table calls <name>; every
+    # register of every debt is read and found through them.
+    from ihd.zigbee.zcl import clusters as CL
+
+    names = [n for n in dir(CL) if n.startswith("PP_ATTR_")]
+    assert len(names) >= 16
+    for n in names:
+        assert CL.attr_name(CL.PREPAYMENT, getattr(CL, n)) == n[8:].lower(), n
+    assert CL.attr_name(CL.PREPAYMENT, CL.PP_ATTR_DEBT_AMOUNT_1 + 2 * CL.PP_DEBT_STEP) == (
+        "debt_amount_3"
+    )
+    s, z, _, _, _, _ = _setup()
+    m = z.meters[ELEC[0]]
+    for k in range(3):
+        m.attrs.update({0x0210 + 0x10 * k: b"D%d" % k, 0x0211 + 0x10 * k: 100_000 * (k + 1),
+                        0x0217 + 0x10 * k: 1000 * (k + 1), 0x0216 + 0x10 * k: k})  # fmt: skip
+    fwtest.run(s.refresh("elec"))
+    assert s.account("elec").debts() == [("D0", 100_000, 1000, 0), ("D1", 200_000, 2000, 1),
+                                         ("D2", 300_000, 3000, 2)]  # fmt: skip
+
+
+def test_alerts_are_emitted_on_the_alerted_signal():
+    from ihd.state import prepay as P
+
+    s, z, _, _, buzz, _ = _setup()
+    got = []
+    s.alerted.connect(got.append)
+    fwtest.run(s.refresh("elec"))
+    z.report(ELEC[0], ELEC[1], 0x0001, 100_000)
+    z.report(ELEC[0], ELEC[1], 0x0001, 90_000)
+    assert [a[:2] for a in got] == [("elec", P.ALERT_LOW_CREDIT)]
+    assert buzz == [("elec", P.ALERT_LOW_CREDIT)] and got[0] == s.alerts()[0]
+
+
+def test_result_codes_have_texts():
+    from ihd.prepay import service as S
+    from ihd.state import prepay as P
+
+    codes = (P.ACCEPTED, P.REJ_INVALID, P.REJ_DUPLICATE, P.REJ_ERROR, P.REJ_MAX_CREDIT,
+             P.REJ_KEYPAD_LOCK, P.REJ_TOO_LARGE, P.BAD_FORMAT, P.BAD_CHECK, P.NO_ANSWER,
+             P.BAD_ANSWER, P.LOCKED, P.NO_METER, P.NOT_PREPAY, P.REFUSED, P.BUSY, P.EC_SELECTED,
+             P.EC_NOT_AVAILABLE)  # fmt: skip
+    assert len(set(codes)) == len(codes)
+    assert all(P.message(c) != "Error" for c in codes) and P.message(0x7F) == "Error"
+    assert P.ACCEPTED is P.ACCEPTED and P.message is P.message and S.ORIG_ESI == 0
+    assert fwtest.raises(AttributeError, getattr, S, "NO_SUCH_NAME")

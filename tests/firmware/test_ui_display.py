@@ -4,10 +4,10 @@
 import asyncio
 import time
 
+import demo
 import fwtest
 import uifakes
 from ihd.state import model as M
-from ihd.ui import demo
 from ihd.ui import input as I
 from ihd.ui.display import Ui
 

@@ -5,9 +5,9 @@
 # meters are prepayment, emergency credit goes through the dialog, alerts are acknowledged.
 import asyncio
 
+import demo
 import fwtest
 import uifakes
-from ihd.ui import demo
 from ihd.ui import entry as E
 from ihd.ui import input as I
 from ihd.ui.display import Ui

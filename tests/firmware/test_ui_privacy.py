@@ -5,9 +5,10 @@
 # history store: the view layer alone keeps it off the screen.
 import hashlib
 
+import demo
 import uifakes
 from ihd.state import model as M
-from ihd.ui import demo, fmt
+from ihd.ui import fmt
 from ihd.ui.display import Ui
 
 # Tenancy starts today at 12:00 UTC; the demo clock is 18:42.

@@ -254,8 +254,8 @@ def _service(world, tmp_path):
 
 @pytest.mark.parametrize("trailing_digit, scaling", [(5, 0), (2, 3)])
 def test_firmware_service_against_hansim(tmp_path, trailing_digit, scaling):
-    from ihd.prepay import service as S
     from ihd.state import model as M
+    from ihd.state import prepay as P
 
     d = _dict()
     for m in d["meters"]:
@@ -282,28 +282,28 @@ def test_firmware_service_against_hansim(tmp_path, trailing_digit, scaling):
         assert mdl.view_prepay(M.FUEL_GAS)[0] == 1_500_000  # £15.00 either way
         assert mdl.view_prepay(M.FUEL_ELEC)[2] == 3_500_000  # debts: £25 + £10
         r = await svc.top_up("gas", "7395 0067 8871 0517 8605")
-        assert r.code == S.ACCEPTED and r.amount_mp == 1_250_000
+        assert r.code == P.ACCEPTED and r.amount_mp == 1_250_000
         assert r.credit_mp == 2_750_000
         assert bytes(ncp.sent[-1][2][3:]) == b"\x02\x14" + CS01B.encode()
         r = await svc.top_up("gas", CS01B)
-        assert r.code == S.REJ_DUPLICATE and r.text() == "Code already used"
+        assert r.code == P.REJ_DUPLICATE and r.text() == "Code already used"
         r = await svc.select_emergency_credit("gas")
-        assert r.code == S.EC_NOT_AVAILABLE
+        assert r.code == P.EC_NOT_AVAILABLE
         # run the ESME down below the EC threshold, then take EC
         while not w.read(ESME, 0x0003) & HP.EC_AVAILABLE:
             w.t += 1800
         await svc.refresh("elec")
         assert svc.ec_offer("elec") == 500_000
-        assert [a[:2] for a in svc.alerts()] == [("elec", S.ALERT_LOW_CREDIT)]
+        assert [a[:2] for a in svc.alerts()] == [("elec", P.ALERT_LOW_CREDIT)]
         r = await svc.select_emergency_credit("elec")
-        assert r.code == S.EC_SELECTED and r.ec_mp == 500_000
+        assert r.code == P.EC_SELECTED and r.ec_mp == 500_000
         assert w.acc("esme").ec_selected_at is not None
         # the meter stops answering: no answer, code kept, sent once
         w.devices[ESME].handle_zcl = lambda *a: []
         code = HP.make_utrn(700, counter=9)
         n = len(ncp.sent)
         r = await svc.top_up("elec", code)
-        assert r.code == S.NO_ANSWER and svc.pending("elec") == code
+        assert r.code == P.NO_ANSWER and svc.pending("elec") == code
         assert len(ncp.sent) == n + 1
 
     asyncio.run(main())

@@ -31,7 +31,7 @@ def _names():
     from host_tools import upy_shim
 
     upy_shim.install()
-    from ihd.ui import demo
+    demo = screens.demo_module()
 
     return ["%s_%s.png" % (res, name) for res in ("320x240", "128x64") for name, _ in demo.SCENES]
 

@@ -28,12 +28,8 @@ TIME_CANCEL = const(0xFFFFFFFF)
 TIME_NOW = const(0)
 _AUDIT_LEN = const(32)
 
-# Change control bits (SE Table D-164/165; one bitmap for CoT and CoS)
-CTRL_CLEAR_HISTORY = const(0x00000100)  # Clear Historical Load Profile Information
-CTRL_CLEAR_CONSUMER = const(0x00000200)  # Clear IHD Data - Consumer
-CTRL_CLEAR_SUPPLIER = const(0x00000400)  # Clear IHD Data - Supplier
-CTRL_CLEAR_TXLOG = const(0x00002000)  # Clear Transaction Log
-CTRL_CLEAR_PREPAY = const(0x00004000)  # Clear Prepayment Data
+# The change control bits are the Device Management table's (zigbee/zcl/clusters.py DM_CLEAR_*);
+# history is rewound whatever they say, the listeners of watcher.clearing honour the rest.
 
 stats = Counters("tenancy", ("events", "applied", "scheduled", "duplicates", "stale", "cancelled"))
 

@@ -13,6 +13,13 @@ from micropython import const
 
 from ihd.state import utrn as U
 
+# The service's result codes the entry tells apart (the shared words: ihd/state/prepay.py).
+from ihd.state.prepay import ACCEPTED as R_ACCEPTED  # noqa: F401 - re-exported
+from ihd.state.prepay import BAD_ANSWER as R_BAD_ANSWER
+from ihd.state.prepay import BAD_CHECK as R_BAD_CHECK
+from ihd.state.prepay import LOCKED as R_LOCKED
+from ihd.state.prepay import NO_ANSWER as R_NO_ANSWER
+
 ST_ENTER = const(0)
 ST_FUEL = const(1)
 ST_SENDING = const(2)
@@ -26,13 +33,6 @@ REQ_RETRY = const(2)  # (REQ_RETRY, meter): await actions.retry(meter)
 REQ_BAD_CHECK = const(3)  # (REQ_BAD_CHECK, meter, digits): tell the service (rate limit only;
 #                           it refuses the code locally, nothing is sent)
 REQ_LEAVE = const(4)  # (REQ_LEAVE,): back to the Prepayment screen
-
-# Service result codes the entry must tell apart (mirror ihd.prepay.service; a test checks).
-R_ACCEPTED = const(0)
-R_BAD_CHECK = const(0x21)
-R_NO_ANSWER = const(0x22)
-R_BAD_ANSWER = const(0x23)
-R_LOCKED = const(0x24)
 
 MSG_SHORT = "Codes have 20 digits"
 MSG_MISTYPED = "Code mistyped: check digits"

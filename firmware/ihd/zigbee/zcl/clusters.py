@@ -37,6 +37,13 @@ DM_PUBLISH_COT = const(0x00)
 DM_PUBLISH_COS = const(0x01)
 DM_UPDATE_SITE_ID = const(0x03)
 DM_UPDATE_CIN = const(0x06)
+# Change control bits of a change of tenancy / supplier (SE Table D-164/165: one bitmap for
+# ProposedTenancyChangeControl and ProposedProviderChangeControl).
+DM_CLEAR_HISTORY = const(0x00000100)  # Clear Historical Load Profile Information
+DM_CLEAR_CONSUMER = const(0x00000200)  # Clear IHD Data - Consumer
+DM_CLEAR_SUPPLIER = const(0x00000400)  # Clear IHD Data - Supplier
+DM_CLEAR_TXLOG = const(0x00002000)  # Clear Transaction Log
+DM_CLEAR_PREPAY = const(0x00004000)  # Clear Prepayment Data
 PRICE_GET_CURRENT_PRICE = const(0x00)
 PRICE_GET_TARIFF_INFO = const(0x06)
 PRICE_PUBLISH_PRICE = const(0x00)

@@ -1,6 +1,8 @@
 # Deterministic demo data: a realistic-looking model (January evening, electricity on credit,
-# gas included) and the list of named scenes used for screenshots and golden-image tests.
-# Fake data only; no randomness beyond a fixed LCG.
+# gas included) and the list of named scenes used for screenshots and golden-image tests, plus
+# canned prepayment actions (PPMID scenes, UI tests). Fake data only; no randomness beyond a
+# fixed LCG. Host side only: it lives with the unix board (on the unix port's path, frozen only
+# into the unix build), not in the firmware package the devices carry.
 # MIT license
 from ihd.state import model as M
 from ihd.ui import fmt
@@ -100,6 +102,7 @@ class DemoHistory:
 
 
 def make_model(now_utc=NOW_UTC):
+    # (pyright takes the None a Model starts these fields with for their type: the ignores.)
     m = M.Model(now_fn=lambda: now_utc)
     hist = DemoHistory(now_utc)
     m.history_source = hist
@@ -120,13 +123,13 @@ def make_model(now_utc=NOW_UTC):
     m.ezsp_version = 13
     m.net_state = "joined (SE)"
     m.eui64 = bytes((0x00, 0x0D, 0x6F, 0x00, 0x0A, 0x1B, 0x2C, 0x3D))
-    m.channel = 11
-    m.pan_id = 0x1A2B
+    m.channel = 11  # pyright: ignore[reportAttributeAccessIssue]
+    m.pan_id = 0x1A2B  # pyright: ignore[reportAttributeAccessIssue]
     m.meters = [
         (M.FUEL_ELEC, bytes((0x00, 0x0D, 0x6F, 0x00, 0x01, 0x02, 0x03, 0x04)), 0x0000),
         (M.FUEL_GAS, bytes((0x00, 0x0D, 0x6F, 0x00, 0x05, 0x06, 0x07, 0x08)), 0x4F21),
     ]
-    m.tenancy_event = "none since install (1 Nov 2024)"
+    m.tenancy_event = "none since install (1 Nov 2024)"  # pyright: ignore[reportAttributeAccessIssue]
     for f in m.fuels:
         f.visible_from_utc = fmt.days_from_civil(2024, 11, 1) * 86400
     m.add_message(
@@ -211,7 +214,7 @@ DEMO_CODE = "73950067887105178605"
 
 
 class DemoResult:
-    # Shaped like ihd.prepay.service.Result.
+    # Shaped like ihd.prepay.account.Result.
     def __init__(self, code, fuel="elec", amount_mp=None, credit_mp=None, ec_mp=None, lock_s=0):
         self.code = code
         self.fuel = fuel

@@ -246,9 +246,10 @@ class App:
             self.registry,
             self.model,
             state_path=_FLASH + "/prepay.json",
-            buzzer=self.buzzer.alert if self.buzzer is not None else None,
         )
         self.tenancy.clearing.connect(self._clear_prepay)
+        if self.buzzer is not None:
+            self.prepay.alerted.connect(self._beep)
         self.model.set_prepay_actions(self.prepay)
 
     def build_ota(self):
@@ -272,6 +273,11 @@ class App:
         # Activate a new firmware: orderly stop, then the board resets (unix: exit code 3).
         self.shutdown()
         self.board.reset()
+
+    def _beep(self, alert):  # prepay.alerted listener: (meter, kind, utc)
+        bz = self.buzzer
+        if bz is not None:
+            bz.alert(alert[0], alert[1])
 
     def _clear_prepay(self, ev):  # tenancy.clearing listener
         self.prepay.tenancy_clearer(ev.meter, ev.control)

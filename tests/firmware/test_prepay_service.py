@@ -141,7 +141,8 @@ def _setup(now=100_000, scale=0, path=None, model=True):
                 m.attrs[a] //= 10**scale
     mdl = M.Model(now_fn=lambda: t[0]) if model else None
     buzz = []
-    s = PrepayService(z, reg, mdl, path, buzzer=lambda n, k: buzz.append((n, k)))
+    s = PrepayService(z, reg, mdl, path)
+    s.alerted.connect(lambda a: buzz.append((a[0], a[1])))  # as app.py's buzzer
     return s, z, mdl, t, buzz, path
 
 

@@ -64,7 +64,7 @@ def _read_groups():
 
 
 class PrepayService:
-    def __init__(self, zcl, registry, model=None, state_path=None, buzzer=None,
+    def __init__(self, zcl, registry, model=None, state_path=None,
                  originating_device=ORIG_IHD, poll_s=300,
                  top_up_timeout_ms=_TOP_UP_TIMEOUT_MS, ec_timeout_ms=5000):  # fmt: skip
         self.zcl = zcl
@@ -82,12 +82,6 @@ class PrepayService:
         self._configured = {}
         self.ledger = Ledger(state_path)  # persisted: rate limit, pending codes, log, arming
         self.ledger.load()
-        if buzzer is not None:  # fn(meter_name, alert_kind)
-
-            def beep(alert):
-                buzzer(alert[0], alert[1])
-
-            self.alerted.connect(beep)
         zcl.on_report(CL.PREPAYMENT, self._on_report)
 
     # ---------------- accounts ----------------

@@ -74,14 +74,17 @@ def bench(panel):
     ui.step()
     _push(panel)
     cases = (
-        ("demand change", lambda: m.set_demand(M.FUEL_ELEC, m.elec.demand_w + 111, m.now())),
+        (
+            "demand change",
+            lambda: m.set_demand(M.FUEL_ELEC, (m.elec.demand_w or 0) + 111, m.now()),
+        ),
         ("ambient change", lambda: m.set_ambient((m.ambient + 1) % 3)),
         (
             "today energy",
             lambda: m.set_today(
                 M.FUEL_GAS,
-                m.gas.today_wh + 500,
-                m.gas.today_cost_mp + 3000,
+                (m.gas.today_wh or 0) + 500,
+                (m.gas.today_cost_mp or 0) + 3000,
                 m.gas.today_from_utc,
                 m.now(),
             ),

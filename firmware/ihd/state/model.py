@@ -59,27 +59,27 @@ class FuelState:
         self.present = False  # a meter of this fuel is bound
         self.visible_from_utc = 0  # nothing before this time is ever shown (tenancy start)
         # Live demand (electricity; gas has none) and its time.
-        self.demand_w = None
-        self.demand_utc = None
+        self.demand_w = None  # type: int | None
+        self.demand_utc = None  # type: int | None
         # Today's energy and cost, the start of the period they cover, last reading time.
-        self.today_wh = None
-        self.today_cost_mp = None
-        self.today_from_utc = None
-        self.reading_utc = None
+        self.today_wh = None  # type: int | None
+        self.today_cost_mp = None  # type: int | None
+        self.today_from_utc = None  # type: int | None
+        self.reading_utc = None  # type: int | None
         # Tariff (not personal: shown regardless of visible_from).
-        self.unit_rate_mp_kwh = None  # 1e-5 GBP per kWh
-        self.standing_mp_day = None
-        self.tier = None
-        self.tier_label = None
-        self.next_rate_mp_kwh = None
-        self.next_rate_utc = None
+        self.unit_rate_mp_kwh = None  # type: int | None  # 1e-5 GBP per kWh
+        self.standing_mp_day = None  # type: int | None
+        self.tier = None  # type: int | None
+        self.tier_label = None  # type: str | None
+        self.next_rate_mp_kwh = None  # type: int | None
+        self.next_rate_utc = None  # type: int | None
         # Prepayment.
         self.mode = MODE_CREDIT
-        self.credit_mp = None
-        self.ec_avail_mp = None  # emergency credit available
+        self.credit_mp = None  # type: int | None
+        self.ec_avail_mp = None  # type: int | None  # emergency credit available
         self.ec_in_use = False
-        self.debt_mp = None
-        self.prepay_utc = None
+        self.debt_mp = None  # type: int | None
+        self.prepay_utc = None  # type: int | None
         self.low_credit = False
 
 

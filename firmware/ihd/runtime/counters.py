@@ -49,4 +49,3 @@ def errors():
             if "err" in k or "bad" in k:
                 n += d[k]
     return n
-

@@ -1,7 +1,7 @@
 # Display loop: one asyncio task that waits for a model change, an input event or the 1 s tick,
-# redraws only the areas whose dirty flags are set (labels skip unchanged text) and pushes the
-# dirty rectangles to the panel. Also owns the header (title, link, clock), the footer (hint,
-# page dots), navigation and the screen saver.
+# redraws only the areas whose dirty flags are set (widgets skip unchanged values) and pushes
+# the dirty rectangles to the panel. Also owns the frame around the screens (header: title,
+# link, date, clock; footer: hint, page dots), navigation and the screen saver.
 #
 #   ui = Ui(panel, model, inputs=queue, backlight=panel.backlight)
 #   asyncio.create_task(ui.run())
@@ -30,9 +30,46 @@ from ihd.ui.input import (
 
 _TICK_MS = const(1000)
 _DIM_PCT = const(15)
+_RIGHT = const(2)
+
+# The frame around the screens, one layout per resolution (kinds: widgets.py). "body" is the
+# area the screens draw in; "dots" is (right end x, top y, pitch, size) of the page dots.
+_FRAME_320x240 = const(
+    (
+        (None, "fill", (0, 0, 320, 24), "header"),
+        (None, "fill", (0, 24, 320, 1), "line"),
+        (None, "fill", (0, 224, 320, 16), "header"),
+        ("title", "field", (8, 3, 0, 0), "bold", "fg", 0),
+        ("link", "box", (140, 6, 14, 12)),
+        ("date", "label", (170, 2, 88, 20), "small", "header", _RIGHT),
+        ("clock", "label", (260, 2, 52, 20), "bold", "header", _RIGHT),
+        ("body", "box", (0, 25, 320, 199)),
+        ("hint", "field", (8, 224, 304, 16), "small", "dim", 0),
+        ("dots", "box", (312, 230, 8, 4)),
+    )
+)
+_FRAME_128x64 = const(
+    (
+        (None, "fill", (0, 0, 128, 11), "header"),
+        (None, "fill", (0, 11, 128, 1), "line"),
+        ("title", "field", (0, 0, 0, 0), "small", "fg", 0),
+        ("link", "box", (88, 2, 7, 6)),
+        ("clock", "label", (100, 0, 28, 10), "small", "header", _RIGHT),
+        ("body", "box", (0, 12, 128, 52)),
+    )
+)
 
 
 class Ui:
+    # Placed from the frame layout (widgets.place); the 128x64 one has no date and no footer.
+    title: tuple
+    link: tuple
+    clock: W.Label
+    body: tuple
+    date: "W.Label | None" = None
+    hint: "tuple | None" = None
+    dots: "tuple | None" = None
+
     def __init__(
         self,
         panel,
@@ -47,17 +84,17 @@ class Ui:
         self.m = model
         self.t = theme or T.for_panel(panel)
         self.cv = Canvas(panel)
-        self.lab = W.Labels()
         self.inputs = inputs if inputs is not None else InputQueue()
         self.ch = M.Changes(model)  # this loop's dirty flags and wake Event
         self.inputs.wake = self.ch.wake
         self.backlight = backlight
         self.dim_after_ms = dim_after_ms
         self.off_after_ms = off_after_ms
-        self.screens = S.make_all()
+        self.frame = _FRAME_128x64 if self.t.mono else _FRAME_320x240
+        W.place(self, self.frame)
+        self._link = -1  # link state the header shows
+        self.screens = S.make_all(self.t)
         self.cur = self.screens[0]
-        t = self.t
-        self.body = (0, t.header_h + 1, t.w, t.h - t.header_h - 1 - t.footer_h)
         self._pending = M.D_ALL
         self._full = True
         self._minute = -1
@@ -135,63 +172,44 @@ class Ui:
 
     # -- drawing --
     def _header(self, flags):
-        cv, t, m, lab = self.cv, self.t, self.m, self.lab
-        hh = t.header_h
-        if flags == M.D_ALL:
-            cv.fill_rect(0, 0, t.w, hh, t.header)
-            cv.hline(0, hh, t.w, t.line)
-            if t.mono:
-                cv.text(t.small, self.cur.title, 0, 0, t.fg)
-            else:
-                cv.text(t.bold, self.cur.title, t.pad, (hh - t.bold.HEIGHT) // 2, t.fg)
+        cv, t, m = self.cv, self.t, self.m
         if flags & M.D_CLOCK:
             now = m.now()
-            s = fmt.hhmm(now) if now else "--:--"
-            if t.mono:
-                lab.draw(cv, 30, t.small, s, t.w - 28, 0, 28, 10, t.fg, t.header, 2)
-            else:
-                lab.draw(cv, 30, t.bold, s, t.w - 60, 2, 60 - t.pad, hh - 4, t.fg, t.header, 2)
-                lab.draw(
-                    cv,
-                    29,
-                    t.small,
-                    fmt.date_short(now) if now else "",
-                    t.w - 150,
-                    2,
-                    88,
-                    hh - 4,
-                    t.dim,
-                    t.header,
-                    2,
-                )
-        if flags & M.D_LINK:
-            if t.mono:
-                W.link_icon(cv, t, t.w - 40, 2, m.link, t.header)
-            else:
-                W.link_icon(cv, t, t.w - 180, 6, m.link, t.header)
+            self.clock.show(self, fmt.hhmm(now) if now else "--:--", t.fg)
+            if self.date is not None:
+                self.date.show(self, fmt.date_short(now) if now else "", t.dim)
+        if flags & M.D_LINK and m.link != self._link:  # an LQI update alone draws nothing
+            self._link = m.link
+            x, y, _, _ = self.link
+            W.link_icon(cv, t, x, y, m.link, t.header)
 
     def _footer(self):
-        t, cv = self.t, self.cv
-        if not t.footer_h:
+        # The hint and one dot per screen in the rotation (the current one lit).
+        if self.hint is None or self.dots is None:
             return
-        y = t.h - t.footer_h
-        cv.fill_rect(0, y, t.w, t.footer_h, t.header)
-        cv.text_in(t.small, self.cur.hint(self), t.pad, y, t.w, t.footer_h, t.dim, 0)
+        t, cv = self.t, self.cv
+        W.field(cv, t, self.hint, self.cur.hint(self))
         rot = self._rotation()
-        x = t.w - t.pad - 8 * len(rot)
+        x, y, pitch, size = self.dots
+        x -= pitch * len(rot)
         for s in rot:
-            c = t.fg if s is self.cur else t.line
-            cv.fill_rect(x + 2, y + t.footer_h // 2 - 2, 4, 4, c)
-            x += 8
+            cv.fill_rect(x + (pitch - size) // 2, y, size, size, t.fg if s is self.cur else t.line)
+            x += pitch
 
     def render(self, flags):
-        if self._full:
+        # Everything on entering a screen, and when the model says everything changed (a change
+        # of tenancy): the frame, then the screen on a clear body; every widget draws anew.
+        if self._full or (flags & M.D_ALL) == M.D_ALL:
             self._full = False
             flags = M.D_ALL
-            self.lab.reset()
-            x, y, w, h = self.body
-            self.cv.fill_rect(x, y, w, h, self.t.bg)
+            cv, t = self.cv, self.t
+            W.decorate(cv, t, self.frame)
+            W.clear(self)
+            W.reset(self, self.frame)
+            self._link = -1
+            self.cur.reset()
             self._footer()
+            W.field(cv, t, self.title, self.cur.title)
         self._header(flags)
         self.cur.draw(self, flags)
         self.frames += 1

@@ -9,6 +9,8 @@
 #                         select() commits it (OK); with 20 digits typed select() submits
 # States: ENTER -> (FUEL when both meters are prepayment) -> SENDING -> RESULT; LOCKED while
 # the service rate-limits; PENDING when a code was sent without an answer (kept for retry).
+import time
+
 from micropython import const
 
 from ihd.state import utrn as U
@@ -53,11 +55,11 @@ class Entry:
         self.meter = None  # meter chosen / used for the request
         self.error = None  # message shown under the code while entering (nothing sent)
         self.result = None  # service Result (RESULT state)
-        self.lock_until_ms = 0
+        self.lock_until_ms = None  # ticks_ms() when a lockout ends, None: no lockout
         self.pending_code = None
 
     # -- opening --
-    def open(self, meters, lock_s=0, now_ms=0, pending=None):
+    def open(self, meters, lock_s=0, now_ms=None, pending=None):
         # meters: prepayment meter names; pending: (meter, digits) sent without an answer.
         # An entry in flight (SENDING) or showing a result is kept as it is.
         self.meters = list(meters)
@@ -70,15 +72,19 @@ class Entry:
             self.state = ST_PENDING
             self.meter, self.pending_code = pending
 
-    def lock(self, lock_s, now_ms):
+    def lock(self, lock_s, now_ms=None):
+        # now_ms: time.ticks_ms() now (tests pass their own)
+        if now_ms is None:
+            now_ms = time.ticks_ms()
         self.state = ST_LOCKED
-        self.lock_until_ms = now_ms + lock_s * 1000
+        self.lock_until_ms = time.ticks_add(now_ms, lock_s * 1000)
 
     def lock_left_s(self, now_ms):
         # Seconds left (rounded up); leaves LOCKED when the time is over.
         if self.state != ST_LOCKED:
             return 0
-        left_ms = self.lock_until_ms - now_ms
+        until = self.lock_until_ms
+        left_ms = 0 if until is None else time.ticks_diff(until, now_ms)  # wraps at 2^30 ms
         if left_ms <= 0:
             self.reset()
             return 0
@@ -185,7 +191,7 @@ class Entry:
         return None
 
     # -- the request's outcome --
-    def finish(self, result, now_ms=0):
+    def finish(self, result, now_ms=None):
         # result: the service's Result (code, text(), ok(), credit_mp, amount_mp, lock_s, ...).
         self.result = result
         self.cand = -1
@@ -201,7 +207,8 @@ class Entry:
         self.state = ST_RESULT
         if result.lock_s and not result.ok():
             # This rejection started a lockout: shown first, the lock follows on dismissal.
-            self.lock_until_ms = now_ms + result.lock_s * 1000
+            now_ms = time.ticks_ms() if now_ms is None else now_ms
+            self.lock_until_ms = time.ticks_add(now_ms, result.lock_s * 1000)
 
     def _kept(self):
         r = self.result
@@ -209,7 +216,7 @@ class Entry:
 
     def _edit_again(self):
         # After a rejection: back to the typed code so a typo can be fixed (or to the lockout).
-        locked = self.lock_until_ms
+        locked = self.lock_until_ms is not None
         self.state = ST_ENTER
         self.result = None
         if locked:

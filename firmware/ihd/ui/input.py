@@ -41,12 +41,14 @@ def key_event(ch):
 
 class InputQueue:
     # Bounded ring of event codes; post() never allocates (oldest event dropped when full).
+    wake: "asyncio.Event | None"  # the display loop's Event, set on post
+
     def __init__(self):
         self._q = bytearray(_QLEN)
         self._head = 0
         self._n = 0
         self.dropped = 0
-        self.wake = None  # asyncio.Event set on post (the display loop's)
+        self.wake = None
         self.quit = asyncio.Event()  # set by EV_QUIT; the app stops when it is set
 
     def post(self, ev):
@@ -80,6 +82,7 @@ class Buttons:
     # the short event).
     _SHORT = (EV_PREV, EV_NEXT, EV_SELECT, EV_BACK)
     _LONG = (EV_NONE, EV_NONE, EV_LONG_SELECT, EV_LONG_BACK)
+    q: "InputQueue | None"  # given here or to run()
 
     def __init__(self, pins, queue=None, active_low=True):
         self.pins = pins
@@ -93,6 +96,9 @@ class Buttons:
         self._long = bytearray(n)  # long event already sent
 
     def poll(self, now_ms):
+        q = self.q
+        if q is None:  # no queue yet (run() not started)
+            return
         for i in range(len(self.pins)):
             v = self.pins[i].value()
             raw = (v == 0) if self.active_low else (v == 1)
@@ -106,13 +112,13 @@ class Buttons:
                     self._down[i] = now_ms
                     self._long[i] = 0
                     if i < 2:
-                        self.q.post(self._SHORT[i])
+                        q.post(self._SHORT[i])
                 elif i >= 2 and not self._long[i]:
-                    self.q.post(self._SHORT[i])
+                    q.post(self._SHORT[i])
             held_ms = time.ticks_diff(now_ms, self._down[i])
             if self._state[i] and i >= 2 and not self._long[i] and held_ms >= LONG_MS:
                 self._long[i] = 1
-                self.q.post(self._LONG[i])
+                q.post(self._LONG[i])
 
     async def run(self, queue=None):
         if queue is not None:
@@ -125,6 +131,8 @@ class Buttons:
 class Keypad:
     # 4x3 matrix: rows are outputs (driven low one at a time), cols inputs with pull-ups.
     # A '#' held for LONG_MS gives EV_LONG_SELECT (the keypad-only way to reach Status).
+    q: "InputQueue | None"  # given here or to run()
+
     def __init__(self, rows, cols, queue=None):
         self.rows = rows
         self.cols = cols
@@ -147,16 +155,19 @@ class Keypad:
         return -1
 
     def poll(self, now_ms):
+        q = self.q
+        if q is None:  # no queue yet (run() not started)
+            return
         k = self.scan()
         if k != self._down:
             if k >= 0:
-                self.q.post(key_event(KEYPAD_MAP[k]))
+                q.post(key_event(KEYPAD_MAP[k]))
                 self._down_ms = now_ms
                 self._long = False
             self._down = k
         elif k == 11 and not self._long and time.ticks_diff(now_ms, self._down_ms) >= LONG_MS:
             self._long = True
-            self.q.post(EV_LONG_SELECT)
+            q.post(EV_LONG_SELECT)
 
     async def run(self, queue=None):
         if queue is not None:

@@ -1,7 +1,10 @@
-# Screens: Home, History, Tariff, Messages, Prepayment, Status. Each draws the body area only
-# (the display loop owns the header and footer) and redraws just the areas whose dirty flags are
-# set; labels skip unchanged text. Consumption is read only through the model's privacy-filtered
-# view_* / history() methods.
+# Screens: Home, History, Tariff, Prepayment (balances), Messages, Status; the PPMID ones are in
+# screens_prepay.py. Where is a screen drawn: each screen class below is preceded by its two
+# layouts (_<SCREEN>_320x240, _<SCREEN>_128x64: what is where, as data; kinds in widgets.py),
+# and its draw() fills them. Screens draw the body only (display.py owns the header and footer)
+# and redraw just what the dirty flags name; Labels skip values that did not change.
+# Coordinates live in the layouts only; a widget draws relative to the box it is given.
+# Consumption is read only through the model's privacy-filtered view_* / history() methods.
 # MIT license
 from micropython import const
 
@@ -22,6 +25,16 @@ from ihd.ui.input import (
 from ihd.ui.theme import fuel_colour
 
 _DAY_S = const(86400)
+# Text alignment in layouts (widgets.py).
+_CENTRE = const(1)
+_RIGHT = const(2)
+_FIT = const(4)
+# Fuel indices (ihd.state.fuels) as literals: a layout must be constant data.
+_ELEC = const(0)
+_GAS = const(1)
+# Fuel card offsets (widgets.fuel_card): (stripe on top, icon x, icon y, title x, title y).
+_CARD_HOME = const((0, 10, 7, 24, 4))
+_CARD = const((0, 10, 8, 26, 5))
 
 
 class Screen:
@@ -31,8 +44,15 @@ class Screen:
     focusable = False
     hidden = False  # not in the prev/next rotation (reached from another screen)
 
-    def __init__(self):
+    def __init__(self, t, colour, mono):
+        # Takes the layout for the theme's resolution and places its widgets on self.
+        self.lay = mono if t.mono else colour
+        W.place(self, self.lay)
         self.focus = False
+
+    def reset(self):
+        # The body was cleared: the widgets draw again on the next draw().
+        W.reset(self, self.lay)
 
     def enter(self, ui):
         self.focus = False
@@ -67,191 +87,169 @@ class Screen:
         return ev in (EV_PREV, EV_NEXT, EV_SELECT)
 
 
-# ---------------------------------------------------------------------------------------------
+# -- Home --------------------------------------------------------------------------------------
+# Live demand, ambient level, today per fuel; the credit (prepayment) or the unit rates.
+_HOME_320x240 = const(
+    (
+        (None, "icon", (10, 47, 16, 20), _ELEC, False),
+        (None, "text", (36, 29, 150, 14), "small", "dim", "Electricity now", 0),
+        (None, "card", (8, 101, 148, 96), _ELEC, _CARD_HOME),
+        (None, "card", (164, 101, 148, 96), _GAS, _CARD_HOME),
+        (None, "text", (18, 125, 0, 0), "small", "dim", "Today", 0),
+        (None, "text", (174, 125, 0, 0), "small", "dim", "Today", 0),
+        ("demand", "label", (34, 43, 200, 34), "big", "bg", 0),
+        ("cost_hour", "label", (36, 79, 150, 14), "small", "bg", 0),
+        ("ambient", "box", (266, 31, 50, 62)),
+        ("energy", "per-fuel", (18, 139, 134, 18), "medium", "panel", 0, 156, 0),
+        ("cost", "per-fuel", (18, 157, 134, 18), "bold", "panel", 0, 156, 0),
+        ("age", "per-fuel", (18, 178, 134, 15), "small", "panel", 0, 156, 0),
+        # the bottom row: "Credit" and a balance per fuel, or the unit rates (one or the other)
+        ("credit_caption", "label", (8, 201, 64, 20), "bold", "bg", 0),
+        ("credit", "per-fuel", (72, 201, 120, 20), "bold", "bg", 0, 120, 0),
+        ("rates", "label", (8, 201, 304, 20), "small", "bg", _CENTRE),
+    )
+)
+_HOME_128x64 = const(
+    (
+        ("demand", "label", (0, 13, 88, 19), "big", "bg", 0),
+        ("ambient", "box", (90, 14, 38, 16)),
+        ("energy", "per-fuel", (0, 33, 84, 10), "small", "bg", 0, 0, 10),  # "E  4.25 kWh"
+        ("cost", "per-fuel", (84, 33, 44, 10), "small", "bg", _RIGHT, 0, 10),
+        ("summary", "label", (0, 53, 128, 10), "small", "bg", 0),  # credit or last gas reading
+    )
+)
+
+
 class Home(Screen):
     name = "home"
     title = "Home"
+    demand: W.Label
+    ambient: tuple
+    energy: tuple
+    cost: tuple
+    cost_hour: "W.Label | None" = None
+    age: "tuple | None" = None
+    credit_caption: "W.Label | None" = None
+    credit: "tuple | None" = None
+    rates: "W.Label | None" = None
+    summary: "W.Label | None" = None
+
+    def __init__(self, t):
+        super().__init__(t, _HOME_320x240, _HOME_128x64)
 
     def hint(self, ui):
         return "< > screens   hold OK: status"
 
     def draw(self, ui, flags):
-        if ui.t.mono:
-            self._draw_mono(ui, flags)
-        else:
-            self._draw_colour(ui, flags)
-
-    def _draw_colour(self, ui, flags):
-        cv, t, m, lab = ui.cv, ui.t, ui.m, ui.lab
-        x0, y0, w, _ = ui.body
-        full = flags == M.D_ALL
-        if full:
-            W.fuel_icon(cv, x0 + 10, y0 + 22, M.FUEL_ELEC, t.elec)
+        cv, t, m = ui.cv, ui.t, ui.m
+        if flags == M.D_ALL:  # a full redraw: the parts that never change first
+            W.decorate(cv, t, self.lay)
         if flags & (M.D_LIVE | M.D_TARIFF):
             d = m.view_demand(M.FUEL_ELEC)
-            lab.draw(cv, 0, t.small, "Electricity now", x0 + 36, y0 + 4, 150, 14, t.dim, t.bg)
-            lab.draw(
-                cv,
-                1,
-                t.big,
-                fmt.power(d) if d is not None else "--",
-                x0 + 34,
-                y0 + 18,
-                200,
-                t.big.HEIGHT,
-                t.elec,
-                t.bg,
-            )
-            rate = m.elec.unit_rate_mp_kwh
-            s = ""
-            if d is not None and rate is not None and d >= 0:
-                s = fmt.money(d * rate // 1000) + " an hour"
-            lab.draw(cv, 2, t.small, s, x0 + 36, y0 + 54, 150, 14, t.dim, t.bg)
+            self.demand.show(ui, fmt.power(d), t.elec)
+            if self.cost_hour is not None:
+                rate = m.elec.unit_rate_mp_kwh
+                s = ""
+                if d is not None and rate is not None and d >= 0:
+                    s = fmt.money(d * rate // 1000) + " an hour"
+                self.cost_hour.show(ui, s, t.dim)
         if flags & M.D_AMBIENT:
-            lvl = m.ambient
-            cx = x0 + w - 30
-            cv.fill_rect(cx - 24, y0 + 6, 50, 62, t.bg)
-            if 0 <= lvl <= 2:
-                c = W.ambient_colour(t, lvl)
-                cv.ellipse(cx, y0 + 24, 16, 16, c)
-                cv.text_in(t.small, W.AMBIENT_TEXT[lvl], cx - 24, y0 + 44, 50, 14, c, 1)
-                cv.text_in(t.small, "use", cx - 24, y0 + 56, 50, 12, t.dim, 1)
-        cy = y0 + 76
-        cw = (w - 3 * t.pad) // 2
-        for f in m.fuels:
-            cx = x0 + t.pad + f.id * (cw + t.pad)
-            col = fuel_colour(t, f.id)
-            base = 3 + 5 * f.id
-            if full:
-                cv.fill_rect(cx, cy, cw, 96, t.panel)
-                cv.fill_rect(cx, cy, 3, 96, col)
-                W.fuel_icon(cv, cx + 10, cy + 7, f.id, col, small=True)
-                cv.text(t.bold, f.name, cx + 24, cy + 4, col)
-                cv.text(t.small, "Today", cx + 10, cy + 24, t.dim)
-            if flags & (M.D_ENERGY | M.D_CLOCK):
-                today = m.view_today(f.id)
-                if not f.present:
-                    e, c = "No meter", ""
-                elif today is None:
-                    e, c = "-- kWh", "--"
-                else:
-                    e, c = fmt.kwh(today[0]), fmt.money(today[1]) if today[1] is not None else ""
-                lab.draw(cv, base, t.medium, e, cx + 10, cy + 38, cw - 14, 18, t.fg, t.panel)
-                lab.draw(cv, base + 1, t.bold, c, cx + 10, cy + 56, cw - 14, 18, col, t.panel)
-                r = m.view_reading_utc(f.id)
-                s = ("updated " + fmt.age(m.now(), r)) if r is not None else ""
-                if r is not None and f.id == M.FUEL_GAS and m.now() - r > 3600:
-                    s = "last gas " + fmt.age(m.now(), r)
-                lab.draw(cv, base + 2, t.small, s, cx + 10, cy + 77, cw - 14, 15, t.dim, t.panel)
-        if flags & (M.D_PREPAY | M.D_TARIFF | M.D_ENERGY):
-            sy = cy + 100
-            if m.prepay_mode():
-                lab.text[15] = None  # the tariff line shares the row
-                lab.draw(cv, 14, t.bold, "Credit", x0 + t.pad, sy, 64, 20, t.dim, t.bg)
-                cw2 = (w - 2 * t.pad - 64) // 2
-                for f in m.fuels:
-                    p = m.view_prepay(f.id)
-                    s = ""
-                    if f.present and f.mode == M.MODE_PREPAY:
-                        s = "%s %s" % (
-                            f.fuel.short,
-                            fmt.money(p[0]) if p is not None else "--",
-                        )
-                    c = t.bad if f.low_credit or (p is not None and p[0] <= 0) else t.fg
-                    lab.draw(
-                        cv,
-                        16 + f.id,
-                        t.bold,
-                        s,
-                        x0 + t.pad + 64 + f.id * cw2,
-                        sy,
-                        cw2,
-                        20,
-                        c,
-                        t.bg,
-                    )
-            else:
-                parts = []
-                for f in m.fuels:
-                    if f.present and f.unit_rate_mp_kwh is not None:
-                        parts.append("%s %s/kWh" % (f.fuel.short, fmt.pence(f.unit_rate_mp_kwh)))
-                for k in (14, 16, 17):
-                    lab.text[k] = None
-                lab.draw(
-                    cv,
-                    15,
-                    t.small,
-                    "   ".join(parts),
-                    x0 + t.pad,
-                    sy,
-                    w - 2 * t.pad,
-                    20,
-                    t.dim,
-                    t.bg,
-                    1,
-                )
-
-    def _draw_mono(self, ui, flags):
-        cv, t, m, lab = ui.cv, ui.t, ui.m, ui.lab
-        x0, y0, w, _ = ui.body
-        if flags & M.D_LIVE:
-            d = m.view_demand(M.FUEL_ELEC)
-            lab.draw(
-                cv,
-                0,
-                t.big,
-                fmt.power(d) if d is not None else "--",
-                x0,
-                y0 + 1,
-                88,
-                t.big.HEIGHT,
-                1,
-                0,
-            )
-        if flags & M.D_AMBIENT:
-            cv.fill_rect(x0 + 90, y0 + 2, 38, 16, 0)
-            if 0 <= m.ambient <= 2:
-                s = ("LOW", "MED", "HIGH")[m.ambient]
-                cv.fill_rect(x0 + 92, y0 + 4, 36, 13, 1)
-                cv.text_in(t.small, s, x0 + 92, y0 + 4, 36, 13, 0, 1)
+            W.ambient(cv, t, self.ambient, m.ambient)
         if flags & (M.D_ENERGY | M.D_CLOCK | M.D_PREPAY):
-            y = y0 + 21
             for f in m.fuels:
-                today = m.view_today(f.id)
-                tag = f.fuel.letter
-                if not f.present:
-                    s = tag + "  no meter"
-                elif today is None:
-                    s = tag + "  -- kWh"
-                else:
-                    s = "%s  %s kWh" % (tag, fmt.kwh_num(today[0]))
-                    c = fmt.money(today[1]) if today[1] is not None else ""
-                lab.draw(cv, 3 + f.id, t.small, s, x0, y, 84, 10, 1, 0)
-                lab.draw(
-                    cv,
-                    5 + f.id,
-                    t.small,
-                    c if today is not None else "",
-                    x0 + 84,
-                    y,
-                    44,
-                    10,
-                    1,
-                    0,
-                    2,
-                )
-                y += 10
-            if m.prepay_mode():
-                p = m.view_prepay(M.FUEL_ELEC) or m.view_prepay(M.FUEL_GAS)
-                s = "Credit " + (fmt.money(p[0]) if p else "--")
-            else:
-                r = m.view_reading_utc(M.FUEL_GAS)
-                s = ("Gas read " + fmt.age(m.now(), r)) if r is not None else ""
-            lab.draw(cv, 7, t.small, s, x0, y, w, 10, 1, 0)
+                self._today(ui, f)
+            if self.summary is not None:
+                self._summary(ui, self.summary)
+        if flags & (M.D_PREPAY | M.D_TARIFF | M.D_ENERGY):
+            self._bottom(ui)
+
+    def _today(self, ui, f):
+        t, m = ui.t, ui.m
+        today = m.view_today(f.id)
+        if not f.present:
+            e, c = "No meter", ""
+        elif today is None:
+            e, c = "-- kWh", "--"
+        else:
+            e = fmt.kwh(today[0])
+            c = fmt.money(today[1]) if today[1] is not None else ""
+        if t.mono:  # one line per fuel: its letter first; no cost while today is unknown
+            e = "%s  %s" % (f.fuel.letter, e if f.present else "no meter")
+            if today is None:
+                c = ""
+        self.energy[f.id].show(ui, e, t.fg)
+        self.cost[f.id].show(ui, c, fuel_colour(t, f.id))
+        if self.age is not None:
+            r = m.view_reading_utc(f.id)
+            s = ""
+            if r is not None:
+                now = m.now()
+                s = "last gas " if f.id == M.FUEL_GAS and now - r > 3600 else "updated "
+                s += fmt.age(now, r)
+            self.age[f.id].show(ui, s, t.dim)
+
+    def _summary(self, ui, lab):
+        # 128x64: the credit on a prepayment meter, else the age of the last gas reading.
+        m = ui.m
+        if m.prepay_mode():
+            p = m.view_prepay(M.FUEL_ELEC) or m.view_prepay(M.FUEL_GAS)
+            s = "Credit " + (fmt.money(p[0]) if p else "--")
+        else:
+            r = m.view_reading_utc(M.FUEL_GAS)
+            s = ("Gas read " + fmt.age(m.now(), r)) if r is not None else ""
+        lab.show(ui, s, ui.t.fg)
+
+    def _bottom(self, ui):
+        # 320x240: the credit per fuel in prepayment, else the unit rates, in one row.
+        t, m = ui.t, ui.m
+        caption, credit, rates = self.credit_caption, self.credit, self.rates
+        if caption is None or credit is None or rates is None:
+            return
+        if m.prepay_mode():
+            rates.reset()
+            caption.show(ui, "Credit", t.dim)
+            for f in m.fuels:
+                p = m.view_prepay(f.id)
+                s = ""
+                if f.present and f.mode == M.MODE_PREPAY:
+                    s = "%s %s" % (f.fuel.short, fmt.money(p[0]) if p is not None else "--")
+                c = t.bad if f.low_credit or (p is not None and p[0] <= 0) else t.fg
+                credit[f.id].show(ui, s, c)
+            return
+        caption.reset()
+        for lab in credit:
+            lab.reset()
+        parts = []
+        for f in m.fuels:
+            if f.present and f.unit_rate_mp_kwh is not None:
+                parts.append("%s %s/kWh" % (f.fuel.short, fmt.pence(f.unit_rate_mp_kwh)))
+        rates.show(ui, "   ".join(parts), t.dim)
 
 
-# ---------------------------------------------------------------------------------------------
-_PERIOD_NAMES = ("Today", "8 days", "5 weeks", "13 months")
+# -- History -----------------------------------------------------------------------------------
+# A bar chart of one fuel's energy or cost over a period. 320x240: period tabs, the fuel and the
+# total above the chart; 128x64: a title line ("E Today", total) and the axis maximum.
+_HISTORY_320x240 = const(
+    (
+        ("tabs", "box", (8, 29, 304, 20)),  # four tabs, 76 px each
+        ("head", "box", (0, 53, 320, 22)),  # fuel icon, name, unit
+        ("total", "field", (8, 55, 304, 0), "bold", "fg", _RIGHT),
+        ("chart", "box", (8, 79, 304, 143)),
+        ("empty", "field", (0, 79, 320, 127), "medium", "dim", _CENTRE),  # "No data yet"
+        ("frame", "box", (6, 27, 304, 24)),  # around the tabs while focused
+    )
+)
+_HISTORY_128x64 = const(
+    (
+        ("clear", "box", (0, 12, 128, 52)),  # cleared first
+        ("title_line", "field", (0, 13, 0, 0), "small", "fg", 0),  # "E Today"
+        ("total", "field", (0, 13, 128, 0), "small", "fg", _RIGHT),
+        ("chart", "box", (0, 24, 128, 40)),
+        ("ymax", "field", (0, 23, 0, 10), "small", "fg", 0),  # the axis maximum, over the chart
+        ("frame", "box", (0, 12, 128, 11)),  # around the title line while focused
+    )
+)
+_PERIOD_NAMES = const(("Today", "8 days", "5 weeks", "13 months"))
 
 
 def _slot_index(period, start_utc, now_utc):
@@ -291,7 +289,7 @@ def _value_money(v):
 
 
 _MONO_TITLES = tuple("%s %s" % (f, p) for f in (x.letter for x in FU.FUELS) for p in _PERIOD_NAMES)
-_UNIT_TEXT = ("  kWh", "  cost")
+_UNIT_TEXT = const(("  kWh", "  cost"))
 
 
 class History(Screen):
@@ -299,9 +297,23 @@ class History(Screen):
     title = "History"
     focusable = True
     deps = M.D_HISTORY | M.D_ENERGY
+    chart: tuple
+    total: tuple
+    frame: tuple
+    tabs: "tuple | None" = None
+    head: "tuple | None" = None
+    empty: "tuple | None" = None
+    clear: "tuple | None" = None
+    title_line: "tuple | None" = None
+    ymax: "tuple | None" = None
+    _vals: list
+    _xlabs: list
+    _vlabs: list
+    _ylabs: list
+    _in: list
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, t):
+        super().__init__(t, _HISTORY_320x240, _HISTORY_128x64)
         self.period = M.P_DAY
         self.fuel = M.FUEL_ELEC
         self.cost = False
@@ -319,8 +331,6 @@ class History(Screen):
         self._total = 0
         self._empty = True
         self._tot = ""
-        self._tot_line = ""
-        self._tot_mono = ""
         self._in = [None] * 6  # inputs of the prepared state (see _prepare)
 
     def hint(self, ui):
@@ -407,9 +417,8 @@ class History(Screen):
         for j in range(3):
             self._ylabs[j] = ylab(ymax * j // 2)
         tot = fmt.money(total) if self.cost else fmt.kwh(total)
-        self._tot = tot
-        self._tot_line = "Total " + tot
-        self._tot_mono = tot.replace(" kWh", "kWh")
+        # The total as the panel shows it: "Total 4.25 kWh", or "4.25kWh" on 128x64.
+        self._tot = tot.replace(" kWh", "kWh") if mono else "Total " + tot
         xlab = self._xlab(ui)
         for i in range(n):
             self._xlabs[i] = xlab(i)
@@ -453,159 +462,161 @@ class History(Screen):
             return
         self._prepare(ui)
         cv, t = ui.cv, ui.t
-        x0, y0, w, h = ui.body
-        vals = self._vals
-        n = self._n
         col = fuel_colour(t, self.fuel)
-        if t.mono:
-            cv.fill_rect(x0, y0, w, h, 0)
-            s = _MONO_TITLES[self.fuel * 4 + self.period]
-            cv.text(t.small, s, x0, y0 + 1, 1)
-            s = self._tot_mono
-            cv.text(t.small, s, x0 + w - text_width(t.small, s), y0 + 1, 1)
-            W.bar_chart(
-                cv,
-                t,
-                x0,
-                y0 + 12,
-                w,
-                h - 12,
-                vals,
-                n,
-                1,
-                1,
-                self._cur,
-                0,
-                self._ymax,
-                self._ylabs,
-                self._xlabs,
-            )
+        if self.clear is not None:
+            x, y, w, h = self.clear
+            cv.fill_rect(x, y, w, h, t.bg)
+        if self.tabs is not None:
+            x, y, w, h = self.tabs
+            tw = w // 4
+            for i in range(4):
+                sel = i == self.period
+                cv.fill_rect(x + i * tw, y, tw - 4, h, col if sel else t.panel)
+                cv.text_in(t.small, _PERIOD_NAMES[i], x + i * tw, y, tw - 4, h,
+                           t.on_accent if sel else t.dim, 1)  # fmt: skip
+        if self.head is not None:
+            x, y, w, h = self.head
+            cv.fill_rect(x, y, w, h, t.bg)
+            W.fuel_icon(cv, x + 8, y + 4, self.fuel, col, small=True)
+            xe = cv.text(t.bold, FU.FUELS[self.fuel].name, x + 22, y + 2, col)
+            cv.text(t.small, _UNIT_TEXT[1 if self.cost else 0], xe, y + 5, t.dim)
+        if self.title_line is not None:
+            W.field(cv, t, self.title_line, _MONO_TITLES[self.fuel * 4 + self.period])
+        W.field(cv, t, self.total, self._tot)
+        W.bar_chart(cv, t, self.chart, self._vals, self._n, col,
+                    fuel_colour(t, self.fuel, cur=True), self._cur, t.bg, self._ymax,
+                    self._ylabs, self._xlabs, self._vlabs)  # fmt: skip
+        if self.ymax is not None:
             s = self._ylabs[2]  # the label of ymax
-            cv.fill_rect(x0, y0 + 11, text_width(t.small, s) + 2, 10, 0)
-            cv.text(t.small, s, x0, y0 + 11, 1)
-            if self.focus:
-                cv.rect(x0, y0, w, 11, 1)
-            return
-        # Period tabs.
-        tab_w = (w - 2 * t.pad) // 4
-        for i in range(4):
-            tx = x0 + t.pad + i * tab_w
-            sel = i == self.period
-            cv.fill_rect(tx, y0 + 4, tab_w - 4, 20, col if sel else t.panel)
-            cv.text_in(
-                t.small,
-                _PERIOD_NAMES[i],
-                tx,
-                y0 + 4,
-                tab_w - 4,
-                20,
-                t.on_accent if sel else t.dim,
-                1,
-            )
+            x, y, _, h = self.ymax[2]
+            cv.fill_rect(x, y, text_width(t.small, s) + 2, h, t.bg)
+            W.field(cv, t, self.ymax, s)
+        if self.empty is not None and self._total == 0 and self._empty:
+            W.field(cv, t, self.empty, "No data yet")
         if self.focus:
-            cv.rect(x0 + t.pad - 2, y0 + 2, 4 * tab_w, 24, t.fg)
-        else:
-            cv.fill_rect(x0 + t.pad - 2, y0 + 2, 4 * tab_w, 2, t.bg)
-            cv.fill_rect(x0 + t.pad - 2, y0 + 24, 4 * tab_w, 2, t.bg)
-        # Fuel / unit line with the period total.
-        cv.fill_rect(x0, y0 + 28, w, 22, t.bg)
-        W.fuel_icon(cv, x0 + t.pad, y0 + 32, self.fuel, col, small=True)
-        name = FU.FUELS[self.fuel].name
-        xe = cv.text(t.bold, name, x0 + t.pad + 14, y0 + 30, col)
-        cv.text(t.small, _UNIT_TEXT[1 if self.cost else 0], xe, y0 + 33, t.dim)
-        s = self._tot_line
-        cv.text(t.bold, s, x0 + w - t.pad - text_width(t.bold, s), y0 + 30, t.fg)
-        cy = y0 + 54
-        ch = h - 56
-        W.bar_chart(
-            cv,
-            t,
-            x0 + t.pad,
-            cy,
-            w - 2 * t.pad,
-            ch,
-            vals,
-            n,
-            col,
-            fuel_colour(t, self.fuel, cur=True),
-            self._cur,
-            t.bg,
-            self._ymax,
-            self._ylabs,
-            self._xlabs,
-            self._vlabs,
-        )
-        if self._total == 0 and self._empty:
-            cv.text_in(t.medium, "No data yet", x0, cy, w, ch - 16, t.dim, 1)
+            x, y, w, h = self.frame
+            cv.rect(x, y, w, h, t.fg)
 
 
-# ---------------------------------------------------------------------------------------------
+# -- Tariff ------------------------------------------------------------------------------------
+# The supplier, then per fuel its unit rate, standing charge and tier: a card each on 320x240,
+# two lines each on 128x64. "fuels" is the box of the electricity one, gas is "pitch" lower.
+_TARIFF_320x240 = const(
+    (
+        (None, "text", (8, 31, 0, 0), "small", "dim", "Supplier", 0),
+        ("supplier", "field", (72, 29, 240, 0), "bold", "fg", _FIT),
+        ("fuels", "box", (8, 53, 304, 79)),
+        ("pitch", "value", 85),
+        ("unknown", "value", "Unknown"),
+    )
+)
+_TARIFF_128x64 = const(
+    (
+        ("supplier", "field", (0, 13, 128, 0), "small", "fg", _FIT),
+        ("fuels", "box", (0, 24, 128, 21)),
+        ("pitch", "value", 21),
+        ("unknown", "value", "Supplier unknown"),
+    )
+)
+
+
 class Tariff(Screen):
     name = "tariff"
     title = "Tariff"
     deps = M.D_TARIFF
+    supplier: tuple
+    fuels: tuple
+    pitch: int
+    unknown: str
+
+    def __init__(self, t):
+        super().__init__(t, _TARIFF_320x240, _TARIFF_128x64)
 
     def draw(self, ui, flags):
         if not flags & M.D_TARIFF:
             return
         cv, t, m = ui.cv, ui.t, ui.m
-        x0, y0, w, h = ui.body
-        cv.fill_rect(x0, y0, w, h, t.bg)
-        if t.mono:
-            y = y0 + 1
-            cv.text(t.small, W.ellipsize(t.small, m.supplier or "Supplier unknown", w), x0, y, 1)
-            y += 11
-            for f in m.fuels:
-                tag = f.fuel.short
-                r = fmt.pence(f.unit_rate_mp_kwh) + "/kWh" if f.unit_rate_mp_kwh else "--"
-                cv.text(t.small, tag, x0, y, 1)
-                cv.text(t.small, r, x0 + w - text_width(t.small, r), y, 1)
-                y += 10
-                s = "SC " + (fmt.pence(f.standing_mp_day) + "/day" if f.standing_mp_day else "--")
-                if f.tier_label:
-                    s += " " + f.tier_label
-                cv.text(t.small, W.ellipsize(t.small, s, w - 6), x0 + 6, y, 1)
-                y += 11
-            return
-        cv.text(t.small, "Supplier", x0 + t.pad, y0 + 6, t.dim)
-        cv.text(
-            t.bold, W.ellipsize(t.bold, m.supplier or "Unknown", w - 80), x0 + 72, y0 + 4, t.fg
-        )
-        cy = y0 + 28
-        ch = (h - 28 - 3 * 4) // 2
+        W.clear(ui)
+        W.decorate(cv, t, self.lay)
+        W.field(cv, t, self.supplier, m.supplier or self.unknown)
+        x, y, w, h = self.fuels
         for f in m.fuels:
-            col = fuel_colour(t, f.id)
-            y = cy + f.id * (ch + 6)
-            cv.fill_rect(x0 + t.pad, y, w - 2 * t.pad, ch, t.panel)
-            cv.fill_rect(x0 + t.pad, y, 3, ch, col)
-            W.fuel_icon(cv, x0 + t.pad + 10, y + 8, f.id, col, small=True)
-            cv.text(t.bold, f.name, x0 + t.pad + 26, y + 5, col)
-            if f.tier_label or f.tier is not None:
-                s = f.tier_label or ("Tier %d" % f.tier)
-                tw = text_width(t.small, s) + 12
-                tx = x0 + w - t.pad - 8 - tw
-                cv.fill_rect(tx, y + 6, tw, 16, col)
-                cv.text_in(t.small, s, tx, y + 6, tw, 16, t.on_accent, 1)
-            if f.unit_rate_mp_kwh is None:
-                cv.text(t.medium, "Price not set by supplier", x0 + t.pad + 12, y + 30, t.dim)
-                continue
-            cv.text(t.big, fmt.pence(f.unit_rate_mp_kwh), x0 + t.pad + 10, y + 24, t.fg)
-            cv.text(t.small, "per kWh", x0 + t.pad + 12, y + 60, t.dim)
-            s = "Standing charge"
-            cv.text(t.small, s, x0 + w - t.pad - 10 - 110, y + 30, t.dim)
-            v = fmt.pence(f.standing_mp_day) + "/day" if f.standing_mp_day is not None else "--"
-            cv.text_in(t.bold, v, x0 + w - t.pad - 10 - 110, y + 44, 110, 18, t.fg, 0)
+            _tariff_fuel(ui, x, y + f.id * self.pitch, w, h, f)
 
 
-# ---------------------------------------------------------------------------------------------
+def _tariff_fuel(ui, x, y, w, h, f):
+    # One fuel's tariff. 320x240: its card with the tier badge, the unit rate (big) and the
+    # standing charge; 128x64: "Elec  24.50p/kWh", then the standing charge and tier, indented.
+    cv, t = ui.cv, ui.t
+    if t.mono:
+        r = fmt.pence(f.unit_rate_mp_kwh) + "/kWh" if f.unit_rate_mp_kwh else "--"
+        cv.text(t.small, f.fuel.short, x, y, t.fg)
+        cv.text(t.small, r, x + w - text_width(t.small, r), y, t.fg)
+        s = "SC " + (fmt.pence(f.standing_mp_day) + "/day" if f.standing_mp_day else "--")
+        if f.tier_label:
+            s += " " + f.tier_label
+        cv.text(t.small, W.ellipsize(t.small, s, w - 6), x + 6, y + 10, t.fg)
+        return
+    col = fuel_colour(t, f.id)
+    W.fuel_card(cv, t, (x, y, w, h), f.id, f.fuel.name, _CARD)
+    if f.tier_label or f.tier is not None:
+        s = f.tier_label or ("Tier %d" % f.tier)
+        tw = text_width(t.small, s) + 12
+        tx = x + w - 8 - tw
+        cv.fill_rect(tx, y + 6, tw, 16, col)
+        cv.text_in(t.small, s, tx, y + 6, tw, 16, t.on_accent, 1)
+    if f.unit_rate_mp_kwh is None:
+        cv.text(t.medium, "Price not set by supplier", x + 12, y + 30, t.dim)
+        return
+    cv.text(t.big, fmt.pence(f.unit_rate_mp_kwh), x + 10, y + 24, t.fg)
+    cv.text(t.small, "per kWh", x + 12, y + 60, t.dim)
+    sx = x + w - 120
+    cv.text(t.small, "Standing charge", sx, y + 30, t.dim)
+    v = fmt.pence(f.standing_mp_day) + "/day" if f.standing_mp_day is not None else "--"
+    cv.text_in(t.bold, v, sx, y + 44, 110, 18, t.fg, 0)
+
+
+# -- Messages ----------------------------------------------------------------------------------
+# The supplier's messages: a list ("row" is the first row's box, "rows" fit), then one message
+# in full ("text" wrapped into "lines" lines "line_h" apart, and the confirm button).
+_MESSAGES_320x240 = const(
+    (
+        ("row", "box", (8, 25, 304, 40)),
+        ("rows", "value", 4),
+        ("date", "field", (8, 31, 0, 0), "small", "dim", 0),
+        ("text", "field", (8, 49, 304, 0), "medium", "fg", 0),
+        ("lines", "value", 7),
+        ("line_h", "value", 20),
+        ("button", "box", (85, 196, 150, 24)),
+    )
+)
+_MESSAGES_128x64 = const(
+    (
+        ("row", "box", (0, 12, 128, 11)),
+        ("rows", "value", 4),
+        ("text", "field", (0, 12, 128, 0), "small", "fg", 0),
+        ("lines", "value", 4),
+        ("line_h", "value", 10),
+        ("button", "box", (0, 53, 128, 11)),
+    )
+)
+
+
 class Messages(Screen):
     name = "messages"
     title = "Messages"
     focusable = True
     deps = M.D_MESSAGES
+    row: tuple
+    rows: int
+    text: tuple
+    lines: int
+    line_h: int
+    button: tuple
+    date: "tuple | None" = None
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, t):
+        super().__init__(t, _MESSAGES_320x240, _MESSAGES_128x64)
         self.sel = 0
         self.detail = False
 
@@ -662,102 +673,101 @@ class Messages(Screen):
         if not flags & M.D_MESSAGES:
             return
         cv, t, m = ui.cv, ui.t, ui.m
-        x0, y0, w, h = ui.body
-        cv.fill_rect(x0, y0, w, h, t.bg)
+        W.clear(ui)
         msgs = m.view_messages()
         if self.sel >= len(msgs):
             self.sel = 0
         if not msgs:
-            cv.text_in(t.medium, "No messages", x0, y0, w, h, t.dim, 1)
+            x, y, w, h = ui.body
+            cv.text_in(t.medium, "No messages", x, y, w, h, t.dim, 1)
             return
         if self.detail:
             self._detail(ui, msgs[self.sel])
             return
-        fh = t.small.HEIGHT
-        row_h = 11 if t.mono else 2 * fh + 14
         first = 0
-        rows = h // row_h
-        if self.sel >= rows:
-            first = self.sel - rows + 1
-        for k in range(first, min(len(msgs), first + rows)):
-            msg = msgs[k]
-            y = y0 + (k - first) * row_h
-            sel = self.focus and k == self.sel
-            if t.mono:
-                if sel:
-                    cv.fill_rect(x0, y, w, row_h, 1)
-                mark = "! " if msg.confirm and not msg.confirmed else ""
-                cv.text(
-                    t.small,
-                    W.ellipsize(t.small, mark + msg.text, w - 2),
-                    x0 + 1,
-                    y,
-                    0 if sel else 1,
-                )
-                continue
-            cv.fill_rect(x0 + t.pad, y + 3, w - 2 * t.pad, row_h - 4, t.sel if sel else t.panel)
-            if msg.confirm and not msg.confirmed:
-                cv.fill_rect(x0 + t.pad, y + 3, 3, row_h - 4, t.warn)
-            d = fmt.date_short(msg.time_utc) + "  " + fmt.hhmm(msg.time_utc)
-            cv.text(t.small, d, x0 + t.pad + 10, y + 6, t.dim)
-            if msg.confirm:
-                s = "Confirmed" if msg.confirmed else "Please confirm"
-                c = t.good if msg.confirmed else t.warn
-                cv.text(t.small, s, x0 + w - t.pad - 8 - text_width(t.small, s), y + 6, c)
-            first_line = msg.text.split("\n")[0]
-            cv.text(
-                t.medium,
-                W.ellipsize(t.medium, first_line, w - 2 * t.pad - 20),
-                x0 + t.pad + 10,
-                y + 8 + fh,
-                t.fg,
-            )
+        if self.sel >= self.rows:
+            first = self.sel - self.rows + 1
+        x, y, w, h = self.row
+        for k in range(first, min(len(msgs), first + self.rows)):
+            _message_row(ui, x, y + (k - first) * h, w, h, msgs[k], self.focus and k == self.sel)
 
     def _detail(self, ui, msg):
         cv, t = ui.cv, ui.t
-        x0, y0, w, h = ui.body
-        if t.mono:
-            lines = W.wrap(t.small, msg.text, w)
-            y = y0
-            for ln in lines[:4]:
-                cv.text(t.small, ln, x0, y, 1)
-                y += 10
-            if msg.confirm:
-                s = "Confirmed" if msg.confirmed else "OK to confirm"
-                cv.fill_rect(x0, y0 + h - 11, w, 11, 1)
-                cv.text_in(t.small, s, x0, y0 + h - 11, w, 11, 0, 1)
-            return
-        cv.text(
-            t.small,
-            fmt.date_short(msg.time_utc) + "  " + fmt.hhmm(msg.time_utc),
-            x0 + t.pad,
-            y0 + 6,
-            t.dim,
-        )
-        y = y0 + 24
-        for ln in W.wrap(t.medium, msg.text, w - 2 * t.pad)[:7]:
-            cv.text(t.medium, ln, x0 + t.pad, y, t.fg)
-            y += t.medium.HEIGHT + 3
+        if self.date is not None:
+            W.field(cv, t, self.date, fmt.date_short(msg.time_utc) + "  " + fmt.hhmm(msg.time_utc))
+        # The text wrapped to the width of its field, one line every line_h.
+        width = self.text[2][2]
+        lines = W.wrap(getattr(t, self.text[3]), msg.text, width)
+        for k in range(min(len(lines), self.lines)):
+            W.field(cv, t, self.text, lines[k], dy=k * self.line_h)
         if msg.confirm:
-            bw, bh = 150, 24
-            bx, by = x0 + (w - bw) // 2, y0 + h - bh - 4
-            if msg.confirmed:
-                cv.text_in(t.bold, "Confirmed", bx, by, bw, bh, t.good, 1)
-            else:
-                cv.fill_rect(bx, by, bw, bh, t.warn)
-                cv.text_in(t.bold, "OK to confirm", bx, by, bw, bh, t.on_accent, 1)
+            _confirm_button(ui, self.button, msg.confirmed)
 
 
-# ---------------------------------------------------------------------------------------------
+def _message_row(ui, x, y, w, h, msg, sel):
+    # One message in the list. 320x240: a card with the date, "Please confirm" / "Confirmed"
+    # and the first line; 128x64: one line, inverted when selected, "! " while a confirmation
+    # is asked for.
+    cv, t = ui.cv, ui.t
+    if t.mono:
+        if sel:
+            cv.fill_rect(x, y, w, h, t.fg)
+        mark = "! " if msg.confirm and not msg.confirmed else ""
+        cv.text(t.small, W.ellipsize(t.small, mark + msg.text, w - 2), x + 1, y,
+                t.bg if sel else t.fg)  # fmt: skip
+        return
+    cv.fill_rect(x, y + 3, w, h - 4, t.sel if sel else t.panel)
+    if msg.confirm and not msg.confirmed:
+        cv.fill_rect(x, y + 3, 3, h - 4, t.warn)
+    cv.text(t.small, fmt.date_short(msg.time_utc) + "  " + fmt.hhmm(msg.time_utc), x + 10, y + 6,
+            t.dim)  # fmt: skip
+    if msg.confirm:
+        s = "Confirmed" if msg.confirmed else "Please confirm"
+        c = t.good if msg.confirmed else t.warn
+        cv.text(t.small, s, x + w - 8 - text_width(t.small, s), y + 6, c)
+    first_line = msg.text.split("\n")[0]
+    cv.text(t.medium, W.ellipsize(t.medium, first_line, w - 20), x + 10, y + 21, t.fg)
+
+
+def _confirm_button(ui, box, confirmed):
+    cv, t = ui.cv, ui.t
+    x, y, w, h = box
+    if t.mono:
+        cv.fill_rect(x, y, w, h, t.fg)
+        cv.text_in(t.small, "Confirmed" if confirmed else "OK to confirm", x, y, w, h, t.bg, 1)
+    elif confirmed:
+        cv.text_in(t.bold, "Confirmed", x, y, w, h, t.good, 1)
+    else:
+        cv.fill_rect(x, y, w, h, t.warn)
+        cv.text_in(t.bold, "OK to confirm", x, y, w, h, t.on_accent, 1)
+
+
+# -- Prepayment (balances) ---------------------------------------------------------------------
+# On an IHD: credit, emergency credit and debt per prepayment meter, the "fuels" box shared by
+# them ("gap" between). With model.prepay_actions (a PPMID) the screen of screens_prepay.
+_PREPAY_320x240 = const(
+    (
+        ("fuels", "box", (8, 31, 304, 191)),
+        ("gap", "value", 6),
+    )
+)
+_PREPAY_128x64 = const(
+    (
+        ("fuels", "box", (0, 13, 128, 42)),
+        ("gap", "value", 0),
+    )
+)
+
+
 class Prepay(Screen):
-    # Balances only on an IHD; with model.prepay_actions set (a PPMID) the full screen from
-    # screens_prepay: alerts, emergency credit offer, top-up (UTRN entry) and the top-up log.
     name = "prepay"
     title = "Prepayment"
     deps = M.D_PREPAY
+    fuels: tuple
+    gap: int
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, t):
+        super().__init__(t, _PREPAY_320x240, _PREPAY_128x64)
         self.ppmid = None  # screens_prepay.PrepayPanel, created when actions appear
 
     def _panel(self, ui):
@@ -766,7 +776,7 @@ class Prepay(Screen):
         if self.ppmid is None:
             from ihd.ui.screens_prepay import PrepayPanel
 
-            self.ppmid = PrepayPanel()
+            self.ppmid = PrepayPanel(ui.t)
         return self.ppmid
 
     def enter(self, ui):
@@ -791,59 +801,71 @@ class Prepay(Screen):
             p.draw(ui, flags)
             return
         cv, t, m = ui.cv, ui.t, ui.m
-        x0, y0, w, h = ui.body
-        cv.fill_rect(x0, y0, w, h, t.bg)
+        W.clear(ui)
         if not m.prepay_mode():
-            cv.text_in(t.medium, "Credit meter", x0, y0, w, h, t.dim, 1)
+            x, y, w, h = ui.body
+            cv.text_in(t.medium, "Credit meter", x, y, w, h, t.dim, 1)
             return
         fuels = [f for f in m.fuels if f.present and f.mode == M.MODE_PREPAY]
-        if t.mono:
-            y = y0 + 1
-            for f in fuels:
-                p = m.view_prepay(f.id)
-                tag = f.fuel.short
-                cv.text(t.small, tag, x0, y, 1)
-                s = fmt.money(p[0]) if p else "--"
-                cv.text(t.small, s, x0 + w - text_width(t.small, s), y, 1)
-                y += 10
-                if p:
-                    s = "EC %s  Debt %s" % (fmt.money(p[1] or 0), fmt.money(p[2] or 0))
-                    cv.text(t.small, W.ellipsize(t.small, s, w - 4), x0 + 4, y, 1)
-                y += 11
-            return
-        ch = (h - 8) // max(1, len(fuels)) - 6
+        x, y, w, h = self.fuels
+        ch = h // max(1, len(fuels)) - self.gap
         for k in range(len(fuels)):
-            f = fuels[k]
-            col = fuel_colour(t, f.id)
-            y = y0 + 6 + k * (ch + 6)
-            cv.fill_rect(x0 + t.pad, y, w - 2 * t.pad, ch, t.panel)
-            cv.fill_rect(x0 + t.pad, y, 3, ch, col)
-            W.fuel_icon(cv, x0 + t.pad + 10, y + 8, f.id, col, small=True)
-            cv.text(t.bold, f.name + " credit", x0 + t.pad + 26, y + 5, col)
-            p = m.view_prepay(f.id)
-            if p is None:
-                cv.text(t.medium, "No balance yet", x0 + t.pad + 12, y + 32, t.dim)
-                continue
-            c = t.bad if f.low_credit or p[0] <= 0 else t.fg
-            cv.text(t.big, fmt.money(p[0]), x0 + t.pad + 10, y + 26, c)
-            rx = x0 + w - t.pad - 120
-            cv.text(t.small, "Emergency", rx, y + 28, t.dim)
-            cv.text(
-                t.bold,
-                fmt.money(p[1] or 0) + (" in use" if f.ec_in_use else ""),
-                rx,
-                y + 41,
-                t.warn if f.ec_in_use else t.fg,
-            )
-            cv.text(t.small, "Debt", rx, y + 60 if ch > 80 else y + 28, t.dim)
-            if ch > 80:
-                cv.text(t.bold, fmt.money(p[2] or 0), rx, y + 73, t.fg)
-            if f.low_credit:
-                cv.text(t.small, "Low credit: top up soon", x0 + t.pad + 12, y + ch - 18, t.bad)
+            by = y + k * (ch + self.gap)
+            _balance(ui, x, by, w, ch, fuels[k])
 
 
-# ---------------------------------------------------------------------------------------------
-_LINK_TEXT = ("down", "joining", "up")
+def _balance(ui, x, y, w, h, f):
+    # One prepayment meter. 320x240: its card with the credit (big, red when low), emergency
+    # credit and debt on the right; 128x64: "Elec  £12.34", then emergency credit and debt.
+    cv, t, m = ui.cv, ui.t, ui.m
+    p = m.view_prepay(f.id)
+    if t.mono:
+        cv.text(t.small, f.fuel.short, x, y, t.fg)
+        s = fmt.money(p[0]) if p else "--"
+        cv.text(t.small, s, x + w - text_width(t.small, s), y, t.fg)
+        if p:
+            s = "EC %s  Debt %s" % (fmt.money(p[1] or 0), fmt.money(p[2] or 0))
+            cv.text(t.small, W.ellipsize(t.small, s, w - 4), x + 4, y + 10, t.fg)
+        return
+    W.fuel_card(cv, t, (x, y, w, h), f.id, f.fuel.name + " credit", _CARD)
+    if p is None:
+        cv.text(t.medium, "No balance yet", x + 12, y + 32, t.dim)
+        return
+    c = t.bad if f.low_credit or p[0] <= 0 else t.fg
+    cv.text(t.big, fmt.money(p[0]), x + 10, y + 26, c)
+    rx = x + w - 120
+    cv.text(t.small, "Emergency", rx, y + 28, t.dim)
+    cv.text(t.bold, fmt.money(p[1] or 0) + (" in use" if f.ec_in_use else ""), rx, y + 41,
+            t.warn if f.ec_in_use else t.fg)  # fmt: skip
+    tall = h > 80  # room for the debt under the emergency credit
+    cv.text(t.small, "Debt", rx, y + 60 if tall else y + 28, t.dim)
+    if tall:
+        cv.text(t.bold, fmt.money(p[2] or 0), rx, y + 73, t.fg)
+    if f.low_credit:
+        cv.text(t.small, "Low credit: top up soon", x + 12, y + h - 18, t.bad)
+
+
+# -- Status ------------------------------------------------------------------------------------
+# Firmware, radio and meter details in pages of "per_page" rows "row_h" apart: the key, the
+# value (cut to fit) and, on 320x240, "page/pages" at the top right.
+_STATUS_320x240 = const(
+    (
+        ("key_col", "field", (8, 28, 0, 0), "small", "dim", 0),
+        ("value_col", "field", (92, 28, 220, 0), "small", "fg", _FIT),
+        ("row_h", "value", 17),
+        ("per_page", "value", 11),
+        ("pages", "field", (8, 28, 304, 0), "small", "dim", _RIGHT),
+    )
+)
+_STATUS_128x64 = const(
+    (
+        ("key_col", "field", (0, 12, 0, 0), "small", "dim", 0),
+        ("value_col", "field", (30, 12, 94, 0), "small", "fg", _FIT),
+        ("row_h", "value", 10),
+        ("per_page", "value", 5),
+    )
+)
+_LINK_TEXT = const(("down", "joining", "up"))
 
 
 class Status(Screen):
@@ -851,9 +873,14 @@ class Status(Screen):
     title = "Status"
     focusable = True
     deps = M.D_STATUS | M.D_LINK
+    key_col: tuple
+    value_col: tuple
+    row_h: int
+    per_page: int
+    pages: "tuple | None" = None
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, t):
+        super().__init__(t, _STATUS_320x240, _STATUS_128x64)
         self.page = 0
 
     def enter(self, ui):
@@ -907,30 +934,22 @@ class Status(Screen):
         if not flags & (M.D_STATUS | M.D_LINK):
             return
         cv, t, m = ui.cv, ui.t, ui.m
-        x0, y0, w, h = ui.body
-        cv.fill_rect(x0, y0, w, h, t.bg)
+        W.clear(ui)
         rows = self.rows(m)
-        rh = 10 if t.mono else t.small.HEIGHT + 4
-        per = h // rh
+        per = self.per_page
         pages = (len(rows) + per - 1) // per
         self.page %= pages
         first = self.page * per
-        kw = 30 if t.mono else 84
-        y = y0 + (0 if t.mono else 3)
         for k in range(first, min(len(rows), first + per)):
             key, short, val = rows[k]
-            if t.mono:
-                key = short
-            cv.text(t.small, key, x0 + (0 if t.mono else t.pad), y, t.dim)
-            vx = x0 + kw + (0 if t.mono else t.pad)
-            cv.text(t.small, W.ellipsize(t.small, val, w - kw - 2 * t.pad), vx, y, t.fg)
-            y += rh
-        if pages > 1 and not t.mono:
-            s = "%d/%d" % (self.page + 1, pages)
-            cv.text(t.small, s, x0 + w - t.pad - text_width(t.small, s), y0 + 3, t.dim)
+            dy = (k - first) * self.row_h
+            W.field(cv, t, self.key_col, short if t.mono else key, dy=dy)
+            W.field(cv, t, self.value_col, val, dy=dy)
+        if pages > 1 and self.pages is not None:
+            W.field(cv, t, self.pages, "%d/%d" % (self.page + 1, pages))
 
 
-def make_all():
+def make_all(t):
     from ihd.ui.screens_prepay import Utrn
 
-    return [Home(), History(), Tariff(), Prepay(), Messages(), Status(), Utrn()]
+    return [Home(t), History(t), Tariff(t), Prepay(t), Messages(t), Status(t), Utrn(t)]

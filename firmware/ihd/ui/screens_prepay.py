@@ -6,6 +6,9 @@
 # maybe_applied), pending(meter), ec_offer(meter), alerts(), acknowledge(meter, kind),
 # lock_remaining_s(), top_up_log(), prepayment_meters(). Long calls run as tasks (ui.spawn);
 # the screen shows "Sending..." meanwhile. No other I/O here.
+# As in screens.py, each screen is preceded by its layouts (one per resolution; the kinds are in
+# widgets.py); the 128x64 panel shows compact variants of the same parts (banner, balances,
+# log, dialog), chosen by the theme, in the boxes the layout gives them.
 # MIT license
 import time
 
@@ -30,6 +33,10 @@ from ihd.ui.input import (
 from ihd.ui.theme import fuel_colour
 
 _EC_SELECTED = const(0x30)
+_CENTRE = const(1)
+_RIGHT = const(2)
+# Fuel card offsets (widgets.fuel_card): stripe on top, icon x, icon y, title x, title y.
+_CARD_TOP = const((1, 8, 9, 22, 6))
 # Short log outcome per service result code (0 = accepted: the amount is shown instead).
 _LOG_SHORT = {1: "invalid", 2: "used", 3: "error", 4: "limit", 5: "locked", 6: "too big",
               0x22: "no answer", 0x23: "unclear", 0x27: "refused"}  # fmt: skip
@@ -51,11 +58,41 @@ def fuel_prepay(m):
     return [f for f in m.fuels if f.present and f.mode == M.MODE_PREPAY]
 
 
-# ---------------------------------------------------------------------------------------------
+# -- Prepayment (PPMID) ------------------------------------------------------------------------
+# bar: the alert, offer, result or hint line; cards: the balances, side by side (320x240) or
+# one line per fuel and the debt (128x64); log: the last top-ups; dialog: the emergency credit
+# question, over the screen (320x240) or instead of it (128x64).
+_PPMID_320x240 = const(
+    (
+        ("bar", "box", (8, 29, 304, 20)),
+        ("cards", "box", (8, 55, 304, 96)),  # one card per prepayment fuel, 8 px apart
+        ("log", "box", (8, 157, 304, 64)),
+        ("dialog_box", "box", (24, 59, 272, 128)),
+    )
+)
+_PPMID_128x64 = const(
+    (
+        ("bar", "box", (0, 53, 128, 11)),
+        ("cards", "box", (0, 12, 128, 40)),  # lines of 10 px: the fuels, then the debt
+        ("log", "box", (0, 12, 128, 40)),  # the last top-up, on the next line if one is left
+        ("dialog_box", "box", (0, 12, 128, 52)),
+        ("dialog_only", "value", True),
+    )
+)
+
+
 class PrepayPanel:
     # State and drawing of the Prepayment screen when the device is a PPMID (actions present).
     # Banner priority: EC dialog > unacknowledged alert > EC offer > last EC result > hint.
-    def __init__(self):
+    bar: tuple
+    cards: tuple
+    log: tuple
+    dialog_box: tuple
+    dialog_only = False  # the dialog replaces the screen instead of covering part of it
+
+    def __init__(self, t):
+        self.lay = _PPMID_128x64 if t.mono else _PPMID_320x240
+        W.place(self, self.lay)
         self.dialog = None  # meter name while the EC confirmation is open
         self.dialog_sel = 0  # 0 take emergency credit, 1 top up instead
         self.busy = False  # EC request in flight
@@ -166,144 +203,24 @@ class PrepayPanel:
     def draw(self, ui, flags):
         if not flags & M.D_PREPAY:
             return
-        if ui.t.mono:
-            self._draw_mono(ui)
-        else:
-            self._draw_colour(ui)
-
-    def _draw_colour(self, ui):
-        cv, t, m = ui.cv, ui.t, ui.m
-        x0, y0, w, h = ui.body
-        cv.fill_rect(x0, y0, w, h, t.bg)
-        kind, text, _, good = self.banner(m)
-        bx, bw = x0 + t.pad, w - 2 * t.pad
-        if kind == "hint":
-            cv.text_in(t.small, text, bx, y0 + 4, bw, 20, t.dim, 1)
-        else:
-            bg = {"alert": t.bad, "offer": t.warn, "busy": t.panel}.get(kind)
-            if bg is None:
-                bg = t.good if good else t.bad
-            fg = t.fg if kind == "busy" else t.on_accent
-            cv.fill_rect(bx, y0 + 4, bw, 20, bg)
-            s = W.ellipsize(t.small, text, bw - (30 if kind == "alert" else 8))
-            cv.text_in(t.small, s, bx + 6, y0 + 4, bw, 20, fg, 0)
-            if kind == "alert":
-                cv.fill_rect(bx + bw - 26, y0 + 7, 22, 14, t.on_accent)
-                cv.text_in(t.small, "OK", bx + bw - 26, y0 + 7, 22, 14, bg, 1)
-        fuels = fuel_prepay(m)
-        n = max(1, len(fuels))
-        cw = (w - t.pad * (n + 1)) // n
-        cy, ch = y0 + 30, 96
-        for k in range(len(fuels)):
-            self._card(ui, fuels[k], x0 + t.pad + k * (cw + t.pad), cy, cw, ch)
-        self._log_colour(ui, x0 + t.pad, y0 + 132, w - 2 * t.pad)
+        W.clear(ui)
+        if self.dialog is not None and self.dialog_only:
+            _dialog(ui, self.dialog_box, self.dialog, self.dialog_sel)
+            return
+        _bar(ui, self.bar, self.banner(ui.m))
+        y = _balances(ui, self.cards, fuel_prepay(ui.m))
+        _top_ups(ui, self.log, y)
         if self.dialog is not None:
-            self._dialog_colour(ui)
+            _dialog(ui, self.dialog_box, self.dialog, self.dialog_sel)
 
-    def _card(self, ui, f, x, y, w, h):
-        cv, t, m = ui.cv, ui.t, ui.m
-        col = fuel_colour(t, f.id)
-        cv.fill_rect(x, y, w, h, t.panel)
-        cv.fill_rect(x, y, w, 3, col)
-        W.fuel_icon(cv, x + 8, y + 9, f.id, col, small=True)
-        cv.text(t.bold, f.name, x + 22, y + 6, col)
-        p = m.view_prepay(f.id)
-        if p is None:
-            cv.text(t.medium, "No balance yet", x + 8, y + 34, t.dim)
-            return
-        credit, ec, debt = p
-        c = t.bad if f.low_credit or credit <= 0 else t.fg
-        cv.text(t.big, fmt.money(credit), x + 6, y + 26, c)
-        rows = (
-            ("Emergency", ("%s in use" if f.ec_in_use else "%s") % fmt.money(ec or 0),
-             t.warn if f.ec_in_use else t.fg),
-            ("Debt", fmt.money(debt or 0), t.fg),
-        )  # fmt: skip
-        yy = y + 63
-        for label, v, vc in rows:
-            cv.text(t.small, label, x + 8, yy, t.dim)
-            cv.text(t.small, v, x + w - 8 - text_width(t.small, v), yy, vc)
-            yy += 15
 
-    def _log_colour(self, ui, x, y, w):
-        cv, t = ui.cv, ui.t
-        cv.text(t.small, "Recent top-ups", x, y, t.dim)
-        cv.hline(x, y + 15, w, t.line)
-        log = ui.m.prepay_actions.top_up_log()
-        if not log:
-            cv.text(t.small, "None yet", x, y + 20, t.dim)
-            return
-        yy = y + 19
-        for utc, meter, amount, code, masked in log[:3]:
-            ok = code == 0
-            cv.text(t.small, fmt.date_short(utc)[4:] + "  " + fmt.hhmm(utc), x, yy, t.dim)
-            cv.text(t.small, FU.of(meter).short, x + 92, yy, t.fg)
-            v = fmt.money(amount) if ok and amount is not None else _LOG_SHORT.get(code, "error")
-            cv.text(t.small, v, x + 190 - text_width(t.small, v), yy, t.good if ok else t.bad)
-            s = masked[-9:]
-            cv.text(t.small, s, x + w - text_width(t.small, s), yy, t.dim)
-            yy += 15
-
-    def _dialog_colour(self, ui):
-        cv, t, m = ui.cv, ui.t, ui.m
-        x0, y0, w, _ = ui.body
-        dx, dy, dw, dh = x0 + 24, y0 + 34, w - 48, 128
-        cv.fill_rect(dx - 2, dy - 2, dw + 4, dh + 4, t.warn)
-        cv.fill_rect(dx, dy, dw, dh, t.panel)
-        ec = m.prepay_actions.ec_offer(self.dialog)
-        cv.text(t.bold, "Emergency credit", dx + 12, dy + 8, t.warn)
-        s = "Take %s for %s?" % (fmt.money(ec or 0), FU.of(self.dialog).word)
-        cv.text(t.medium, s, dx + 12, dy + 34, t.fg)
-        cv.text(t.small, "It is paid back from your next top-up.", dx + 12, dy + 58, t.dim)
-        bw = (dw - 36) // 2
-        for i, label in enumerate(("Take it", "Top up")):
-            sel = i == self.dialog_sel
-            bx = dx + 12 + i * (bw + 12)
-            cv.fill_rect(bx, dy + dh - 38, bw, 28, t.warn if sel else t.sel)
-            cv.text_in(t.bold, label, bx, dy + dh - 38, bw, 28, t.on_accent if sel else t.fg, 1)
-
-    def _draw_mono(self, ui):
-        cv, t, m = ui.cv, ui.t, ui.m
-        x0, y0, w, h = ui.body
-        cv.fill_rect(x0, y0, w, h, 0)
-        f = t.small
-        if self.dialog is not None:
-            ec = m.prepay_actions.ec_offer(self.dialog)
-            cv.text(f, "Emergency credit", x0, y0, 1)
-            cv.text(f, "Take %s for %s?" % (fmt.money(ec or 0), FU.of(self.dialog).short), x0,
-                    y0 + 10, 1)  # fmt: skip
-            cv.text(f, "Repaid at next top-up", x0, y0 + 20, 1)
-            for i, label in enumerate(("Take it", "Top up")):
-                bx = x0 + i * 64
-                if i == self.dialog_sel:
-                    cv.fill_rect(bx, y0 + 33, 62, 12, 1)
-                else:
-                    cv.rect(bx, y0 + 33, 62, 12, 1)
-                cv.text_in(f, label, bx, y0 + 33, 62, 12, 0 if i == self.dialog_sel else 1, 1)
-            return
-        y = y0
-        fuels = fuel_prepay(m)
-        debt = 0
-        for fu in fuels:
-            p = m.view_prepay(fu.id)
-            tag = fu.fuel.letter
-            s = "%s %s" % (tag, fmt.money(p[0]) if p else "--")
-            cv.text(f, s, x0, y, 1)
-            if p:
-                debt += p[2] or 0
-                r = ("EC in use %s" if fu.ec_in_use else "EC %s") % fmt.money(p[1] or 0)
-                cv.text(f, r, x0 + w - text_width(f, r), y, 1)
-            y += 10
-        cv.text(f, "Debt %s" % fmt.money(debt), x0, y, 1)
-        y += 10
-        log = m.prepay_actions.top_up_log()
-        if log and y <= y0 + 30:
-            utc, meter, amount, code, masked = log[0]
-            v = fmt.money(amount) if code == 0 and amount is not None else _LOG_SHORT.get(code)
-            s = "%s %s %s" % (fmt.date_short(utc)[4:], FU.of(meter).letter, v or "error")
-            cv.text(f, W.ellipsize(f, s, w - 34), x0, y, 1)
-            cv.text(f, masked[-4:], x0 + w - text_width(f, masked[-4:]), y, 1)
-        kind, text, _, _ = self.banner(m)
+def _bar(ui, box, banner):
+    # The banner: 320x240 a coloured strip (an alert with an "OK" key cap); 128x64 an
+    # inverted line with a short text.
+    cv, t = ui.cv, ui.t
+    kind, text, _, good = banner
+    x, y, w, h = box
+    if t.mono:
         short = {"alert": "LOW CREDIT  OK", "busy": "Sending..."}
         if kind == "offer":
             s = "EC %s: press OK" % text.split(" ")[2]
@@ -311,8 +228,137 @@ class PrepayPanel:
             s = "EC IN USE  OK"
         else:
             s = short.get(kind) or ("OK/0-9: top up" if kind == "hint" else text)
-        cv.fill_rect(x0, y0 + h - 11, w, 11, 1)
-        cv.text_in(f, W.ellipsize(f, s, w - 2), x0, y0 + h - 11, w, 11, 0, 1)
+        cv.fill_rect(x, y, w, h, t.fg)
+        cv.text_in(t.small, W.ellipsize(t.small, s, w - 2), x, y, w, h, t.bg, 1)
+        return
+    if kind == "hint":
+        cv.text_in(t.small, text, x, y, w, h, t.dim, 1)
+        return
+    bg = {"alert": t.bad, "offer": t.warn, "busy": t.panel}.get(kind)
+    if bg is None:
+        bg = t.good if good else t.bad
+    fg = t.fg if kind == "busy" else t.on_accent
+    cv.fill_rect(x, y, w, h, bg)
+    s = W.ellipsize(t.small, text, w - (30 if kind == "alert" else 8))
+    cv.text_in(t.small, s, x + 6, y, w, h, fg, 0)
+    if kind == "alert":
+        cv.fill_rect(x + w - 26, y + 3, 22, 14, t.on_accent)
+        cv.text_in(t.small, "OK", x + w - 26, y + 3, 22, 14, bg, 1)
+
+
+def _balances(ui, box, fuels):
+    # 320x240: a card per prepayment fuel side by side; 128x64: a line per fuel and the total
+    # debt. -> the y under them.
+    cv, t, m = ui.cv, ui.t, ui.m
+    x, y, w, h = box
+    if t.mono:
+        f = t.small
+        debt = 0
+        for fu in fuels:
+            p = m.view_prepay(fu.id)
+            cv.text(f, "%s %s" % (fu.fuel.letter, fmt.money(p[0]) if p else "--"), x, y, t.fg)
+            if p:
+                debt += p[2] or 0
+                r = ("EC in use %s" if fu.ec_in_use else "EC %s") % fmt.money(p[1] or 0)
+                cv.text(f, r, x + w - text_width(f, r), y, t.fg)
+            y += 10
+        cv.text(f, "Debt %s" % fmt.money(debt), x, y, t.fg)
+        return y + 10
+    n = max(1, len(fuels))
+    cw = (w + 8) // n - 8
+    for k in range(len(fuels)):
+        _card(ui, fuels[k], x + k * (cw + 8), y, cw, h)
+    return y + h
+
+
+def _card(ui, f, x, y, w, h):
+    cv, t, m = ui.cv, ui.t, ui.m
+    W.fuel_card(cv, t, (x, y, w, h), f.id, f.fuel.name, _CARD_TOP)
+    p = m.view_prepay(f.id)
+    if p is None:
+        cv.text(t.medium, "No balance yet", x + 8, y + 34, t.dim)
+        return
+    credit, ec, debt = p
+    c = t.bad if f.low_credit or credit <= 0 else t.fg
+    cv.text(t.big, fmt.money(credit), x + 6, y + 26, c)
+    rows = (
+        ("Emergency", ("%s in use" if f.ec_in_use else "%s") % fmt.money(ec or 0),
+         t.warn if f.ec_in_use else t.fg),
+        ("Debt", fmt.money(debt or 0), t.fg),
+    )  # fmt: skip
+    yy = y + 63
+    for label, v, vc in rows:
+        cv.text(t.small, label, x + 8, yy, t.dim)
+        cv.text(t.small, v, x + w - 8 - text_width(t.small, v), yy, vc)
+        yy += 15
+
+
+def _top_ups(ui, box, y):
+    # 320x240: the last three top-ups (date, fuel, amount or outcome, the code's end) in the
+    # box; 128x64: the last one at y, if that line is still in the box.
+    cv, t = ui.cv, ui.t
+    x, by, w, h = box
+    log = ui.m.prepay_actions.top_up_log()
+    if t.mono:
+        f = t.small
+        if log and y + 10 <= by + h:
+            utc, meter, amount, code, masked = log[0]
+            v = fmt.money(amount) if code == 0 and amount is not None else _LOG_SHORT.get(code)
+            s = "%s %s %s" % (fmt.date_short(utc)[4:], FU.of(meter).letter, v or "error")
+            cv.text(f, W.ellipsize(f, s, w - 34), x, y, t.fg)
+            cv.text(f, masked[-4:], x + w - text_width(f, masked[-4:]), y, t.fg)
+        return
+    y = by
+    cv.text(t.small, "Recent top-ups", x, y, t.dim)
+    cv.hline(x, y + 15, w, t.line)
+    if not log:
+        cv.text(t.small, "None yet", x, y + 20, t.dim)
+        return
+    yy = y + 19
+    for utc, meter, amount, code, masked in log[:3]:
+        ok = code == 0
+        cv.text(t.small, fmt.date_short(utc)[4:] + "  " + fmt.hhmm(utc), x, yy, t.dim)
+        cv.text(t.small, FU.of(meter).short, x + 92, yy, t.fg)
+        v = fmt.money(amount) if ok and amount is not None else _LOG_SHORT.get(code, "error")
+        cv.text(t.small, v, x + 190 - text_width(t.small, v), yy, t.good if ok else t.bad)
+        s = masked[-9:]
+        cv.text(t.small, s, x + w - text_width(t.small, s), yy, t.dim)
+        yy += 15
+
+
+def _dialog(ui, box, meter, sel):
+    # "Take emergency credit?" with two buttons: 320x240 a framed box over the screen, 128x64
+    # the whole body.
+    cv, t, m = ui.cv, ui.t, ui.m
+    x, y, w, h = box
+    ec = m.prepay_actions.ec_offer(meter)
+    labels = ("Take it", "Top up")
+    if t.mono:
+        f = t.small
+        cv.text(f, "Emergency credit", x, y, t.fg)
+        cv.text(f, "Take %s for %s?" % (fmt.money(ec or 0), FU.of(meter).short), x, y + 10,
+                t.fg)  # fmt: skip
+        cv.text(f, "Repaid at next top-up", x, y + 20, t.fg)
+        for i in range(2):
+            bx = x + i * 64
+            if i == sel:
+                cv.fill_rect(bx, y + 33, 62, 12, t.fg)
+            else:
+                cv.rect(bx, y + 33, 62, 12, t.fg)
+            cv.text_in(f, labels[i], bx, y + 33, 62, 12, t.bg if i == sel else t.fg, 1)
+        return
+    cv.fill_rect(x - 2, y - 2, w + 4, h + 4, t.warn)
+    cv.fill_rect(x, y, w, h, t.panel)
+    cv.text(t.bold, "Emergency credit", x + 12, y + 8, t.warn)
+    s = "Take %s for %s?" % (fmt.money(ec or 0), FU.of(meter).word)
+    cv.text(t.medium, s, x + 12, y + 34, t.fg)
+    cv.text(t.small, "It is paid back from your next top-up.", x + 12, y + 58, t.dim)
+    bw = (w - 36) // 2
+    for i in range(2):
+        on = i == sel
+        bx = x + 12 + i * (bw + 12)
+        cv.fill_rect(bx, y + h - 38, bw, 28, t.warn if on else t.sel)
+        cv.text_in(t.bold, labels[i], bx, y + h - 38, bw, 28, t.on_accent if on else t.fg, 1)
 
 
 def open_entry(ui, digit=None):
@@ -321,7 +367,91 @@ def open_entry(ui, digit=None):
         ui.screen("utrn").key_digit(ui, digit)
 
 
-# ---------------------------------------------------------------------------------------------
+# -- Top up (UTRN entry) -----------------------------------------------------------------------
+# The code in 20 slots ("slots": x, y of the first one, slot width, gap between groups of 4),
+# the state's title and, under the code, what the state shows. Fixed texts per state are in
+# _PAGES_* (decoration, indexed by entry state); "titles" and "count" are per state too.
+# fmt: off
+_UTRN_320x240 = const((
+    ("title_line", "field", (0, 29, 320, 16), "small", "dim", _CENTRE),
+    ("titles", "value", ("Type the 20-digit code from your receipt",
+                         "Which meter is this code for?", "Sending to the %s meter...", "",
+                         "", "This code was sent but not confirmed")),
+    ("code_box", "box", (8, 49, 304, 40)),
+    ("slots", "box", (14, 58, 13, 8)),
+    ("slot_font", "value", "digits"),
+    ("count", "field", (8, 97, 0, 0), "small", "dim", 0),
+    ("count_text", "value", "%d of 20 digits"),
+    ("for_fuel", "field", (8, 97, 304, 0), "small", "dim", _RIGHT),  # one meter: its fuel
+    ("error", "box", (8, 97, 304, 60)),  # icon, the error and "Nothing was sent"
+    ("options", "box", (8, 111, 304, 56)),  # one per meter, 12 px apart
+    ("countdown", "field", (0, 169, 320, 22), "digits", "fg", _CENTRE),  # locked: time left
+    ("result", "box", (0, 25, 320, 199)),
+))
+_UTRN_128x64 = const((
+    ("title_line", "field", (0, 12, 0, 0), "small", "fg", 0),
+    ("titles", "value", ("Code from receipt", "Which meter?", "Sending...", "", "",
+                         "Not confirmed:")),
+    ("slots", "box", (0, 25, 6, 2)),
+    ("slot_font", "value", "small"),
+    ("count", "field", (0, 12, 128, 0), "small", "fg", _RIGHT),
+    ("count_text", "value", "%d/20"),
+    ("sending_to", "field", (0, 43, 0, 0), "small", "fg", 0),  # "to the gas meter"
+    ("error", "box", (0, 41, 128, 11)),  # inverted: the error; under it "Nothing was sent"
+    ("options", "box", (0, 45, 126, 14)),  # one per meter, 2 px apart
+    ("countdown", "field", (0, 40, 128, 20), "big", "fg", _CENTRE),
+    ("result", "box", (0, 12, 128, 52)),
+))
+# Fixed texts of each entry state: ST_ENTER (no error), ST_FUEL, ST_SENDING, ST_RESULT,
+# ST_LOCKED, ST_PENDING (ihd.ui.entry).
+_PAGES_320x240 = const((
+    (
+        (None, "text", (8, 127, 0, 0), "small", "dim", "Check the code as you type it:", 0),
+        (None, "text", (8, 143, 0, 0), "small", "dim",
+         "it is checked here before it goes to the meter.", 0),
+    ),
+    (),
+    (
+        (None, "text", (0, 127, 320, 20), "bold", "fg", "Sending...", _CENTRE),
+        (None, "text", (0, 153, 320, 16), "small", "dim",
+         "This takes a few seconds. Please wait.", _CENTRE),
+    ),
+    (),
+    (
+        (None, "status", (160, 65, 0, 0), "bad", False),
+        (None, "text", (0, 95, 320, 20), "bold", "bad", "Too many wrong codes", _CENTRE),
+        (None, "text", (0, 121, 320, 20), "medium", "fg", "Top-up is locked for a while",
+         _CENTRE),
+        (None, "text", (0, 151, 320, 16), "small", "dim", "Try again in", _CENTRE),
+    ),
+    (
+        (None, "text", (0, 121, 320, 16), "small", "fg",
+         "The meter did not answer. OK sends it again;", _CENTRE),
+        (None, "text", (0, 139, 320, 16), "small", "fg",
+         "the meter will not add the same code twice.", _CENTRE),
+        (None, "text", (0, 161, 320, 16), "small", "dim", "BACK keeps it for later.", _CENTRE),
+    ),
+))
+_PAGES_128x64 = const((
+    (
+        (None, "text", (0, 43, 0, 0), "small", "fg", "OK send  BACK delete", 0),
+        (None, "text", (0, 53, 0, 0), "small", "fg", "< > digit (no keypad)", 0),
+    ),
+    (),
+    (),
+    (),
+    (
+        (None, "text", (0, 14, 128, 10), "small", "fg", "Too many wrong codes", _CENTRE),
+        (None, "text", (0, 28, 128, 10), "small", "fg", "Try again in", _CENTRE),
+    ),
+    (
+        (None, "text", (0, 43, 0, 0), "small", "fg", "OK send again", 0),
+        (None, "text", (0, 53, 0, 0), "small", "fg", "BACK keep for later", 0),
+    ),
+))
+# fmt: on
+
+
 class Utrn:
     # Top-up code entry (not in the prev/next rotation: reached from the Prepayment screen).
     name = "utrn"
@@ -329,11 +459,30 @@ class Utrn:
     deps = M.D_PREPAY
     focusable = False
     hidden = True
+    title_line: tuple
+    titles: tuple
+    slots: tuple
+    slot_font: str
+    count: tuple
+    count_text: str
+    error: tuple
+    options: tuple
+    countdown: tuple
+    result: tuple
+    code_box: "tuple | None" = None
+    for_fuel: "tuple | None" = None
+    sending_to: "tuple | None" = None
 
-    def __init__(self):
+    def __init__(self, t):
+        self.lay = _UTRN_128x64 if t.mono else _UTRN_320x240
+        self.pages = _PAGES_128x64 if t.mono else _PAGES_320x240
+        W.place(self, self.lay)
         self.focus = False
         self.entry = E.Entry()
         self._shown_s = -1
+
+    def reset(self):
+        pass
 
     def enter(self, ui):
         a = ui.m.prepay_actions
@@ -438,239 +587,169 @@ class Utrn:
     def draw(self, ui, flags):
         if not flags & M.D_PREPAY:
             return
-        if ui.t.mono:
-            self._draw_mono(ui)
-        else:
-            self._draw_colour(ui)
-
-    def _code_slots(self, ui, x, y, font, slot, gap, c_typed, c_empty, c_cur, dim=False):
-        # 20 digit slots in groups of 4 as on the receipt; the cursor slot underlined.
         cv, t = ui.cv, ui.t
         e = self.entry
+        st = e.state
+        W.clear(ui)
+        if ui.m.prepay_actions is None:
+            x, y, w, h = ui.body
+            cv.text_in(t.medium, "Top-up not available", x, y, w, h, t.dim, 1)
+            return
+        if st == E.ST_RESULT:
+            _result(ui, self.result, e)
+            return
+        page = self.pages[st]
+        if st != E.ST_ENTER or not e.error:
+            W.decorate(cv, t, page)
+        if st == E.ST_LOCKED:
+            W.field(cv, t, self.countdown, _mmss(e.lock_left_s(_ms())))
+            return
+        title = self.titles[st]
+        if "%" in title:
+            title = title % FU.of(e.meter).word
+        W.field(cv, t, self.title_line, title, t.warn if st == E.ST_PENDING else None)
+        if self.code_box is not None:
+            x, y, w, h = self.code_box
+            cv.fill_rect(x, y, w, h, t.panel)
+            if st == E.ST_ENTER:
+                cv.rect(x, y, w, h, t.warn if e.error else t.line)
+        self._code_slots(ui, getattr(t, self.slot_font), st == E.ST_SENDING)
+        if st == E.ST_ENTER:
+            W.field(cv, t, self.count, self.count_text % len(e.digits))
+            if self.for_fuel is not None and len(e.meters) == 1:
+                W.field(cv, t, self.for_fuel, "for " + FU.of(e.meters[0]).word)
+            if e.error:
+                _entry_error(ui, self.error, e.error)
+        elif st == E.ST_FUEL:
+            _options(ui, self.options, e.meters, e.fuel_sel)
+        elif st == E.ST_SENDING and self.sending_to is not None:
+            W.field(cv, t, self.sending_to, "to the %s meter" % FU.of(e.meter).word)
+
+    def _code_slots(self, ui, font, dim):
+        # 20 digit slots in groups of 4 as on the receipt; the cursor slot underlined (twice on
+        # 128x64).
+        cv, t = ui.cv, ui.t
+        e = self.entry
+        x, y, slot, gap = self.slots
         digits = e.pending_code if e.state == E.ST_PENDING else e.digits
         n = len(digits or "")
+        typed = t.line if dim else t.fg
         for i in range(20):
             sx = x + i * slot + (i // 4) * gap
-            if i < n:
-                ch = digits[i]
-                cv.text_in(font, ch, sx, y, slot, font.HEIGHT, c_empty if dim else c_typed, 1)
+            if digits is not None and i < n:
+                cv.text_in(font, digits[i], sx, y, slot, font.HEIGHT, typed, 1)
             elif i == n and e.cand >= 0:
-                cv.text_in(font, chr(48 + e.cand), sx, y, slot, font.HEIGHT, c_cur, 1)
-            ul = c_cur if i == n and e.state == E.ST_ENTER else c_empty
+                cv.text_in(font, chr(48 + e.cand), sx, y, slot, font.HEIGHT, t.elec_cur, 1)
+            ul = t.elec_cur if i == n and e.state == E.ST_ENTER else t.line
             cv.hline(sx + 1, y + font.HEIGHT + 1, slot - 2, ul)
             if t.mono and i == n and e.state == E.ST_ENTER:
                 cv.hline(sx + 1, y + font.HEIGHT + 2, slot - 2, ul)
 
-    def _draw_colour(self, ui):
-        from ihd.ui.fonts import digits20
 
-        cv, t, m = ui.cv, ui.t, ui.m
-        x0, y0, w, h = ui.body
-        e = self.entry
-        st = e.state
-        cv.fill_rect(x0, y0, w, h, t.bg)
-        a = m.prepay_actions
-        if a is None:
-            cv.text_in(t.medium, "Top-up not available", x0, y0, w, h, t.dim, 1)
-            return
-        if st == E.ST_LOCKED:
-            left = e.lock_left_s(_ms())
-            self._status_icon(ui, x0 + w // 2, y0 + 40, t.bad, False)
-            cv.text_in(t.bold, "Too many wrong codes", x0, y0 + 70, w, 20, t.bad, 1)
-            cv.text_in(t.medium, "Top-up is locked for a while", x0, y0 + 96, w, 20, t.fg, 1)
-            cv.text_in(t.small, "Try again in", x0, y0 + 126, w, 16, t.dim, 1)
-            cv.text_in(digits20, _mmss(left), x0, y0 + 144, w, 22, t.fg, 1)
-            return
-        if st == E.ST_RESULT:
-            self._result_colour(ui)
-            return
-        # Code box.
-        title = {
-            E.ST_ENTER: "Type the 20-digit code from your receipt",
-            E.ST_FUEL: "Which meter is this code for?",
-            E.ST_SENDING: "Sending to the %s meter..." % FU.of(e.meter).word,
-            E.ST_PENDING: "This code was sent but not confirmed",
-        }.get(st, "")
-        cv.text_in(t.small, title, x0, y0 + 4, w, 16, t.warn if st == E.ST_PENDING else t.dim, 1)
-        bx, by, bw, bh = x0 + t.pad, y0 + 24, w - 2 * t.pad, 40
-        cv.fill_rect(bx, by, bw, bh, t.panel)
-        if st == E.ST_ENTER:
-            cv.rect(bx, by, bw, bh, t.warn if e.error else t.line)
-        slot, gap = 13, 8
-        cw = 20 * slot + 4 * gap
-        self._code_slots(ui, bx + (bw - cw) // 2, by + 9, digits20, slot, gap, t.fg, t.line,
-                         t.elec_cur, dim=st == E.ST_SENDING)  # fmt: skip
-        y = by + bh + 8
-        if st == E.ST_ENTER:
-            s = "%d of 20 digits" % len(e.digits)
-            cv.text(t.small, s, bx, y, t.dim)
-            if len(e.meters) == 1:
-                s = "for " + FU.of(e.meters[0]).word
-                cv.text(t.small, s, bx + bw - text_width(t.small, s), y, t.dim)
-            if e.error:
-                self._status_icon(ui, bx + 14, y + 42, t.bad, False)
-                cv.text(t.bold, e.error, bx + 36, y + 24, t.bad)
-                s = "Nothing was sent: check the receipt."
-                cv.text(t.small, s, bx + 36, y + 44, t.dim)
+def _entry_error(ui, box, error):
+    # A code refused before sending: 320x240 an icon, the error and "Nothing was sent: check
+    # the receipt."; 128x64 the error (shortened) inverted, "Nothing was sent" under it.
+    cv, t = ui.cv, ui.t
+    x, y, w, h = box
+    if t.mono:
+        cv.fill_rect(x, y, w, h, t.fg)
+        s = "Mistyped: check digits" if error == E.MSG_MISTYPED else error
+        cv.text_in(t.small, s, x, y, w, h, t.bg, 1)
+        cv.text_in(t.small, "Nothing was sent", x, y + h + 1, w, 10, t.fg, 1)
+        return
+    W.status_icon(cv, t, x + 14, y + 42, t.bad, False)
+    cv.text(t.bold, error, x + 36, y + 24, t.bad)
+    cv.text(t.small, "Nothing was sent: check the receipt.", x + 36, y + 44, t.dim)
+
+
+def _options(ui, box, meters, sel):
+    # Which meter the code is for: one option per meter across the box, the chosen one lit.
+    cv, t = ui.cv, ui.t
+    x, y, w, h = box
+    n = len(meters)
+    gap = 2 if t.mono else 12
+    ow = (w - gap * (n - 1)) // n
+    for i in range(n):
+        fu = FU.of(meters[i])
+        on = i == sel
+        ox = x + i * (ow + gap)
+        if t.mono:
+            if on:
+                cv.fill_rect(ox, y, ow, h, t.fg)
             else:
-                for i, s in enumerate(("Check the code as you type it:", "it is checked here "
-                                       "before it goes to the meter.")):  # fmt: skip
-                    cv.text(t.small, s, bx, y + 30 + 16 * i, t.dim)
-            return
-        if st == E.ST_FUEL:
-            n = len(e.meters)
-            ow = (bw - 12 * (n - 1)) // n
-            for i in range(n):
-                mt = e.meters[i]
-                sel = i == e.fuel_sel
-                col = fuel_colour(t, FU.of(mt).index)
-                ox = bx + i * (ow + 12)
-                cv.fill_rect(ox, y + 14, ow, 56, col if sel else t.panel)
-                fg = t.on_accent if sel else col
-                W.fuel_icon(cv, ox + 12, y + 24, FU.of(mt).index, fg)
-                cv.text(t.bold, FU.of(mt).name, ox + 36, y + 24, fg)
-                cv.text(t.small, "press %d" % (i + 1), ox + 36, y + 46, fg)
-            return
-        if st == E.ST_SENDING:
-            cv.text_in(t.bold, "Sending...", x0, y + 30, w, 20, t.fg, 1)
-            cv.text_in(t.small, "This takes a few seconds. Please wait.", x0, y + 56, w, 16,
-                       t.dim, 1)  # fmt: skip
-            return
-        if st == E.ST_PENDING:
-            s = "The meter did not answer. OK sends it again;"
-            cv.text_in(t.small, s, x0, y + 24, w, 16, t.fg, 1)
-            s = "the meter will not add the same code twice."
-            cv.text_in(t.small, s, x0, y + 42, w, 16, t.fg, 1)
-            cv.text_in(t.small, "BACK keeps it for later.", x0, y + 64, w, 16, t.dim, 1)
+                cv.rect(ox, y, ow, h, t.fg)
+            cv.text_in(t.small, "%d %s" % (i + 1, fu.short), ox, y, ow, h, t.bg if on else t.fg,
+                       1)  # fmt: skip
+            continue
+        col = fuel_colour(t, fu.index)
+        cv.fill_rect(ox, y, ow, h, col if on else t.panel)
+        fg = t.on_accent if on else col
+        W.fuel_icon(cv, ox + 12, y + 10, fu.index, fg)
+        cv.text(t.bold, fu.name, ox + 36, y + 10, fg)
+        cv.text(t.small, "press %d" % (i + 1), ox + 36, y + 32, fg)
 
-    def _status_icon(self, ui, cx, cy, c, ok):
-        cv, t = ui.cv, ui.t
-        r = 14 if not t.mono else 5
-        cv.ellipse(cx, cy, r, r, c)
-        k = r // 2
-        if ok is None:  # "!"
-            cv.fill_rect(cx - 1, cy - k - 2, 3, k + 4, t.on_accent)
-            cv.fill_rect(cx - 1, cy + k - 1, 3, 3, t.on_accent)
-        elif ok:
-            for d in (-1, 0, 1):
-                cv.fb.line(cx - k, cy + d, cx - 1, cy + k + d, t.on_accent)
-                cv.fb.line(cx - 1, cy + k + d, cx + k + 1, cy - k + d, t.on_accent)
-        else:
-            for d in (-1, 0, 1):
-                cv.fb.line(cx - k + d, cy - k, cx + k + d, cy + k, t.on_accent)
-                cv.fb.line(cx - k + d, cy + k, cx + k + d, cy - k, t.on_accent)
 
-    def _result_colour(self, ui):
-        cv, t = ui.cv, ui.t
-        x0, y0, w, _ = ui.body
-        e = self.entry
-        r = e.result
-        kept = e._kept()
-        ok = r.ok() or r.maybe_applied
-        col = t.good if ok else (t.warn if kept else t.bad)
-        self._status_icon(ui, x0 + w // 2, y0 + 30, col, None if kept else ok)
-        head = r.text()
+def _result(ui, box, e):
+    # The service's answer. 320x240: an icon, the outcome in its colour, then the amount and
+    # the credit, or what to do; 128x64: the outcome inverted, then the same in short.
+    cv, t = ui.cv, ui.t
+    x, y, w, h = box
+    r = e.result
+    if r is None:
+        return
+    kept = e._kept()
+    fuel = FU.of(r.fuel)
+    if t.mono:
+        f = t.small
+        head = "No answer: code kept" if kept else r.text()
         if r.maybe_applied:
-            head = "Code already used"
-        elif kept:
-            head = "No answer from the meter"
-        cv.text_in(t.bold, head, x0, y0 + 54, w, 20, col, 1)
-        fuel = FU.of(r.fuel).name
+            head = "Used: 1st try worked?"
+        cv.fill_rect(x, y, w, 11, t.fg)
+        cv.text_in(f, W.ellipsize(f, head, w - 2), x, y, w, 11, t.bg, 1)
         if r.ok():
             if r.amount_mp is not None:
-                s = "%s added to %s" % (fmt.money(r.amount_mp), fuel.lower())
-                cv.text_in(t.medium, s, x0, y0 + 78, w, 20, t.fg, 1)
+                s = "+%s %s" % (fmt.money(r.amount_mp), fuel.short)
+                cv.text_in(f, s, x, y + 13, w, 10, t.fg, 1)
             if r.credit_mp is not None:
-                cv.text_in(t.small, "Credit now", x0, y0 + 106, w, 16, t.dim, 1)
-                cv.text_in(t.big, fmt.money(r.credit_mp), x0, y0 + 124, w, 36, t.fg, 1)
+                cv.text(f, "Credit", x, y + 30, t.fg)
+                s = fmt.money(r.credit_mp)
+                cv.text(t.big, s, x + w - text_width(t.big, s), y + 26, t.fg)
             return
-        if r.maybe_applied:
-            lines = ("The first try most likely got through.", "Check the credit shown.")
-        elif kept:
-            lines = ("The code is kept and was not lost.", "OK sends it again now,",
-                     "BACK keeps it for later.")  # fmt: skip
-        else:
-            lines = ("Nothing was added.", "Check the code and the meter,",
-                     "or call your supplier.")  # fmt: skip
-        y = y0 + 82
-        for s in lines:
-            cv.text_in(t.medium, s, x0, y, w, 20, t.fg, 1)
-            y += 22
+        lines = ("OK: send again", "BACK: keep for later") if kept else (
+            "Nothing was added", "OK: edit the code")  # fmt: skip
+        cv.text_in(f, lines[0], x, y + 16, w, 10, t.fg, 1)
+        cv.text_in(f, lines[1], x, y + 28, w, 10, t.fg, 1)
         if r.utrn:
-            cv.text_in(t.small, r.utrn, x0, y + 8, w, 16, t.dim, 1)
-
-    def _draw_mono(self, ui):
-        cv, t, m = ui.cv, ui.t, ui.m
-        x0, y0, w, h = ui.body
-        f = t.small
-        e = self.entry
-        st = e.state
-        cv.fill_rect(x0, y0, w, h, 0)
-        if m.prepay_actions is None:
-            cv.text_in(f, "Top-up not available", x0, y0, w, h, 1, 1)
-            return
-        if st == E.ST_LOCKED:
-            cv.text_in(f, "Too many wrong codes", x0, y0 + 2, w, 10, 1, 1)
-            cv.text_in(f, "Try again in", x0, y0 + 16, w, 10, 1, 1)
-            cv.text_in(t.big, _mmss(e.lock_left_s(_ms())), x0, y0 + 28, w, 20, 1, 1)
-            return
-        if st == E.ST_RESULT:
-            r = e.result
-            kept = e._kept()
-            head = "No answer: code kept" if kept else r.text()
-            if r.maybe_applied:
-                head = "Used: 1st try worked?"
-            cv.fill_rect(x0, y0, w, 11, 1)
-            cv.text_in(f, W.ellipsize(f, head, w - 2), x0, y0, w, 11, 0, 1)
-            if r.ok():
-                if r.amount_mp is not None:
-                    s = "+%s %s" % (fmt.money(r.amount_mp), FU.of(r.fuel).short)
-                    cv.text_in(f, s, x0, y0 + 13, w, 10, 1, 1)
-                if r.credit_mp is not None:
-                    cv.text(f, "Credit", x0, y0 + 30, 1)
-                    s = fmt.money(r.credit_mp)
-                    cv.text(t.big, s, x0 + w - text_width(t.big, s), y0 + 26, 1)
-                return
-            lines = ("OK: send again", "BACK: keep for later") if kept else (
-                "Nothing was added", "OK: edit the code")  # fmt: skip
-            cv.text_in(f, lines[0], x0, y0 + 16, w, 10, 1, 1)
-            cv.text_in(f, lines[1], x0, y0 + 28, w, 10, 1, 1)
-            if r.utrn:
-                cv.text_in(f, r.utrn[-9:], x0, y0 + 40, w, 10, 1, 1)
-            return
-        title = {
-            E.ST_ENTER: "Code from receipt",
-            E.ST_FUEL: "Which meter?",
-            E.ST_SENDING: "Sending...",
-            E.ST_PENDING: "Not confirmed:",
-        }.get(st, "")
-        cv.text(f, title, x0, y0, 1)
-        if st == E.ST_ENTER:
-            s = "%d/20" % len(e.digits)
-            cv.text(f, s, x0 + w - text_width(f, s), y0, 1)
-        self._code_slots(ui, x0, y0 + 13, f, 6, 2, 1, 1, 1)
-        y = y0 + 29
-        if st == E.ST_ENTER and e.error:
-            cv.fill_rect(x0, y, w, 11, 1)
-            cv.text_in(f, "Mistyped: check digits" if e.error == E.MSG_MISTYPED else e.error,
-                       x0, y, w, 11, 0, 1)  # fmt: skip
-            cv.text_in(f, "Nothing was sent", x0, y + 12, w, 10, 1, 1)
-        elif st == E.ST_ENTER:
-            cv.text(f, "OK send  BACK delete", x0, y + 2, 1)
-            cv.text(f, "< > digit (no keypad)", x0, y + 12, 1)
-        elif st == E.ST_FUEL:
-            for i in range(len(e.meters)):
-                mt = e.meters[i]
-                bx = x0 + i * 64
-                sel = i == e.fuel_sel
-                if sel:
-                    cv.fill_rect(bx, y + 4, 62, 14, 1)
-                else:
-                    cv.rect(bx, y + 4, 62, 14, 1)
-                s = "%d %s" % (i + 1, FU.of(mt).short)
-                cv.text_in(f, s, bx, y + 4, 62, 14, 0 if sel else 1, 1)
-        elif st == E.ST_SENDING:
-            cv.text(f, "to the %s meter" % FU.of(e.meter).word, x0, y + 2, 1)
-        elif st == E.ST_PENDING:
-            cv.text(f, "OK send again", x0, y + 2, 1)
-            cv.text(f, "BACK keep for later", x0, y + 12, 1)
+            cv.text_in(f, r.utrn[-9:], x, y + 40, w, 10, t.fg, 1)
+        return
+    ok = r.ok() or r.maybe_applied
+    col = t.good if ok else (t.warn if kept else t.bad)
+    W.status_icon(cv, t, x + w // 2, y + 30, col, None if kept else ok)
+    head = r.text()
+    if r.maybe_applied:
+        head = "Code already used"
+    elif kept:
+        head = "No answer from the meter"
+    cv.text_in(t.bold, head, x, y + 54, w, 20, col, 1)
+    if r.ok():
+        if r.amount_mp is not None:
+            s = "%s added to %s" % (fmt.money(r.amount_mp), fuel.word)
+            cv.text_in(t.medium, s, x, y + 78, w, 20, t.fg, 1)
+        if r.credit_mp is not None:
+            cv.text_in(t.small, "Credit now", x, y + 106, w, 16, t.dim, 1)
+            cv.text_in(t.big, fmt.money(r.credit_mp), x, y + 124, w, 36, t.fg, 1)
+        return
+    if r.maybe_applied:
+        lines = ("The first try most likely got through.", "Check the credit shown.")
+    elif kept:
+        lines = ("The code is kept and was not lost.", "OK sends it again now,",
+                 "BACK keeps it for later.")  # fmt: skip
+    else:
+        lines = ("Nothing was added.", "Check the code and the meter,",
+                 "or call your supplier.")  # fmt: skip
+    yy = y + 82
+    for s in lines:
+        cv.text_in(t.medium, s, x, yy, w, 20, t.fg, 1)
+        yy += 22
+    if r.utrn:
+        cv.text_in(t.small, r.utrn, x, yy + 8, w, 16, t.dim, 1)

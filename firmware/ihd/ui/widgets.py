@@ -1,14 +1,36 @@
-# Widgets: cached labels, status icons (link, ambient, fuel), bar chart with axis labels, text
-# wrapping. Each widget clears its own box and draws into the Canvas, which marks it dirty.
+# Widgets and layouts (in the spirit of nano-gui: a widget owns its place on the panel and
+# redraws itself only when its value changes).
+#
+# A layout says what is where on one resolution: a tuple of entries, each
+#   (name, kind, (x, y, w, h), arguments of the kind...)
+# in absolute panel coordinates, fonts and colours named by their Theme attribute ("small",
+# "dim"). A layout is written `_NAME = const((...))` with literals only (an imported name would
+# make it be built at run time): folded into the code, it stays in flash when frozen, no RAM.
+# Kinds:
+#   decoration (name None), drawn by decorate() in the order given:
+#     "fill"  colour                    a filled box
+#     "text"  font, colour, text, align a fixed text in the box (h 0: top at y)
+#     "icon"  fuel index, small         a fuel icon at (x, y), in the fuel's colour
+#     "card"  fuel index, style         a fuel card titled with the fuel's name (fuel_card)
+#     "status" colour, ok               status_icon() centred on (x, y)
+#   named, placed on a screen object by place() (screen.<name> = ...):
+#     "label" font, bg, align           a Label: cached text that clears its own box
+#     "per-fuel" font, bg, align, dx, dy  a Label per fuel (a tuple), each (dx, dy) further on
+#     "field" font, colour, align       the entry itself: text drawn in full with field()
+#     "box"                             the box (x, y, w, h) itself: an area the screen fills
+#     "value" v (in place of the box)   a number or text the screen reads (a row height, ...)
+# Alignment: 0 left, 1 centre, 2 right, + FIT (4): cut to the width with "...".
 # MIT license
 from array import array
 
 from micropython import const
 
+from ihd.state.fuels import ELEC, FUELS
 from ihd.ui.canvas import glyph_index, text_width
+from ihd.ui.theme import fuel_colour
 
-_SLOTS = const(32)
 _LIM = const(0x3FFFFFFF)  # largest small int of a 32-bit port
+_FIT = const(4)
 
 # Icon outlines (relative coordinates for framebuf.poly), designed on a 16x20 box.
 _BOLT = array("h", (9, 0, 1, 11, 7, 11, 5, 20, 14, 7, 8, 7, 11, 0))
@@ -17,32 +39,133 @@ _BOLT_S = array("h", (5, 0, 0, 6, 4, 6, 3, 10, 8, 4, 4, 4, 6, 0))
 _FLAME_S = array("h", (4, 0, 7, 3, 8, 6, 7, 9, 4, 10, 1, 9, 0, 6, 2, 3, 3, 5))
 
 
-class Labels:
-    # Remembers what each label slot last showed, so an unchanged value is neither redrawn nor
-    # pushed to the panel. reset() on a full redraw.
-    def __init__(self):
-        self.text = [None] * _SLOTS
-        self.fg = [0] * _SLOTS
+class Label:
+    # A text in a fixed box: its layout entry says where (x, y, w, h), in which font, on which
+    # background and how aligned; it remembers the text and colour it last drew, so show() with
+    # the same ones draws (and pushes) nothing and allocates nothing. reset() when something
+    # else painted over its box. Label i of a "per-fuel" entry sits i * (dx, dy) further on.
+    # (3 attributes, 48 B on a 32-bit port: the entry itself is constant data.)
+    i = 0
+
+    def __init__(self, entry, i=0):
+        self.entry = entry
+        if i:
+            self.i = i
+        self.text = None
+        self.fg = 0
 
     def reset(self):
-        for i in range(_SLOTS):
-            self.text[i] = None
+        self.text = None
 
-    def draw(self, cv, slot, font, s, x, y, w, h, fg, bg, align=0):
-        if self.text[slot] == s and self.fg[slot] == fg:
+    def show(self, ui, s, fg):
+        # -> True if it drew.
+        if s == self.text and fg == self.fg:
             return False
-        self.text[slot] = s
-        self.fg[slot] = fg
-        cv.fill_rect(x, y, w, h, bg)
-        cv.text_in(font, s, x, y, w, h, fg, align)
+        self.text = s
+        self.fg = fg
+        e = self.entry
+        t = ui.t
+        x, y, w, h = e[2]
+        if self.i:
+            x += self.i * e[6]
+            y += self.i * e[7]
+        ui.cv.fill_rect(x, y, w, h, getattr(t, e[4]))
+        ui.cv.text_in(getattr(t, e[3]), s, x, y, w, h, fg, e[5])
         return True
 
 
+def place(obj, layout):
+    # Gives obj an attribute per named entry of the layout (the module comment has the kinds).
+    for e in layout:
+        name = e[0]
+        if name is None:
+            continue
+        kind = e[1]
+        if kind == "label":
+            v = Label(e)
+        elif kind == "per-fuel":
+            v = (Label(e), Label(e, 1))
+        elif kind == "field":
+            v = e
+        else:  # "box", "value"
+            v = e[2]
+        setattr(obj, name, v)
+
+
+def reset(obj, layout):
+    # Forgets what obj's Labels showed (their area was cleared): the next show() draws.
+    for e in layout:
+        if e[1] == "label":
+            getattr(obj, e[0]).reset()
+        elif e[1] == "per-fuel":
+            for lab in getattr(obj, e[0]):
+                lab.reset()
+
+
+def decorate(cv, t, layout):
+    # Draws the layout's decoration (the parts that never change).
+    for e in layout:
+        if e[0] is not None:
+            continue
+        kind = e[1]
+        x, y, w, h = e[2]
+        if kind == "fill":
+            cv.fill_rect(x, y, w, h, getattr(t, e[3]))
+        elif kind == "text":
+            text_box(cv, getattr(t, e[3]), e[5], x, y, w, h, getattr(t, e[4]), e[6])
+        elif kind == "icon":
+            fuel_icon(cv, x, y, e[3], fuel_colour(t, e[3]), e[4])
+        elif kind == "card":
+            fuel_card(cv, t, e[2], e[3], FUELS[e[3]].name, e[4])
+        elif kind == "status":
+            status_icon(cv, t, x, y, getattr(t, e[3]), e[4])
+
+
+def clear(ui):
+    # Paints the screen body (the frame's "body" box) with the background.
+    x, y, w, h = ui.body
+    ui.cv.fill_rect(x, y, w, h, ui.t.bg)
+
+
+def text_box(cv, font, s, x, y, w, h, c, align=0):
+    # Text in a box (h 0: top at y, else centred); align as in the layouts, FIT cuts it.
+    if align & _FIT:
+        s = ellipsize(font, s, w)
+    if not h:
+        h = font.HEIGHT
+    return cv.text_in(font, s, x, y, w, h, c, align & 3)
+
+
+def field(cv, t, e, s, c=None, dy=0):
+    # Draws s in a "field" entry (its font, colour unless c is given, alignment), dy lower (the
+    # rows of a list); -> the x after the text.
+    x, y, w, h = e[2]
+    return text_box(cv, getattr(t, e[3]), s, x, y + dy, w, h,
+                    getattr(t, e[4]) if c is None else c, e[5])  # fmt: skip
+
+
 def fuel_icon(cv, x, y, fuel_id, c, small=False):
-    if fuel_id == 0:
+    # A bolt for electricity, a flame for gas.
+    if fuel_id == ELEC:
         cv.poly(x, y, _BOLT_S if small else _BOLT, c)
     else:
         cv.poly(x, y, _FLAME_S if small else _FLAME, c)
+
+
+def fuel_card(cv, t, box, fuel_id, title, style):
+    # A panel with a stripe, the fuel's icon and a title in the fuel's colour. style =
+    # (stripe on top, icon x, icon y, title x, title y), offsets in the card (the screens'
+    # cards differ by a pixel or two; kept so the output stays the same).
+    x, y, w, h = box
+    top, ix, iy, tx, ty = style
+    col = fuel_colour(t, fuel_id)
+    cv.fill_rect(x, y, w, h, t.panel)
+    if top:
+        cv.fill_rect(x, y, w, 3, col)
+    else:
+        cv.fill_rect(x, y, 3, h, col)
+    fuel_icon(cv, x + ix, y + iy, fuel_id, col, small=True)
+    cv.text(t.bold, title, x + tx, y + ty, col)
 
 
 def link_icon(cv, t, x, y, state, bg):
@@ -67,11 +190,43 @@ def link_icon(cv, t, x, y, state, bg):
         cv.fb.line(x, y + 6 * s - 1, x + 7 * s - 1, y, t.bad)
 
 
-AMBIENT_TEXT = ("Low", "Medium", "High")
+_AMBIENT_TEXT = const(("Low", "Medium", "High"))
+_AMBIENT_TAG = const(("LOW", "MED", "HIGH"))
 
 
-def ambient_colour(t, level):
-    return (t.good, t.warn, t.bad)[level] if 0 <= level <= 2 else t.dim
+def ambient(cv, t, box, level):
+    # The ambient (traffic light) level in its box: colour a disc over "Medium use", mono an
+    # inverted tag; nothing for an unknown level (-1).
+    x, y, w, h = box
+    cv.fill_rect(x, y, w, h, t.bg)
+    if not 0 <= level <= 2:
+        return
+    if t.mono:
+        cv.fill_rect(x + 2, y + 2, w - 2, h - 3, t.fg)
+        cv.text_in(t.small, _AMBIENT_TAG[level], x + 2, y + 2, w - 2, h - 3, t.bg, 1)
+        return
+    c = (t.good, t.warn, t.bad)[level]
+    cv.ellipse(x + w // 2 - 1, y + 18, 16, 16, c)
+    cv.text_in(t.small, _AMBIENT_TEXT[level], x, y + 38, w, 14, c, 1)
+    cv.text_in(t.small, "use", x, y + 50, w, 12, t.dim, 1)
+
+
+def status_icon(cv, t, cx, cy, c, ok):
+    # A disc with a tick (ok True), a cross (False) or "!" (None) in it.
+    r = 14 if not t.mono else 5
+    cv.ellipse(cx, cy, r, r, c)
+    k = r // 2
+    if ok is None:  # "!"
+        cv.fill_rect(cx - 1, cy - k - 2, 3, k + 4, t.on_accent)
+        cv.fill_rect(cx - 1, cy + k - 1, 3, 3, t.on_accent)
+    elif ok:
+        for d in (-1, 0, 1):
+            cv.fb.line(cx - k, cy + d, cx - 1, cy + k + d, t.on_accent)
+            cv.fb.line(cx - 1, cy + k + d, cx + k + 1, cy - k + d, t.on_accent)
+    else:
+        for d in (-1, 0, 1):
+            cv.fb.line(cx - k + d, cy - k, cx + k + d, cy + k, t.on_accent)
+            cv.fb.line(cx - k + d, cy + k, cx + k + d, cy - k, t.on_accent)
 
 
 def wrap(font, s, width):
@@ -137,13 +292,14 @@ def _muldiv(v, a, d):
     return q
 
 
-def bar_chart(cv, t, x, y, w, h, values, n, fg, fg_cur, cur, bg, ymax, ylabs, xlabs, vlabs=None):
+def bar_chart(cv, t, box, values, n, fg, fg_cur, cur, bg, ymax, ylabs, xlabs, vlabs=None):
     # values: sequence of at least n ints or None (missing); cur: index of the slot in progress
     # (drawn in fg_cur) or -1. Labels are prepared by the caller (a render then formats
     # nothing): ylabs = the axis labels of 0, ymax / 2 and ymax (values ymax * k // 2); xlabs[i]
     # = label under slot i or None; vlabs[i] = value label over bar i (used for positive bars
     # of a series of at most 8, colour only) or vlabs None.
     # Layout: y-axis labels on the left, x labels under the bars.
+    x, y, w, h = box
     f = t.small
     cv.fill_rect(x, y, w, h, bg)
     lab_w = 0
@@ -187,7 +343,7 @@ def bar_chart(cv, t, x, y, w, h, values, n, fg, fg_cur, cur, bg, ymax, ylabs, xl
             if bh > ah - 1:
                 bh = ah - 1
             cv.fill_rect(bx, base - bh, bw, bh, fg_cur if i == cur else fg)
-            if top:
+            if top and vlabs is not None:
                 s = vlabs[i]
                 lw = text_width(f, s)
                 cv.fill_rect(bx + (bw - lw) // 2, base - bh - f.HEIGHT - 1, lw, f.HEIGHT, bg)

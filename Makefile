@@ -10,9 +10,11 @@ PORT  ?=
 DRY_RUN ?=
 SCENARIO ?= default
 SPEED ?= 300
-# Test files run in parallel, each whole in one worker (a firmware file is one interpreter
-# process); the system tests mostly wait on simulated time, so 3 workers suit 2 cores.
-JOBS ?= 3
+# Tests run in parallel: each file whole in one worker (a firmware file is one interpreter
+# process), each system test on its own, the longest first (tests/fwplugin.py schedules them).
+# The system tests mostly wait on simulated time (two take ~5 minutes each), so 6 workers on
+# 2 cores: three run the longest tests, three everything else meanwhile.
+JOBS ?= 6
 
 .PHONY: setup upy32 run test check bench flash screenshots clean
 .DEFAULT_GOAL := test
@@ -33,7 +35,10 @@ upy32: setup
 run: setup
 	$(BIN)/python -m host_tools.run --scenario $(SCENARIO) --speed $(SPEED)
 
-test: setup upy32
+# Only the frozen 32-bit build before the session (the longest tests need it from the start);
+# the plain 32-bit one is built (cached, under a lock) by the first test that needs it.
+test: setup
+	$(BIN)/python -m host_tools.upy32 build --kind unix32-frozen
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile
 
 check: setup

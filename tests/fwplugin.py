@@ -5,6 +5,9 @@
 # `# fw: interp=unix64,unix32-frozen` runs the file once per interpreter kind (paths.INTERPRETERS;
 # default unix64), items named name[upy], name[upy32], name[upy32f]. IHD_TEST_INTERP=<kind> runs
 # every firmware test file on that kind instead (docs/toolchain.md).
+# Under `pytest -n N --dist loadfile` (make test) this plugin also schedules the work
+# (SystemFirstScheduling below): loadfile for every file, except that each system test is a unit
+# of its own and the long ones start first.
 import ast
 import os
 import re
@@ -191,3 +194,125 @@ class UpyItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, None, "%s: %s" % (TAGS[self.kind], self.fname)
+
+
+# ---- xdist scheduling (make test: pytest -n N --dist loadfile) ---------------------------------
+# A firmware file must stay whole on one worker (one interpreter process runs all of its items,
+# CPython and MicroPython ones share the file's node id), so files are the units, as
+# --dist loadfile makes them; but each system test (tests/system) is a unit of its own. The
+# system tests are long and mostly asleep on simulated time, so the suite takes as long as its
+# longest tests if they start first and nothing waits behind them. An xdist worker runs an item
+# only once it has the next one (it holds that one back), so whatever is queued behind a long
+# test waits for all of it: a worker starting a long test either leaves after it (when the
+# others can do all the rest meanwhile) or holds a short file, never another long test.
+SYSTEM_DIR = "tests/system/"
+# Expected real seconds of the system tests (measured on 2 cores under `make test`), for the
+# scheduling only: the longest matching prefix counts, else SYSTEM_DEFAULT_S.
+SYSTEM_HINTS_S = {
+    "tests/system/test_budget_": 290,
+    "tests/system/test_stack_system.py": 27,
+    "tests/system/test_stack_system.py::test_survives_two_percent_byte_corruption": 270,
+    "tests/system/test_prepay_system.py": 15,
+    "tests/system/test_prepay_system.py::test_no_answer_retry_emergency_credit": 100,
+    "tests/system/test_join_system.py": 31,
+    "tests/system/test_join_system.py::test_rejoins_after_ncp_reset": 61,
+    "tests/system/test_join_system.py::test_fresh_device_joins": 41,
+    "tests/system/test_join_system.py::test_wrong_install_code": 16,
+    "tests/system/test_tenancy_system.py": 35,
+    "tests/system/test_tenancy_system.py::test_cot_commands_mid_half_hour": 42,
+    "tests/system/test_ota_system.py": 5,
+    "tests/system/test_ota_system.py::test_han_update_resumes": 55,
+    "tests/system/test_ota_system.py::test_crashing_firmware": 8,
+}
+SYSTEM_DEFAULT_S = 30
+FILE_S = 2  # a test file, for the estimate of the work left (most take well under a second)
+
+
+def expected_s(scope):
+    # A unit's expected real seconds: a system test by SYSTEM_HINTS_S; a file 0 (short).
+    if not scope.startswith(SYSTEM_DIR):
+        return 0
+    best = ""
+    for prefix in SYSTEM_HINTS_S:
+        if scope.startswith(prefix) and len(prefix) > len(best):
+            best = prefix
+    return SYSTEM_HINTS_S[best] if best else SYSTEM_DEFAULT_S
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SystemFirstScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            if nodeid.startswith(SYSTEM_DIR):
+                return nodeid  # one system test
+            return nodeid.split("::", 1)[0]  # one file
+
+        def schedule(self):
+            assert self.collection_is_completed
+            if self.collection is not None:  # a node added later
+                for node in self.nodes:
+                    self._reschedule(node)
+                return
+            if not self._check_nodes_have_same_collection():
+                self.log("**Different tests collected, aborting run**")
+                return
+            self.collection = list(next(iter(self.registered_collections.values())))
+            if not self.collection:
+                return
+            units = {}
+            for nodeid in self.collection:
+                units.setdefault(self._split_scope(nodeid), {})[nodeid] = False
+            # longest first; files (and equal hints) keep the collection order (sort is stable)
+            for scope in sorted(units, key=lambda s: -expected_s(s)):
+                self.workqueue[scope] = units[scope]
+            for _ in range(len(self.nodes) - len(self.workqueue)):  # more workers than work
+                node, _ = self.assigned_work.popitem()
+                node.shutdown()
+            for node in self.nodes:
+                self._reschedule(node)
+            if not self.workqueue:
+                for node in self.nodes:
+                    node.shutdown()
+
+        def _reschedule(self, node):
+            # Top the node up to two items (the one it runs, the one it holds back), no more:
+            # work queued on a busy node cannot go to an idle one.
+            while not node.shutting_down:
+                if not self.workqueue:
+                    node.shutdown()
+                    return
+                pending = [
+                    nodeid
+                    for unit in self.assigned_work[node].values()
+                    for nodeid, done in unit.items()
+                    if not done
+                ]
+                if len(pending) >= 2:
+                    return
+                held_s = expected_s(self._split_scope(pending[-1])) if pending else 0
+                if not held_s:
+                    self._assign(node, next(iter(self.workqueue)))  # the longest left
+                    continue
+                # The held item is a long test: the node runs it and leaves if the other
+                # nodes can do the rest meanwhile, else it holds the shortest thing there is.
+                others = [n for n in self.nodes if n is not node and not n.shutting_down]
+                left = sum(expected_s(s) or FILE_S for s in self.workqueue)
+                if others and left <= held_s * len(others):
+                    node.shutdown()
+                    return
+                files = [s for s in self.workqueue if not expected_s(s)]
+                self._assign(node, files[0] if files else next(reversed(self.workqueue)))
+
+        def _assign(self, node, scope):
+            work_unit = self.workqueue.pop(scope)
+            self.assigned_work[node][scope] = work_unit
+            collection = self.registered_collections[node]
+            node.send_runtest_some(
+                [collection.index(nodeid) for nodeid, done in work_unit.items() if not done]
+            )
+
+    return SystemFirstScheduling(config, log)

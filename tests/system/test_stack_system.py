@@ -21,7 +21,14 @@ def _check_readings(sim, scenario="default", speed=SPEED, full=True, lag_real_s=
     # clock synced to hansim's: the state is dumped within ~2 real seconds of the stop
     # (a sync answered late on a noisy link lags by its delay: seconds of real time x speed)
     assert abs(st["utc"] - sim.final_zigbee) <= lag_real_s * speed + 5
-    assert st["ncp"]["state"] == "ready"
+    ncp = st["ncp"]
+    if full or ncp["state"] == "ready":
+        assert ncp["state"] == "ready"
+    else:
+        # A noisy link: the simulated NCP gives up on it (ERROR 0x51) about once a real minute,
+        # so the stop can fall inside a recovery; it is one that started, after others ended.
+        assert ncp["state"] == "starting" and ncp["reset_count"] >= 1, ncp
+        assert st["counters"]["ncp.bringups"] >= 2, st["counters"]["ncp.bringups"]
     elec, gas = st["meters"]["elec"], st["meters"]["gas"]
     assert elec["unit"] == 0 and elec["divisor"] == 1000  # kWh, raw in Wh
     assert gas["unit"] == 1 and gas["divisor"] == 1000  # m3, raw in litres

@@ -178,9 +178,20 @@ class Simulation:
         )
 
     def stop_firmware(self, graceful=True):
-        # graceful: Ctrl-C (flushes pending history); else a power cut (SIGKILL).
+        # graceful: the app's own orderly stop (flushes pending history, dumps its state), asked
+        # for as a "quit" key, then Ctrl-C if it does not stop; else a power cut (SIGKILL).
+        # Ctrl-C alone is not the first choice: the unix port raises KeyboardInterrupt from the
+        # signal handler, and one landing inside a garbage collection leaves the heap locked
+        # ("MemoryError: ... heap is locked" at the stop, a test-harness artefact).
         if self.fw is None:
             return
+        if self.fw.poll() is None and graceful:
+            with open(os.path.join(self.out, "keys.txt"), "a") as f:
+                f.write("quit\n")
+            try:
+                self.fw.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
         if self.fw.poll() is None:
             self.fw.send_signal(signal.SIGINT if graceful else signal.SIGKILL)
             try:

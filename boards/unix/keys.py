@@ -127,6 +127,7 @@ _NAMES = {
     "prev": I.EV_PREV,
     "long_ok": I.EV_LONG_SELECT,
     "long_back": I.EV_LONG_BACK,
+    "quit": I.EV_QUIT,  # the orderly stop host_tools.simulate asks for
 }
 
 

@@ -123,13 +123,13 @@ def make_model(now_utc=NOW_UTC):
     m.ezsp_version = 13
     m.net_state = "joined (SE)"
     m.eui64 = bytes((0x00, 0x0D, 0x6F, 0x00, 0x0A, 0x1B, 0x2C, 0x3D))
-    m.channel = 11  # pyright: ignore[reportAttributeAccessIssue]
-    m.pan_id = 0x1A2B  # pyright: ignore[reportAttributeAccessIssue]
+    m.channel = 11
+    m.pan_id = 0x1A2B
     m.meters = [
         (M.FUEL_ELEC, bytes((0x00, 0x0D, 0x6F, 0x00, 0x01, 0x02, 0x03, 0x04)), 0x0000),
         (M.FUEL_GAS, bytes((0x00, 0x0D, 0x6F, 0x00, 0x05, 0x06, 0x07, 0x08)), 0x4F21),
     ]
-    m.tenancy_event = "none since install (1 Nov 2024)"  # pyright: ignore[reportAttributeAccessIssue]
+    m.tenancy_event = "none since install (1 Nov 2024)"
     for f in m.fuels:
         f.visible_from_utc = fmt.days_from_civil(2024, 11, 1) * 86400
     m.add_message(

@@ -132,25 +132,25 @@ class Model:
         self.fuels = tuple(FuelState(f) for f in FUELS)
         self.elec = self.fuels[FUEL_ELEC]
         self.gas = self.fuels[FUEL_GAS]
-        self.supplier = None
+        self.supplier = None  # type: str | None
         self.ambient = AMBIENT_UNKNOWN
         self.messages = []
         self.link = LINK_DOWN
-        self.link_lqi = None
+        self.link_lqi = None  # type: int | None
         # Status (no personal data).
         self.fw_version = "0.0.0"
-        self.ncp_version = None
-        self.ezsp_version = None
+        self.ncp_version = None  # type: str | None
+        self.ezsp_version = None  # type: int | None
         self.net_state = "down"
-        self.eui64 = None
-        self.channel = None
-        self.pan_id = None
+        self.eui64 = None  # type: bytes | None
+        self.channel = None  # type: int | None
+        self.pan_id = None  # type: int | None
         self.meters = []  # (fuel_id, eui64 bytes, node_id)
         # Joining (docs/joining.md): None once nothing is pending; the install code text is
         # shown to the installer only while the device is not on a network.
-        self.join_status = None
-        self.install_code_text = None
-        self.tenancy_event = None  # e.g. "CoT applied 12 Jan 09:00"
+        self.join_status = None  # type: str | None
+        self.install_code_text = None  # type: str | None
+        self.tenancy_event = None  # type: str | None  # e.g. "CoT applied 12 Jan 09:00"
         self.history_source = history
         self.confirmed = Signal("confirm")  # payload: the Message the user confirmed
         # PPMID: the prepayment service's user actions (top_up, select_emergency_credit, ...;

@@ -166,10 +166,7 @@ class App:
             self.bind_meters(self.discovered)
         elif self.registered.is_set():
             for m in Registry.parse(spec):
-                self.registry.bind(m)
-                idx = FU.index(m.name)
-                self.meters.bind(m, idx, idx)
-                self.model.fuels[idx].present = True
+                self._bind(m)
         self.tenancy = TenancyWatcher(
             self.zcl,
             self.registry,
@@ -191,11 +188,17 @@ class App:
             if old is not None and (old.node, old.ep) == (d["node"], d["ep"]):
                 continue
             eui = bytes.fromhex(d["eui64"]) if d.get("eui64") else None
-            m = Meter(d["name"], d["node"], d["ep"], eui)
-            self.registry.bind(m)
-            idx = FU.index(m.name)
-            self.meters.bind(m, idx, idx)
-            self.model.fuels[idx].present = True
+            self._bind(Meter(d["name"], d["node"], d["ep"], eui))
+
+    def _bind(self, m):
+        # One meter: the registry (the source rule), the meters service, the model's fuel.
+        fuel = FU.by_key(m.name)
+        if fuel is None:  # a persisted name that is no fuel: not bound, never a crash
+            log.warn("app", "meter %r is no fuel: not bound", m.name)
+            return
+        self.registry.bind(m)
+        self.meters.bind(m, fuel.index, fuel.index)
+        self.model.fuels[fuel.index].present = True
 
     async def register_task(self):
         # After joining with the install code: CBKE with the trust centre, then meter discovery

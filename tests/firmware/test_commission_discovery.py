@@ -93,3 +93,19 @@ def test_kinds():
     assert discovery.kind_of(0) == "elec" and discovery.kind_of(1) == "gas"
     assert discovery.kind_of(0x80) == "gas" and discovery.kind_of(0x7F) == "elec"
     assert discovery.kind_of(2) is None
+
+
+def test_a_stored_binding_that_is_no_meter_is_refused_whole():
+    # The bindings file is CRC'd, but what it says is still checked: a record without a name or
+    # with an EUI64 that is no hex text makes the file "unreadable" (rediscovery), not a crash.
+    path = "disc_bad.json"
+    try:
+        for bad in ({"node": 1, "ep": 1}, {"name": "elec", "node": 1, "ep": 1, "eui64": "zz"}):
+            discovery.save([bad], path)
+            assert discovery.load(path) is None
+    finally:
+        for p in (path, path + ".tmp"):
+            try:
+                os.remove(p)
+            except OSError:
+                pass

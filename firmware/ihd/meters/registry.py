@@ -8,7 +8,7 @@ from ihd.state import fuels as FU
 ELEC = FU.FUELS[FU.ELEC].key
 GAS = FU.FUELS[FU.GAS].key
 
-stats = Counters("binding", ("rejected_source", "rejected_insecure"))
+stats = Counters("binding", ("rejected_source", "rejected_insecure", "bad_spec"))
 
 
 class Meter:
@@ -53,10 +53,15 @@ class Registry:
 
     @staticmethod
     def parse(spec):
-        # "elec:0x1234:1,gas:0x5678:2" (config / unix env) -> [Meter]
+        # "elec:0x1234:1,gas:0x5678:2" (config / unix env) -> [Meter]; a malformed part or a
+        # name that is no fuel is logged, counted and left out (the others still bind).
         out = []
         for part in spec.split(","):
-            name, node, ep = part.strip().split(":")
-            FU.index(name)  # ValueError for a name that is no fuel
-            out.append(Meter(name, int(node, 0), int(ep, 0)))
+            try:
+                name, node, ep = part.strip().split(":")
+                FU.index(name)
+                out.append(Meter(name, int(node, 0), int(ep, 0)))
+            except ValueError:
+                stats.inc("bad_spec")
+                log.warn("meters", "meter binding %r unreadable: left out", part)
         return out

@@ -41,8 +41,11 @@ def load(path=PATH):
         doc = json.loads(raw)
         meters = doc["meters"]
         for m in meters:
+            m["name"] = str(m["name"])
             m["node"] = int(m["node"])
             m["ep"] = int(m["ep"])
+            if m.get("eui64"):
+                bytes.fromhex(m["eui64"])  # ValueError for a value that is no EUI64 text
         return meters
     except (ValueError, KeyError, TypeError):
         log.warn(_TAG, "meters file unreadable: ignored")

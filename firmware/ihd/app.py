@@ -160,7 +160,7 @@ class App:
 
         cfg = self.config
         spec = cfg.get("meters") or self.board.METERS or _DEFAULT_METERS
-        self.registry = Registry(require_aps_security=bool(cfg.get("require_aps_security")))
+        self.registry = Registry(require_aps_security=not cfg.get("dev_accept_unencrypted_se"))
         self.meters = MeterService(self.zcl, self.registry, self.history, self.model, cfg)
         if self.discovered is not None:
             self.bind_meters(self.discovered)

@@ -22,7 +22,10 @@ class Meter:
 
 
 class Registry:
-    def __init__(self, require_aps_security=False):
+    # require_aps_security: on by default, as a vendor should ship it (any node with the network
+    # key could otherwise publish a change of tenancy); off only as the config's development
+    # switch "dev_accept_unencrypted_se".
+    def __init__(self, require_aps_security=True):
         self.meters = {}
         self._list = []  # the same meters, iterated by source_of (a dict view would allocate)
         self.require_aps_security = require_aps_security

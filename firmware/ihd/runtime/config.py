@@ -12,6 +12,8 @@ DEFAULTS = {
     "ota_query_s": 86400,
     "ota_start_delay_s": 300,  # random 0..this before the first query after boot
     "ota_block_size": 48,
+    # Development switch, off: SE frames without APS encryption are dropped (logged, counted).
+    "dev_accept_unencrypted_se": False,
 }
 
 

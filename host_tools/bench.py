@@ -5,6 +5,8 @@
 #   ui        render time per screen relative to a full-frame fill, bytes pushed per update
 #   sim       a simulated week: heap peak, CoT application latency (use --quick for a day)
 #   ota       download efficiency, device time per block, flash writes per image
+#   sig       ECDSA P-256 verification per interpreter kind: time, steps, longest step, event-loop
+#             stall, heap allocated (host_tools/bench_sig.py)
 #   ram       per board configuration and interpreter kind: minimum heap for a simulated day,
 #             live heap peak, import cost per package, bytes per frame / reading / render
 #             (host_tools/bench_ram.py; writes docs/ram.md and build/bench/ram.json)
@@ -111,6 +113,12 @@ def bench_ota():
     return ["%s: %s" % (k, v) for k, v in r.items()]
 
 
+def bench_sig():
+    from host_tools import bench_sig
+
+    return bench_sig.run()
+
+
 def bench_ram(quick):
     from host_tools import bench_ram
 
@@ -120,7 +128,7 @@ def bench_ram(quick):
 def main(argv=None):
     ap = argparse.ArgumentParser(description="performance figures")
     ap.add_argument("--quick", action="store_true", help="simulate a day instead of a week")
-    ap.add_argument("only", nargs="*", help="stack link history ui sim ota ram")
+    ap.add_argument("only", nargs="*", help="stack link history ui sim ota sig ram")
     a = ap.parse_args(argv)
     benches = {
         "stack": bench_stack,
@@ -129,6 +137,7 @@ def main(argv=None):
         "ui": bench_ui,
         "sim": lambda: bench_sim(1 if a.quick else 7),
         "ota": bench_ota,
+        "sig": bench_sig,
         "ram": lambda: bench_ram(a.quick),
     }
     for name, fn in benches.items():

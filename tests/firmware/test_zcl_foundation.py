@@ -280,3 +280,61 @@ def test_fuzz_records_agree_with_the_generators():
             if st == F.SUCCESS:
                 got = rec.value(k)
                 assert got == v or (got != got and v != v), (bytes(wire), k, got, v)
+
+
+# ---- bounded decoding (types.py "Bounded decoding"): per-frame element budget ----
+
+ATTACK_9 = H("18010a00004800feff")  # Report Attributes: array of 65,534 "no data" elements
+
+
+def _arr_u8(n, attr=0x0100):
+    # attribute record {attr, array of n uint8}
+    return bytes((attr & 0xFF, attr >> 8, T.ARRAY, T.UINT8, n & 0xFF, n >> 8)) + bytes(n)
+
+
+def test_attack_report_is_malformed_without_decoding():
+    payload = memoryview(ATTACK_9[3:])
+    rec = F.Records()
+    with fwtest.HeapLocked():
+        ok = F.decode_attribute_records_into(rec, payload)
+    assert not ok and rec.n == 0 and "zero-length" in rec.error
+    fwtest.raises(T.DecodeError, list, F.iter_report_attributes(payload))
+
+
+def test_frame_element_budget_spans_records():
+    # Two records of 5/8 of the cap each: each value is within the per-value cap, the frame not.
+    m = T.MAX_ELEMENTS
+    a = m * 5 // 8
+    first = _arr_u8(a, 0x0100)
+    wire = memoryview(first + _arr_u8(a, 0x0101))
+    rec = F.Records()
+    assert not F.decode_attribute_records_into(rec, wire)
+    assert rec.n == 1 and rec.elements == a and rec.error == "too many elements"
+    fwtest.raises(T.DecodeError, list, F.iter_attribute_records(wire))
+    assert len(list(F.iter_attribute_records(wire, 0, 2 * a))) == 2  # a larger budget: both
+    assert F.decode_attribute_records_into(rec, wire, 0, 2 * a) and rec.n == 2
+    ok = memoryview(first + _arr_u8(m - a, 0x0101))
+    assert F.decode_attribute_records_into(rec, ok) and rec.elements == m
+    assert rec.value(1) == (T.UINT8, (0,) * (m - a))
+    # read responses (status byte) share the rule
+    rsp = b"".join(H("0001 00 48 20".replace(" ", "")) + bytes((a, 0)) + bytes(a)
+                   for _ in range(2))  # fmt: skip
+    assert not F.decode_read_attributes_response_into(rec, memoryview(rsp)) and rec.n == 1
+    fwtest.raises(T.DecodeError, list, F.iter_read_attributes_response(rsp))
+
+
+def test_records_elements_and_the_rest_budget():
+    # More records than a Records holds: `elements` says what the first ones used, and the
+    # rest (the generator, or the next chunk at rec.stop) gets what is left.
+    m = T.MAX_ELEMENTS
+    a, b, c = m // 6, m // 3, m // 2
+    rec = F.Records(2)
+    wire = memoryview(_arr_u8(a, 1) + _arr_u8(b, 2) + _arr_u8(c, 3) + _arr_u8(a, 4))
+    assert F.decode_attribute_records_into(rec, wire) and rec.more and rec.elements == a + b
+    left = m - rec.elements
+    fwtest.raises(T.DecodeError, list, F.iter_attribute_records(wire, rec.stop, left))
+    assert not F.decode_attribute_records_into(rec, wire, rec.stop, left)  # the next chunk
+    wire = memoryview(_arr_u8(a, 1) + _arr_u8(b, 2) + _arr_u8(c, 3))
+    assert F.decode_attribute_records_into(rec, wire) and rec.more
+    assert len(list(F.iter_attribute_records(wire, rec.stop, left))) == 1
+    assert F.decode_attribute_records_into(rec, wire, rec.stop, left) and rec.n == 1

@@ -204,21 +204,89 @@ def test_fuzz_decode_only_raises_decode_error():
             assert T.encode(tid, v) == wire[:off], (tid, wire)
 
 
-def test_value_len_of_a_huge_empty_array_is_bounded_work():
-    # 9 bytes of Report Attributes from any node: an array claiming 65,534 "no data" elements.
-    # Its length is 3, and finding that must not walk the 65,534 elements (count the calls:
-    # value_len looks itself up in the module on every recursion).
-    hostile = bytes((0x00, 0xFE, 0xFF))  # element type 0x00, count 65534
-    calls = [0]
-    real = T.value_len
+def test_zero_length_elements_are_malformed():
+    # 9 bytes of Report Attributes from any node: an array claiming 65,534 "no data" elements
+    # (it used to decode into a 512 KB tuple). An array / set / bag of "no data" with elements
+    # is malformed; an empty one, or the invalid one (count 0xFFFF), is not.
+    for coll in (T.ARRAY, T.SET, T.BAG):
+        for cnt in (1, 2, 0xFFFE):
+            wire = bytes((T.NODATA, cnt & 0xFF, cnt >> 8))
+            assert T.value_len(coll, wire, 0) < 0
+            e = fwtest.raises(T.DecodeError, T.decode, coll, memoryview(wire), 0)
+            assert "zero-length" in str(e), str(e)
+        assert T.decode(coll, H("000000"), 0) == ((T.NODATA, ()), 3)
+        assert T.decode(coll, H("00ffff"), 0) == ((T.NODATA, ()), 3)
+    # a struct's "no data" elements cost their type byte each: bounded by the bytes
+    assert T.decode(T.STRUCT, H("03000000") + H("00"), 0) == (((0, None),) * 3, 5)
 
-    def counting(tid, buf, off):
-        calls[0] += 1
-        return real(tid, buf, off)
 
-    T.value_len = counting
-    try:
-        assert T.value_len(0x48, hostile, 0) == 3
-    finally:
-        T.value_len = real
-    assert calls[0] < 10, calls[0]
+def test_counts_are_checked_against_the_bytes_before_walking():
+    # A huge count fails at once, whatever the element type (fixed, string, nested).
+    for et, body in ((T.UINT8, H("01")), (T.OCTSTR, H("00")), (T.ARRAY, H("200000")),
+                     (T.STRUCT, H("0000")), (T.LONG_CHARSTR, H("0000"))):  # fmt: skip
+        wire = bytes((et, 0xFE, 0xFF)) + body * 10
+        assert T.value_len(T.ARRAY, wire, 0) < 0
+        wire = bytes((et, 20, 0)) + body * 10  # within the element cap, not the bytes
+        assert T.value_len(T.ARRAY, wire, 0) == -5  # past end
+    assert T.value_len(T.STRUCT, H("feff") + H("2001") * 10, 0) < 0
+    # exactly enough bytes: fine (fixed-size elements are not walked one by one)
+    assert T.value_len(T.ARRAY, H("210300") + bytes(6), 0) == 9
+    assert T.value_len(T.ARRAY, H("210300") + bytes(5), 0) < 0
+    # an unknown element type is malformed even in an empty array
+    assert T.value_len(T.ARRAY, H("990000"), 0) == -4
+
+
+def test_long_strings_with_huge_lengths():
+    for tid in (T.LONG_OCTSTR, T.LONG_CHARSTR):
+        for ln in (0xFFFE, 0x8000, 300):
+            wire = bytes((ln & 0xFF, ln >> 8)) + b"x" * 200
+            assert T.value_len(tid, wire, 0) == -5
+            fwtest.raises(T.DecodeError, T.decode, tid, memoryview(wire), 0)
+        assert T.decode(tid, H("ffff") + b"x" * 10, 0) == (None, 2)  # absent
+    # inside an array: every element is measured against what remains
+    wire = bytes((T.LONG_OCTSTR, 3, 0)) + H("0100aa") + H("0100bb") + H("feff")
+    assert T.value_len(T.ARRAY, wire, 0) < 0
+
+
+def test_nesting_depth_is_capped():
+    # array of arrays (depth 2): fine; a third level is malformed
+    two = H("48 0100 20 0200 0102".replace(" ", ""))
+    assert T.decode(T.ARRAY, two, 0) == ((T.ARRAY, ((T.UINT8, (1, 2)),)), len(two))
+    three = H("48 0100 48 0100 20 0100 07".replace(" ", ""))
+    e = fwtest.raises(T.DecodeError, T.decode, T.ARRAY, three, 0)
+    assert "deep" in str(e)
+    # struct holding an array: depth 2; struct in an array in a struct: too deep
+    s2 = H("0100 48 20 0100 09".replace(" ", ""))
+    assert T.decode(T.STRUCT, s2, 0) == (((T.ARRAY, (T.UINT8, (9,))),), len(s2))
+    s3 = H("0100 48 4c 0100 0100 2005".replace(" ", ""))
+    assert T.value_len(T.STRUCT, s3, 0) == -6
+    # a deep chain of arrays (as many as fit in a frame): no recursion past the cap
+    chain = H("480100") * 80 + H("200000")
+    assert T.value_len(T.ARRAY, chain, 0) == -6
+
+
+def test_elements_per_value_are_capped():
+    n = T.MAX_ELEMENTS
+    ok = bytes((T.UINT8, n & 0xFF, n >> 8)) + bytes(n)
+    r = T.measure(T.ARRAY, ok, 0)
+    assert T.length(r) == 3 + n and T.elements(r) == n
+    assert len(T.decode(T.ARRAY, ok, 0)[0][1]) == n
+    over = bytes((T.UINT8, (n + 1) & 0xFF, (n + 1) >> 8)) + bytes(n + 1)
+    assert T.value_len(T.ARRAY, over, 0) == -7
+    assert "too many" in str(fwtest.raises(T.DecodeError, T.decode, T.ARRAY, over, 0))
+    # nested elements count too: 8 arrays of 8 uint8 = 8 + 64 elements
+    inner = H("200800") + bytes(8)
+    nested = H("480800") + inner * 8
+    assert T.value_len(T.ARRAY, nested, 0) == -7
+    assert T.elements(T.measure(T.ARRAY, nested, 0, 72)) == 72
+    # a caller's smaller budget (what a frame has left)
+    assert T.value_len(T.ARRAY, H("200300010203"), 0, 2) == -7
+
+
+def test_measure_does_not_allocate():
+    # struct {array of uint8 [1, 2], struct {charstr "hi"}}: 2 + 2 + 1 elements
+    wire = memoryview(H("0200 48 20 0200 0102 4c 0100 42 02 6869".replace(" ", "")))
+    with fwtest.HeapLocked():
+        r = T.measure(T.STRUCT, wire, 0)
+        bad = T.value_len(T.ARRAY, wire, 1) + T.value_len(T.ARRAY, b"\x00\xfe\xff", 0)
+    assert T.length(r) == len(wire) and T.elements(r) == 5 and bad < 0

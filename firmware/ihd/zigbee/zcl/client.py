@@ -20,6 +20,15 @@
 #   hands its own bookkeeping a detached copy).
 # Allocating on purpose: sending anything (Default Responses, replies), cluster-command args
 # dicts, string/array/float values, long ints (on 32-bit ports), log lines (rate-limited).
+#
+# Before any payload is decoded: every frame goes through the gate (set_gate(fn),
+# fn(frame, response) -> bool on header fields only: node, src_ep, cluster, secured, ...;
+# response: it answers one of our pending requests); a refused frame is dropped, counted
+# (rx_gated), logged rate-limited and never answered (a refused answer leaves the request
+# waiting, so a forged unencrypted one cannot pre-empt the real one). A
+# Report Attributes for a cluster nobody handles is not decoded at all. Decoding itself is
+# bounded (types.py "Bounded decoding"). No Default Response answers a broadcast or multicast
+# frame (ZCL r7 2.5.12.2: only a unicast command gets one).
 import asyncio
 import time
 
@@ -54,7 +63,14 @@ _L_TYPE = const(2)
 _L_DR = const(3)
 _L_OVERSIZE = const(4)
 _L_MANY = const(5)
-_L_KINDS = const(6)
+_L_GATED = const(6)
+_L_UNSUP = const(7)
+_L_KINDS = const(8)
+
+# EmberIncomingMessageType (ezsp.IncomingMessage.msg_type): frames that were not sent to us alone
+# (a Default Response never answers these)
+_MSG_MULTICAST = const(2)
+_MSG_BROADCAST_LOOPBACK = const(5)  # 2 multicast, 3 multicast loopback, 4 broadcast, 5 loopback
 
 _COUNTERS = (
     "rx_frames",
@@ -72,8 +88,10 @@ _COUNTERS = (
     "req_failed",  # all attempts exhausted
     "internal_errors",
     "rx_oversize",  # longer than RX_MAX
-    "rx_many_records",  # more attribute records than a Records object holds (rest: slow path)
+    "rx_many_records",  # more attribute records than a Records object holds (rest: in chunks)
     "pool_waits",  # a request waited for a free pending slot
+    "rx_gated",  # refused by the gate (set_gate) before its payload was decoded
+    "dr_not_sent",  # a Default Response left out: the frame was a broadcast or multicast
 )
 
 # Global response commands: never answered, only matched to a pending request.
@@ -101,6 +119,8 @@ class Frame:
         self.secured = False
         self.lqi = 0
         self.rssi = 0
+        self.msg_type = 0  # EmberIncomingMessageType: 0 unicast
+        self.broadcast = False  # sent to a broadcast address or a group: no Default Response
         self.frame_type = FR.GLOBAL
         self.manuf = None
         self.direction = FR.C2S
@@ -137,6 +157,10 @@ class Frame:
         self.secured = msg.secured
         self.lqi = msg.lqi
         self.rssi = msg.rssi
+        # (a message object without msg_type, as test benches build them: unicast)
+        t = getattr(msg, "msg_type", 0)
+        self.msg_type = t
+        self.broadcast = _MSG_MULTICAST <= t <= _MSG_BROADCAST_LOOPBACK
         self.frame_type = hdr.frame_type
         self.manuf = hdr.manuf
         self.direction = hdr.direction
@@ -160,6 +184,8 @@ class Frame:
         d.secured = self.secured
         d.lqi = self.lqi
         d.rssi = self.rssi
+        d.msg_type = self.msg_type
+        d.broadcast = self.broadcast
         d.frame_type = self.frame_type
         d.manuf = self.manuf
         d.direction = self.direction
@@ -251,6 +277,18 @@ class Zcl:
         self._local = {}  # cluster -> {attr_id: [tid, value_or_getter, writable]}
         self._on_write = {}  # cluster -> fn(attr_id, value) -> status or None
         self._hdr = FR.Header()
+        self._gate = None  # fn(frame, response) -> bool, or None: every frame is decoded
+        self._scratch = None  # Records for the rest of a report beyond Frame.records
+
+    def set_gate(self, fn):
+        # fn(frame, response) -> bool, called for every incoming frame after its header is read
+        # and before any of its payload is decoded; response: the frame matched one of our
+        # pending requests (same node, cluster, TSN and command). It may look at the
+        # header fields only (node, eui64, src_ep, dst_ep, cluster, profile_id, secured,
+        # broadcast, frame_type, direction, manuf, cmd_id) and must not allocate (receive path).
+        # False: the frame is dropped, counted (rx_gated), logged (rate-limited), not answered.
+        # None (the default): every frame passes.
+        self._gate = fn
 
     # ---------------- registration ----------------
 
@@ -450,7 +488,9 @@ class Zcl:
     def _more_read(self, rec, cluster, side, node, out):
         # Records beyond the Records capacity (rare): the generator codec over the rest.
         try:
-            for a, st, tid, v in F.iter_read_attributes_response(rec.buf, rec.stop):
+            for a, st, tid, v in F.iter_read_attributes_response(
+                rec.buf, rec.stop, T.MAX_ELEMENTS - rec.elements
+            ):
                 if st != F.SUCCESS:
                     out[a] = F.attr_status(st)
                 elif self._type_ok(cluster, a, tid, side, node):
@@ -520,9 +560,12 @@ class Zcl:
         self.reply(f, cmd_id, CL.encode(row[2], values, self.max_payload))
 
     def default_response(self, f, status):
-        # Never in answer to a Default Response. Sent with disable-default-response clear, as in
-        # the GBCS GCS09 vector.
+        # Never in answer to a Default Response, nor to a broadcast or multicast frame (ZCL r7
+        # 2.5.12.2). Sent with disable-default-response clear, as in the GBCS GCS09 vector.
         if f.frame_type == FR.GLOBAL and f.cmd_id == F.DEFAULT_RESPONSE:
+            return
+        if f.broadcast:
+            self.counters.inc("dr_not_sent")
             return
         self.counters.inc("dr_sent")
         self.reply(f, F.DEFAULT_RESPONSE, bytes((f.cmd_id, status)), FR.GLOBAL, False)
@@ -563,21 +606,41 @@ class Zcl:
             if self._lim.ok(_L_OVERSIZE):
                 log.warn(_TAG, "%d B frame from 0x%04x dropped", len(buf), msg.sender)
             return
+        g = self._gate
         for p in self._pool:
             if p.busy and p.matches(msg, hdr, buf):
                 f = p.frame
                 f.load(msg, hdr, buf)
+                if g is not None and not self._admit(g, f, True):
+                    return  # e.g. unencrypted: the request waits on (or times out)
                 if f.frame_type == FR.GLOBAL and f.cmd_id == F.READ_ATTRIBUTES_RSP:
                     self._decode_records(f, False)
                 p.rsp = f
                 p.ev.set()
                 return
         f = self._rx
-        f.load(msg, hdr, buf)
+        f.load(msg, hdr, buf)  # (a copy: nothing of the payload is decoded yet)
+        if g is not None and not self._admit(g, f, False):
+            return
         if f.frame_type == FR.GLOBAL:
             self._global(f)
         else:
             self._cluster(f)
+
+    def _admit(self, gate, f, response):
+        # The gate's verdict; a gate that raises refuses (counted as a handler error).
+        # response: f answers one of our requests (its sender is the node we asked).
+        try:
+            ok = gate(f, response)
+        except Exception as e:
+            self.counters.inc("handler_errors")
+            log.exc(_TAG, e, "gate %r", f)
+            ok = False
+        if not ok:
+            self.counters.inc("rx_gated")
+            if self._lim.ok(_L_GATED):
+                log.warn(_TAG, "%r refused before decoding", f)
+        return ok
 
     def _decode_records(self, f, report):
         # f.payload -> f.records, type-checked against the cluster table. -> False if malformed
@@ -634,7 +697,8 @@ class Zcl:
             h = self._handlers.get(f.cluster << 9 | f.cmd_id << 1 | f.direction)
         if h is None:
             self.counters.inc("rx_unsup_cmd")
-            log.info(_TAG, "unsupported %r", f)
+            if self._lim.ok(_L_UNSUP):
+                log.info(_TAG, "unsupported %r", f)
             st = F.UNSUP_CLUSTER_COMMAND if f.manuf is None else F.UNSUP_MANUF_CLUSTER_COMMAND
             self.default_response(f, st)
             return
@@ -700,36 +764,56 @@ class Zcl:
 
     def _report(self, f):
         # All records are decoded (and checked) before any handler sees one: a malformed
-        # report reaches no handler.
+        # report reaches no handler. A report nobody handles is not decoded at all.
+        rh = self._records_handlers.get(f.cluster)
+        hs = self._report_handlers.get(f.cluster)
+        if not rh and not hs:
+            if not f.disable_dr:
+                self.default_response(f, F.SUCCESS)
+            return
         if not self._decode_records(f, True):
             self.default_response(f, F.MALFORMED_COMMAND)
             return
         rec = f.records
-        rest = None
-        if rec.more:  # more records than Records holds (rare): the generator codec
-            try:
-                rest = list(F.iter_report_attributes(f.payload, rec.stop))
-            except DecodeError as e:
-                self._malformed(f, e)
-                self.default_response(f, F.MALFORMED_COMMAND)
-                return
-        for h in self._records_handlers.get(f.cluster, ()):
+        if rec.more and not self._rest(f, None):  # more records than Records holds (rare)
+            self.default_response(f, F.MALFORMED_COMMAND)
+            return
+        for h in rh or ():
             try:
                 h(f, rec)
             except Exception as e:
                 self.counters.inc("handler_errors")
                 log.exc(_TAG, e, "report handler %r", f)
-        hs = self._report_handlers.get(f.cluster)
         if hs:
             for i in range(rec.n):
                 if rec.ok(i):
                     self._report_one(f, hs, rec.attr[i], rec.value(i))
-            if rest:
-                for a, tid, v in rest:
-                    if self._type_ok(f.cluster, a, tid, f.direction, f.node):
-                        self._report_one(f, hs, a, v)
+            if rec.more:
+                self._rest(f, hs)
         if not f.disable_dr:
             self.default_response(f, F.SUCCESS)
+
+    def _rest(self, f, hs):
+        # The records of a report after those f.records holds, chunk by chunk in a scratch
+        # Records (no record list, whatever their number): hs None checks them (-> False if
+        # malformed, counted + logged); else each type-checked value goes to the handlers hs.
+        rec = f.records
+        s = self._scratch
+        if s is None:  # made on first use, then kept
+            s = self._scratch = F.Records(rec.cap)
+        off, left = rec.stop, T.MAX_ELEMENTS - rec.elements
+        while True:
+            if not F.decode_attribute_records_into(s, f.payload, off, left):
+                self._malformed(f, s.error)
+                return False
+            if hs is not None:
+                for i in range(s.n):
+                    a = s.attr[i]
+                    if self._type_ok(f.cluster, a, s.tid[i], f.direction, f.node):
+                        self._report_one(f, hs, a, s.value(i))
+            if not s.more:
+                return True
+            off, left = s.stop, left - s.elements
 
     def _report_one(self, f, hs, a, v):
         for h in hs:
@@ -770,60 +854,85 @@ class Zcl:
         store = self._store(f)
         if store is None:
             return
-        try:
-            ids = list(F.iter_read_attributes(f.payload))
-        except DecodeError as e:
-            self._malformed(f, e)
+        if len(f.payload) & 1:  # {attrId u16}*: the only way to be malformed
+            self._malformed(f, "read attributes: odd length")
             self.default_response(f, F.MALFORMED_COMMAND)
             return
+        # ids streamed into the response, which ends when full (no list of up to 126 ids)
+        ids = F.iter_read_attributes(f.payload)
         buf, off = self._rsp_buf(f, F.READ_ATTRIBUTES_RSP)
         n = F.encode_read_attributes_response(buf, off, self._read_records(store, ids), True)
         self._send_rsp(f, buf, n)
 
+    @staticmethod
+    def _write_status(store, a, tid):
+        e = store.get(a)
+        if e is None:
+            return F.UNSUPPORTED_ATTRIBUTE
+        if not e[2]:
+            return F.READ_ONLY
+        if e[0] != tid:
+            return F.INVALID_DATA_TYPE
+        return F.SUCCESS
+
+    def _write_chunks(self, f, off, left):
+        # The next chunk of Write Attributes records, decoded in place into f.records (no
+        # allocation, any number of records). -> the offset of the chunk after it (-1: none).
+        rec = f.records
+        if not F.decode_attribute_records_into(rec, f.payload, off, left):
+            return -2
+        return rec.stop if rec.more else -1
+
     def _local_write(self, f):
+        # Two passes over the records, decoded in place chunk by chunk (a frame of many
+        # records allocates no record list): check them all, then store what may be stored
+        # (undivided: all or nothing; a value is decoded only to be stored). The response
+        # lists the failures that fit in one frame.
         store = self._store(f)
         if store is None:
             return
-        try:
-            recs = list(F.iter_write_attributes(f.payload))
-        except DecodeError as e:
-            self._malformed(f, e)
-            if f.cmd_id != F.WRITE_ATTRIBUTES_NO_RSP:
-                self.default_response(f, F.MALFORMED_COMMAND)
-            return
-        results = []
-        for a, tid, _ in recs:
-            e = store.get(a)
-            if e is None:
-                st = F.UNSUPPORTED_ATTRIBUTE
-            elif not e[2]:
-                st = F.READ_ONLY
-            elif e[0] != tid:
-                st = F.INVALID_DATA_TYPE
-            else:
-                st = F.SUCCESS
-            results.append([st, a])
-        # Undivided: all or nothing.
-        apply = f.cmd_id != F.WRITE_ATTRIBUTES_UNDIVIDED or all(r[0] == 0 for r in results)
+        no_rsp = f.cmd_id == F.WRITE_ATTRIBUTES_NO_RSP
+        rec = f.records
+        failed = 0
+        off, left = 0, T.MAX_ELEMENTS
+        while off >= 0:
+            nxt = self._write_chunks(f, off, left)
+            if nxt == -2:
+                self._malformed(f, rec.error)
+                if not no_rsp:
+                    self.default_response(f, F.MALFORMED_COMMAND)
+                return
+            for i in range(rec.n):
+                if self._write_status(store, rec.attr[i], rec.tid[i]):
+                    failed += 1
+            off, left = nxt, left - rec.elements
+        apply = f.cmd_id != F.WRITE_ATTRIBUTES_UNDIVIDED or not failed
         hook = self._on_write.get(f.cluster)
-        for i, (a, _, v) in enumerate(recs):
-            if not apply or results[i][0] != F.SUCCESS:
-                continue
-            st = None
-            if hook is not None:
-                try:
-                    st = hook(a, v)
-                except Exception as e:
-                    log.exc(_TAG, e, "on_write 0x%04x", a)
-                    st = F.FAILURE
-            if st:
-                results[i][0] = st
-            else:
-                store[a][1] = v
-        if f.cmd_id == F.WRITE_ATTRIBUTES_NO_RSP:
+        buf, start = self._rsp_buf(f, F.WRITE_ATTRIBUTES_RSP)
+        room = (len(buf) - start) // 3
+        fails = []
+        off, left = 0, T.MAX_ELEMENTS
+        while off >= 0:
+            nxt = self._write_chunks(f, off, left)  # (checked in the first pass)
+            for i in range(rec.n):
+                a = rec.attr[i]
+                st = self._write_status(store, a, rec.tid[i])
+                if not st and apply:
+                    v = rec.value(i)
+                    if hook is not None:
+                        try:
+                            st = hook(a, v) or F.SUCCESS
+                        except Exception as e:
+                            log.exc(_TAG, e, "on_write 0x%04x", a)
+                            st = F.FAILURE
+                    if not st:
+                        store[a][1] = v
+                if st and len(fails) < room:
+                    fails.append((st, a))
+            off, left = nxt, left - rec.elements
+        if no_rsp:
             return
-        buf, off = self._rsp_buf(f, F.WRITE_ATTRIBUTES_RSP)
-        n = F.encode_write_attributes_response(buf, off, results)
+        n = F.encode_write_attributes_response(buf, start, fails)
         self._send_rsp(f, buf, n)
 
     def _local_discover(self, f):

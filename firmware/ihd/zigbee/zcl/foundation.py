@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Decoders are generators over (buf, off) yielding small tuples; they raise DecodeError (from
 # types) at the first malformed record. Encoders write into a caller buffer, return the end.
+# Bounded: the values of one frame hold at most types.MAX_ELEMENTS collection elements in all
+# (a frame beyond that is malformed), on top of the per-value limits of types.py.
 # Read Attributes Response and Report Attributes also decode into a reusable `Records` object
 # without allocating (the receive path, docs/zigbee.md "Receive path").
 from array import array
@@ -93,6 +95,16 @@ def _u8(buf, off):
     return buf[off]
 
 
+def _measured(tid, buf, off, budget):
+    # types.measure() of the value at buf[off:] (elements, length); raises DecodeError when
+    # the value is malformed or more than `budget` collection elements (what the frame has
+    # left).
+    r = T.measure(tid, buf, off, budget)
+    if r < 0:
+        raise T.decode_error(tid, r)
+    return r
+
+
 def _put_u16(buf, off, v):
     if off + 2 > len(buf):
         raise EncodeError("buffer too small")
@@ -127,8 +139,9 @@ def encode_read_attributes(buf, off, attr_ids):
 # --- Read Attributes Response (0x01): {attrId u16, status u8, [type u8, value]}* ---
 
 
-def iter_read_attributes_response(buf, off=0):
+def iter_read_attributes_response(buf, off=0, budget=T.MAX_ELEMENTS):
     # Yields (attr_id, status, tid, value); tid and value are None when status != SUCCESS.
+    # budget: collection elements allowed in the values (the frame's, or what is left of it).
     end = len(buf)
     while off < end:
         a = _u16(buf, off)
@@ -138,7 +151,10 @@ def iter_read_attributes_response(buf, off=0):
             yield a, st, None, None
             continue
         tid = _u8(buf, off)
-        v, off = T.decode(tid, buf, off + 1)
+        r = _measured(tid, buf, off + 1, budget)
+        budget -= T.elements(r)
+        v = T.value_at(tid, buf, off + 1)
+        off += 1 + T.length(r)
         yield a, st, tid, v
 
 
@@ -163,13 +179,16 @@ def encode_read_attributes_response(buf, off, records, partial=False):
 # --- Write Attributes (0x02/0x03/0x05) and Report Attributes (0x0A): {attrId, type, value}* ---
 
 
-def iter_attribute_records(buf, off=0):
-    # Yields (attr_id, tid, value).
+def iter_attribute_records(buf, off=0, budget=T.MAX_ELEMENTS):
+    # Yields (attr_id, tid, value). budget as for iter_read_attributes_response().
     end = len(buf)
     while off < end:
         a = _u16(buf, off)
         tid = _u8(buf, off + 2)
-        v, off = T.decode(tid, buf, off + 3)
+        r = _measured(tid, buf, off + 3, budget)
+        budget -= T.elements(r)
+        v = T.value_at(tid, buf, off + 3)
+        off += 3 + T.length(r)
         yield a, tid, v
 
 
@@ -366,6 +385,8 @@ def encode_discover_attributes_response(buf, off, complete, records):
 # bools and None; strings, octets, floats, time/date, arrays/structs and long ints allocate
 # (variable-size or boxed values). `more` is set when the frame held more than cap records
 # (the rest start at buf[stop:]); `error` (a str) when the frame is malformed after record n.
+# `elements`: collection elements in the decoded values (at most types.MAX_ELEMENTS per frame;
+# the rest of a frame with `more` gets what is left: T.MAX_ELEMENTS - elements).
 MAX_RECORDS = const(16)
 
 _RK_STATUS = const(0)  # no value (failed read record, Default Response to a read)
@@ -392,6 +413,7 @@ class Records:
         self.more = False
         self.stop = 0
         self.error = None
+        self.elements = 0
 
     def clear(self, buf=None):
         self.n = 0
@@ -399,6 +421,7 @@ class Records:
         self.more = False
         self.stop = 0
         self.error = None
+        self.elements = 0
 
     def _fail(self, why):
         self.error = why
@@ -505,19 +528,22 @@ class Records:
         return out
 
 
-def decode_read_attributes_response_into(rec, buf, off=0):
+def decode_read_attributes_response_into(rec, buf, off=0, budget=T.MAX_ELEMENTS):
     # Read Attributes Response payload ({attrId, status[, type, value]}*) -> rec. -> True, or
-    # False when malformed (rec.error; the rec.n records before the fault are valid).
-    return _records_into(rec, buf, off, True)
+    # False when malformed (rec.error; the rec.n records before the fault are valid). budget:
+    # collection elements allowed in the values (the frame's; what is left of it for the
+    # records after rec.stop).
+    return _records_into(rec, buf, off, True, budget)
 
 
-def decode_attribute_records_into(rec, buf, off=0):
+def decode_attribute_records_into(rec, buf, off=0, budget=T.MAX_ELEMENTS):
     # {attrId, type, value}* (Report Attributes, Write Attributes) -> rec; as above.
-    return _records_into(rec, buf, off, False)
+    return _records_into(rec, buf, off, False, budget)
 
 
-def _records_into(rec, buf, off, with_status):
-    # One decoder for both record layouts. Allocates nothing.
+def _records_into(rec, buf, off, with_status, left):
+    # One decoder for both record layouts. Allocates nothing. The values hold at most `left`
+    # collection elements in all (and each is bounded by types.py's limits).
     rec.clear(buf)
     end = len(buf)
     n = 0
@@ -541,9 +567,13 @@ def _records_into(rec, buf, off, with_status):
             if off >= end:
                 return rec._fail("type past end")
         tid = buf[off]
-        k = T.value_len(tid, buf, off + 1)
-        if k < 0:
-            return rec._fail(T.VALUE_LEN_ERRORS[-k])
+        r = T.measure(tid, buf, off + 1, left)
+        if r < 0:
+            return rec._fail(T.VALUE_LEN_ERRORS[-r])
+        e = T.elements(r)
+        left -= e
+        rec.elements += e
+        k = T.length(r)
         rec.put(n, a, SUCCESS, tid, buf, off + 1, k)
         off += 1 + k
         n += 1

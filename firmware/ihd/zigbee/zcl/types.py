@@ -4,7 +4,8 @@
 # and 128-bit keys; str for character strings; None for an absent string (length 0xFF/0xFFFF);
 # (a, b, c, d) tuples for time of day (h, min, s, 1/100 s) and date (years since 1900, month,
 # day, day of week). Decoders take a buffer (memoryview/bytes) + offset, bound by len(buf), and
-# raise DecodeError on truncation; encoders write into a caller buffer and raise EncodeError.
+# raise DecodeError on truncation or a value beyond the decoding limits (MAX_DEPTH, MAX_ELEMENTS:
+# "Bounded decoding" below); encoders write into a caller buffer and raise EncodeError.
 import struct
 
 from micropython import const
@@ -195,22 +196,55 @@ def _uint(buf, off, n):
     return v
 
 
+# Bounded decoding: a value's cost is bounded by the bytes it occupies. A collection's count is
+# checked against what remains before anything is walked (every element needs at least its
+# minimum size; an element type of zero length in an array/set/bag is malformed), collections
+# nest at most MAX_DEPTH deep, and one value (and, in the frame decoders of foundation.py, one
+# frame) holds at most MAX_ELEMENTS collection elements. So no value costs more than a walk of
+# its bytes to measure, nor more than MAX_ELEMENTS boxed elements to decode. (Before: 9 bytes of
+# Report Attributes, an array of 65,534 "no data" elements, decoded into a 512 KB tuple.)
+MAX_DEPTH = const(2)  # an array of structs, a struct holding an array; no deeper
+MAX_ELEMENTS = const(32)  # collection elements (nested ones included) per value / per frame
+# measure() packs (elements << _E_SHIFT) | length; lengths stay below 2**20 (a ZCL frame is at
+# most 255 B), elements below 2**10, so the result is a small int on 32-bit ports.
+_E_SHIFT = const(20)
+_LEN_MASK = const(0xFFFFF)
+_MAX_BUDGET = const(1023)
+
 # value_len() failure codes (negative; wire_len() turns them into DecodeError messages)
 _E_STRLEN = const(-1)
 _E_ARRAY = const(-2)
 _E_STRUCT = const(-3)
 _E_UNKNOWN = const(-4)
 _E_PAST_END = const(-5)
+_E_DEPTH = const(-6)
+_E_ELEMENTS = const(-7)
+_E_EMPTY_ELEM = const(-8)
 VALUE_LEN_ERRORS = ("", "strlen past end", "array hdr past end", "struct hdr past end",
-                    "unknown type", "past end")  # fmt: skip
+                    "unknown type", "past end", "collections nested too deep",
+                    "too many elements", "zero-length element type")  # fmt: skip
 
 
-def value_len(tid, buf, off):
-    # Encoded length of the value of type tid at buf[off:], or a negative code if it does not
-    # fit in buf / the type is unknown. Never raises and allocates nothing (receive path).
+def _min_len(i):
+    # Smallest wire size of a value of the type with _info() i; -1 for an unknown type.
+    k = i >> 8
+    if k == 0:
+        return -1
+    if k == _K_COLL:
+        return 3
+    if k == _K_STRUCT:
+        return 2
+    return i & 0xFF  # fixed size, a string's length prefix, 0 for "no data"
+
+
+def _measure(tid, buf, off, depth, budget):
+    # -> elements << _E_SHIFT | length of the value of type tid at buf[off:], or a negative
+    # code. depth: collections around this value; budget: collection elements still allowed.
+    # Never raises and allocates nothing (receive path); the walk is bounded by the bytes.
     i = _info(tid)
     k, n = i >> 8, i & 0xFF
     end = len(buf)
+    e = 0
     if k in (_K_OSTR, _K_CSTR):
         if off + n > end:
             return _E_STRLEN
@@ -218,53 +252,95 @@ def value_len(tid, buf, off):
         if ln == (0xFF if n == 1 else 0xFFFF):
             return n
         n += ln
-    elif k == _K_COLL:
-        if off + 3 > end:
-            return _E_ARRAY
-        et = buf[off]
-        cnt = buf[off + 1] | buf[off + 2] << 8
-        p = off + 3
-        if cnt != 0xFFFF:
-            for _ in range(cnt):
-                m = value_len(et, buf, p)
-                if m < 0:
-                    return m
-                if not m:
-                    # A zero-length element type ("no data"): the rest cost nothing, so stop
-                    # here. Walking them was a DoS: 9 bytes claiming 65,534 elements.
-                    break
-                p += m
-        n = p - off
-    elif k == _K_STRUCT:
-        if off + 2 > end:
-            return _E_STRUCT
-        cnt = buf[off] | buf[off + 1] << 8
-        p = off + 2
-        if cnt != 0xFFFF:
-            for _ in range(cnt):
-                if p >= end:
-                    return _E_STRUCT
-                m = value_len(buf[p], buf, p + 1)
-                if m < 0:
-                    return m
-                p += 1 + m
+    elif k in (_K_COLL, _K_STRUCT):
+        if depth >= MAX_DEPTH:
+            return _E_DEPTH
+        hl = 3 if k == _K_COLL else 2
+        if off + hl > end:
+            return _E_ARRAY if k == _K_COLL else _E_STRUCT
+        p = off + hl
+        cnt = buf[p - 2] | buf[p - 1] << 8
+        m = 1  # a struct element: at least its type byte
+        fixed = False
+        if k == _K_COLL:
+            ei = _info(buf[off])
+            if ei == 0:
+                return _E_UNKNOWN
+            m = _min_len(ei)
+            fixed = ei >> 8 not in (_K_NONE, _K_OSTR, _K_CSTR, _K_COLL, _K_STRUCT)
+        if cnt != 0xFFFF and cnt:  # 0xFFFF: the invalid (absent) collection
+            if m == 0:
+                return _E_EMPTY_ELEM
+            if cnt > budget:
+                return _E_ELEMENTS
+            if p + cnt * m > end:  # checked before anything is walked
+                return _E_PAST_END
+            e = cnt
+            budget -= cnt
+            if fixed:
+                p += cnt * m  # fixed-size elements: nothing to walk
+            else:
+                et = buf[off]
+                for _ in range(cnt):
+                    if k == _K_STRUCT:
+                        if p >= end:
+                            return _E_STRUCT
+                        et = buf[p]
+                        p += 1
+                    r = _measure(et, buf, p, depth + 1, budget)
+                    if r < 0:
+                        return r
+                    sub = r >> _E_SHIFT
+                    e += sub
+                    budget -= sub
+                    p += r & _LEN_MASK
         n = p - off
     elif k == 0:
         return _E_UNKNOWN
     if off + n > end:
         return _E_PAST_END
-    return n
+    return e << _E_SHIFT | n
+
+
+def measure(tid, buf, off, budget=MAX_ELEMENTS):
+    # -> elements << 20 | length (see elements() / length()), or a negative code
+    # (VALUE_LEN_ERRORS[-code]). The frame decoders pass what is left of a frame's budget.
+    # Never raises, allocates nothing.
+    return _measure(tid, buf, off, 0, budget if budget < _MAX_BUDGET else _MAX_BUDGET)
+
+
+def elements(r):
+    # Collection elements in a measure() result.
+    return r >> _E_SHIFT
+
+
+def length(r):
+    # Wire length in a measure() result.
+    return r & _LEN_MASK
+
+
+def value_len(tid, buf, off, budget=MAX_ELEMENTS):
+    # Encoded length of the value of type tid at buf[off:], or a negative code if it does not
+    # fit in buf / the type is unknown / it is malformed or too costly (see the limits above).
+    # Never raises and allocates nothing (receive path).
+    r = _measure(tid, buf, off, 0, budget if budget < _MAX_BUDGET else _MAX_BUDGET)
+    return r if r < 0 else r & _LEN_MASK
+
+
+def decode_error(tid, n):
+    # The DecodeError for a negative measure() / value_len() code (allocates: error path only).
+    if n == _E_UNKNOWN:
+        return DecodeError("unknown type 0x%02x" % tid)
+    if n == _E_PAST_END:
+        return DecodeError("type 0x%02x past end" % tid)
+    return DecodeError(VALUE_LEN_ERRORS[-n])
 
 
 def wire_len(tid, buf, off):
     # Encoded length of the value of type tid at buf[off:]; checks it fits in buf.
     n = value_len(tid, buf, off)
     if n < 0:
-        if n == _E_UNKNOWN:
-            raise DecodeError("unknown type 0x%02x" % tid)
-        if n == _E_PAST_END:
-            raise DecodeError("type 0x%02x past end" % tid)
-        raise DecodeError(VALUE_LEN_ERRORS[-n])
+        raise decode_error(tid, n)
     return n
 
 
@@ -280,61 +356,101 @@ def int_kind(tid):
     return 0
 
 
-def decode(tid, buf, off):
-    # -> (value, next_off). Raises DecodeError on truncation or an unknown type.
-    n = wire_len(tid, buf, off)
+def decode(tid, buf, off, budget=MAX_ELEMENTS):
+    # -> (value, next_off). Raises DecodeError on truncation, an unknown type, or a value
+    # beyond the limits above (at most `budget` collection elements).
+    n = _measure(tid, buf, off, 0, budget if budget < _MAX_BUDGET else _MAX_BUDGET)
+    if n < 0:
+        raise decode_error(tid, n)
+    return _build(tid, buf, off)
+
+
+def value_at(tid, buf, off):
+    # decode()'s value alone, for a value that measure() has validated (a fixed-size one
+    # without the (value, offset) tuple).
     i = _info(tid)
+    if _is_fixed(i):
+        return _scalar(i, tid, buf, off)
+    return _build(tid, buf, off)[0]
+
+
+def _is_fixed(i):
+    # A fixed-size kind (_info() i), "no data" included: _scalar() decodes it.
+    return i >> 8 not in (_K_OSTR, _K_CSTR, _K_COLL, _K_STRUCT)
+
+
+def _scalar(i, tid, buf, off):
+    # The value of the fixed-size type tid (_info() i) at buf[off:], validated. Integers of up
+    # to 3 bytes are read by hand (struct.unpack_from would allocate a tuple per value).
     k, w = i >> 8, i & 0xFF
-    if k == _K_UINT:
-        if w in _UINT_FMT:
-            return struct.unpack_from(_UINT_FMT[w], buf, off)[0], off + n
-        return _uint(buf, off, w), off + n
-    if k == _K_INT:
-        if w in _INT_FMT:
-            return struct.unpack_from(_INT_FMT[w], buf, off)[0], off + n
+    if k in (_K_UINT, _K_INT):
+        if w > 3 and w in _UINT_FMT:  # 4 / 8 bytes
+            return struct.unpack_from(_UINT_FMT[w] if k == _K_UINT else _INT_FMT[w], buf, off)[0]
         v = _uint(buf, off, w)
-        if v >> (8 * w - 1):
+        if k == _K_INT and v >> (8 * w - 1):
             v -= 1 << (8 * w)
-        return v, off + n
+        return v
     if k == _K_BOOL:
         v = buf[off]
-        return (v == 1 if v < 2 else v), off + 1
+        return (v == 1) if v < 2 else v
     if k == _K_FLOAT:
-        return struct.unpack_from(_FLOAT_FMT[tid - SEMI], buf, off)[0], off + n
-    if k in (_K_OSTR, _K_CSTR):
-        if n == w and buf[off] == 0xFF:  # 0xFF / 0xFFFF length: absent
-            return None, off + n
-        raw = bytes(buf[off + w : off + n])
-        if k == _K_CSTR:
-            return _to_str(raw), off + n
-        return raw, off + n
+        return struct.unpack_from(_FLOAT_FMT[tid - SEMI], buf, off)[0]
     if k == _K_BYTES:
-        return bytes(buf[off : off + n]), off + n
+        return bytes(buf[off : off + w])
     if k == _K_QUAD:
-        return (buf[off], buf[off + 1], buf[off + 2], buf[off + 3]), off + 4
-    if k == _K_NONE:
-        return None, off
+        return (buf[off], buf[off + 1], buf[off + 2], buf[off + 3])
+    return None  # no data
+
+
+def _build(tid, buf, off):
+    # decode() of a value whose whole extent _measure() has validated. -> (value, next_off)
+    i = _info(tid)
+    k, w = i >> 8, i & 0xFF
+    if k in (_K_OSTR, _K_CSTR):
+        ln = buf[off] if w == 1 else buf[off] | buf[off + 1] << 8
+        if ln == (0xFF if w == 1 else 0xFFFF):  # absent
+            return None, off + w
+        raw = bytes(buf[off + w : off + w + ln])
+        if k == _K_CSTR:
+            return _to_str(raw), off + w + ln
+        return raw, off + w + ln
     if k == _K_COLL:
-        # (elem_type, (values...)); the whole extent was validated by wire_len.
+        # (elem_type, (values...)); sized up front (no regrowth garbage), and fixed-size
+        # elements without a (value, offset) tuple each
         et = buf[off]
         cnt = buf[off + 1] | buf[off + 2] << 8
         p = off + 3
-        out = []
-        if cnt != 0xFFFF:
-            for _ in range(cnt):
-                v, p = decode(et, buf, p)
-                out.append(v)
-        return (et, tuple(out)), off + n
-    # struct: ((type, value), ...)
-    cnt = buf[off] | buf[off + 1] << 8
-    p = off + 2
-    out = []
-    if cnt != 0xFFFF:
-        for _ in range(cnt):
+        if cnt == 0xFFFF:
+            cnt = 0
+        out = [None] * cnt  # type: list
+        ei = _info(et)
+        if _is_fixed(ei):
+            ew = ei & 0xFF
+            for j in range(cnt):
+                out[j] = _scalar(ei, et, buf, p)
+                p += ew
+        else:
+            for j in range(cnt):
+                out[j], p = _build(et, buf, p)
+        return (et, tuple(out)), p
+    if k == _K_STRUCT:
+        # ((type, value), ...)
+        cnt = buf[off] | buf[off + 1] << 8
+        p = off + 2
+        if cnt == 0xFFFF:
+            cnt = 0
+        out = [None] * cnt  # type: list
+        for j in range(cnt):
             et = buf[p]
-            v, p = decode(et, buf, p + 1)
-            out.append((et, v))
-    return tuple(out), off + n
+            ei = _info(et)
+            if _is_fixed(ei):
+                v = _scalar(ei, et, buf, p + 1)
+                p += 1 + (ei & 0xFF)
+            else:
+                v, p = _build(et, buf, p + 1)
+            out[j] = (et, v)
+        return tuple(out), p
+    return _scalar(i, tid, buf, off), off + w
 
 
 def _to_str(raw):

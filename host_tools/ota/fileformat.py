@@ -1,5 +1,7 @@
 # Zigbee OTA upgrade file + firmware bundle, host side (docs/ota.md). Mirrors
 # firmware/ihd/ota/image.py and bundle.py; cross-checked against zigpy in tests/host.
+# Signed files (make_ota(sign_key=...)) end with the ECDSA P-256 signature element 0xF102
+# (host_tools/ota/signing.py: key id || r || s over every byte of the file but r and s).
 from __future__ import annotations
 
 import hashlib
@@ -25,6 +27,10 @@ FC_HW_VERSIONS = 0x0004
 TAG_UPGRADE_IMAGE = 0x0000
 TAG_SHA256 = 0xF100
 TAG_HMAC = 0xF101
+TAG_SIGNATURE = 0xF102
+KEY_ID_LEN = 8
+SIG_DATA_LEN = 72  # key id 8 + r 32 + s 32 (big-endian)
+SIG_ELEMENT_LEN = 6 + SIG_DATA_LEN
 TAG_NAMES = {
     0x0000: "upgrade image",
     0x0001: "ECDSA signature (suite 1)",
@@ -35,6 +41,7 @@ TAG_NAMES = {
     0x0006: "ECDSA signing certificate (suite 2)",
     TAG_SHA256: "SHA-256 of the preceding bytes (ours)",
     TAG_HMAC: "HMAC-SHA256 of the preceding bytes (ours)",
+    TAG_SIGNATURE: "ECDSA P-256 signature (ours)",
 }
 BUNDLE_MAGIC = b"IHB1"
 EXCLUDE = ("main.py",)  # stays at the filesystem root: it runs the boot selector
@@ -148,11 +155,13 @@ def make_ota(payload: bytes, version: int, manufacturer: int = MANUFACTURER_CODE
              image_type: int = IMAGE_TYPES["unix"], hw_min: Optional[int] = None,
              hw_max: Optional[int] = None, header_string: str = "",
              hmac_key: Optional[bytes] = None, extra_elements: Sequence[Tuple[int, bytes]] = (),
-             destination: Optional[bytes] = None) -> bytes:  # fmt: skip
+             destination: Optional[bytes] = None, sign_key=None) -> bytes:  # fmt: skip
+    # sign_key: a cryptography EllipticCurvePrivateKey (P-256; signing.load_private_key):
+    # appends the signature element 0xF102 last, counted in the header's total size.
     body = sub_element(TAG_UPGRADE_IMAGE, payload)
     for tag, data in extra_elements:
         body += sub_element(tag, data)
-    trailer = 6 + 32 + (6 + 32 if hmac_key else 0)
+    trailer = 6 + 32 + (6 + 32 if hmac_key else 0) + (SIG_ELEMENT_LEN if sign_key else 0)
     hdr0 = make_header(version, 0, manufacturer, image_type, hw_min, hw_max, header_string,
                        destination=destination)  # fmt: skip
     total = len(hdr0) + len(body) + trailer
@@ -162,12 +171,19 @@ def make_ota(payload: bytes, version: int, manufacturer: int = MANUFACTURER_CODE
     out = covered + sub_element(TAG_SHA256, hashlib.sha256(covered).digest())
     if hmac_key:
         out += sub_element(TAG_HMAC, hmac.new(hmac_key, covered, hashlib.sha256).digest())
+    if sign_key is not None:
+        from host_tools.ota import signing
+
+        out += signing.signature_element(out, sign_key)
     assert len(out) == total
     return out
 
 
 def parse_ota(data: bytes) -> Dict:
-    # -> {"header": {...}, "elements": [(tag, offset, length)], "digest_ok": bool|None}
+    # -> {"header": {...}, "elements": [(tag, offset, length)], "digest_ok": bool|None,
+    #     "size_ok": bool, "signature": None or {"key_id": 8 B, "r": int, "s": int,
+    #     "offset": where the element starts, "signed_end": where the signed bytes end}}
+    # A signature element must be the last thing in the file (OtaFormatError otherwise).
     if len(data) < 56:
         raise OtaFormatError("shorter than an OTA header")
     magic, hv, hl, fc, mfr, itype, ver, stack = struct.unpack_from("<IHHHHHIH", data, 0)
@@ -180,6 +196,11 @@ def parse_ota(data: bytes) -> Dict:
         "field_control": fc, "manufacturer": mfr, "image_type": itype, "file_version": ver,
         "stack_version": stack, "header_string": hs, "total_size": total,
     }  # fmt: skip
+    opt = (1 if fc & FC_SECURITY_CRED else 0) + (8 if fc & FC_DEVICE_SPECIFIC else 0)
+    opt += 4 if fc & FC_HW_VERSIONS else 0
+    if not 56 + opt <= hl <= len(data):
+        raise OtaFormatError("header length %d does not fit (field control 0x%04x, %d B file)"
+                             % (hl, fc, len(data)))  # fmt: skip
     off = 56
     if fc & FC_SECURITY_CRED:
         h["security_credential_version"] = data[off]
@@ -192,7 +213,12 @@ def parse_ota(data: bytes) -> Dict:
     elements = []
     off = hl
     digest_ok = None
+    signature = None
     while off < len(data):
+        if signature is not None:
+            raise OtaFormatError(
+                "%d byte(s) after the signature element (it must be last)" % (len(data) - off)
+            )
         if off + 6 > len(data):
             raise OtaFormatError("truncated sub-element header at %d" % off)
         tag, length = struct.unpack_from("<HI", data, off)
@@ -200,6 +226,19 @@ def parse_ota(data: bytes) -> Dict:
             raise OtaFormatError("sub-element 0x%04x truncated" % tag)
         if tag == TAG_SHA256 and digest_ok is None:
             digest_ok = hashlib.sha256(data[:off]).digest() == data[off + 6 : off + 6 + length]
+        if tag == TAG_SIGNATURE:
+            if length != SIG_DATA_LEN:
+                raise OtaFormatError(
+                    "signature element is %d bytes, not %d" % (length, SIG_DATA_LEN)
+                )
+            d = off + 6
+            signature = {
+                "key_id": data[d : d + KEY_ID_LEN],
+                "r": int.from_bytes(data[d + KEY_ID_LEN : d + KEY_ID_LEN + 32], "big"),
+                "s": int.from_bytes(data[d + KEY_ID_LEN + 32 : d + SIG_DATA_LEN], "big"),
+                "offset": off,
+                "signed_end": d + KEY_ID_LEN,
+            }
         elements.append((tag, off + 6, length))
         off += 6 + length
     return {
@@ -207,6 +246,7 @@ def parse_ota(data: bytes) -> Dict:
         "elements": elements,
         "digest_ok": digest_ok,
         "size_ok": total == len(data),
+        "signature": signature,
     }
 
 

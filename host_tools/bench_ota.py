@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from typing import Any, Dict
 
 from host_tools import paths
 from host_tools.ota import fileformat as FF
+from host_tools.ota import signing
 
 BLOCK = 48  # the device's default ImageBlockRequest MaxDataSize
 HUB_MAX = 64  # hansim default cap per ImageBlockResponse
@@ -30,7 +32,7 @@ _DEVICE = """
 import asyncio, sys, time
 from blockdev import RamBlockDev
 from ihd.runtime import clock, storage
-from ihd.ota import boot
+from ihd.ota import boot, trust
 from ihd.ota import client as OC
 from ihd.ota.slots import Slots
 
@@ -38,6 +40,7 @@ with open(sys.argv[1], "rb") as f:
     IMG = f.read()
 VER = int(sys.argv[2])
 BLOCK = int(sys.argv[3])
+KEYS = trust.load((), sys.argv[4])  # the image is signed with this checkout's dev key
 
 
 class Board:
@@ -79,7 +82,7 @@ clock.set_scale(1000)
 p0, e0 = dev.progs, dev.erases
 reboots = []
 c = OC.OtaClient(Zcl(), Slots("/flash"), Board(), "/flash", block_size=BLOCK,
-                 reboot=lambda: reboots.append(1))
+                 reboot=lambda: reboots.append(1), keys=KEYS)
 
 
 async def go():
@@ -97,7 +100,8 @@ async def go():
     assert slot == boot.SLOT_A and rec.version == VER
     blocks = c.counters.get("blocks")
     print("@@bench", blocks, time.ticks_diff(t1, t0), p1 - p0, e1 - e0,
-          time.ticks_diff(t2, t1), p2 - p1, e2 - e1, time.ticks_diff(t4, t3))
+          time.ticks_diff(t2, t1), p2 - p1, e2 - e1, time.ticks_diff(t4, t3),
+          c.longest_step_ms)
 
 
 asyncio.run(go())
@@ -114,12 +118,14 @@ def device(image: bytes, version: int, block: int = BLOCK) -> Dict[str, Any]:
             f.write(_DEVICE)
         env = dict(os.environ, MICROPYPATH=paths.micropypath())
         cmd = [paths.micropython_exe(), "-X", "heapsize=16M", script, img, str(version)]
-        cmd.append(str(block))
+        cmd += [str(block), signing.dev_pub_file()]
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     line = [x for x in out.stdout.splitlines() if x.startswith("@@bench")]
     if out.returncode or not line:
         raise RuntimeError("device bench failed:\n" + out.stdout + out.stderr)
-    blocks, dl_us, dl_p, dl_e, st_us, st_p, st_e, boot_us = (int(x) for x in line[0].split()[1:])
+    blocks, dl_us, dl_p, dl_e, st_us, st_p, st_e, boot_us, sig_step_ms = (
+        int(x) for x in line[0].split()[1:]
+    )
     return {
         "image_bytes": len(image),
         "block_bytes": block,
@@ -136,7 +142,12 @@ def device(image: bytes, version: int, block: int = BLOCK) -> Dict[str, Any]:
         "flash_programs_per_image": dl_p + st_p,
         "flash_erases_per_image": dl_e + st_e,
         "erase_block_bytes": 4096,
+        "signature_longest_step_ms": sig_step_ms,  # the check itself: `make bench` section sig
     }
+
+
+def _dev_signed(files, version) -> bytes:
+    return FF.make_ota(FF.make_bundle(files, version), version, sign_key=signing.dev_key())
 
 
 def han(out_dir: str) -> Dict[str, Any]:
@@ -146,7 +157,7 @@ def han(out_dir: str) -> Dict[str, Any]:
     version = 0x00020000
     files = [("ihd/__init__.py", b"FILE_VERSION = 0x%08X\n" % version)]
     files.append(("blob.bin", bytes(range(256)) * (HAN_BYTES // 256)))
-    image = FF.make_ota(FF.make_bundle(files, version), version)
+    image = _dev_signed(files, version)
     img_path = os.path.join(out_dir, "bench.ota")
     with open(img_path, "wb") as f:
         f.write(image)
@@ -161,7 +172,9 @@ def han(out_dir: str) -> Dict[str, Any]:
     scn_path = os.path.join(out_dir, "scenario.json")
     with open(scn_path, "w") as f:
         json.dump(d, f)
-    cfg = {"meter_poll_s": 3600, "gas_poll_s": 3600, "ota_block_size": BLOCK}
+    # no random start delay (up to 5 min real at speed 1: longer than the bench waits)
+    cfg = {"meter_poll_s": 3600, "gas_poll_s": 3600, "ota_block_size": BLOCK,
+           "ota_start_delay_s": 0}  # fmt: skip
     sim = Simulation(scn_path, out_dir, speed=1, extra_env={"IHD_CONFIG_JSON": json.dumps(cfg)})
     marks: Dict[str, float] = {}
     try:
@@ -187,7 +200,8 @@ def han(out_dir: str) -> Dict[str, Any]:
     finally:
         sim.stop()
     if "done" not in marks:
-        raise RuntimeError("HAN bench: download did not finish (see %s)" % out_dir)
+        raise RuntimeError("HAN bench: download did not finish (see %s: log.txt, hansim.log)"
+                           % out_dir)  # fmt: skip
     free = marks["at_wfd"] / (marks["wfd"] - marks["first"])
     limited = (len(image) - marks["at_resume"]) / (marks["done"] - marks["resume"])
     nominal = BLOCK * 1000.0 / PERIOD_MS
@@ -206,9 +220,13 @@ def han(out_dir: str) -> Dict[str, Any]:
 
 def run() -> dict:
     version = 0x00020000
-    out: Dict[str, Any] = {"device": device(FF.build_firmware_ota(version, "unix"), version)}
-    with tempfile.TemporaryDirectory() as tmp:
-        out["han"] = han(tmp)
+    image = FF.build_firmware_ota(version, "unix", sign_key=signing.dev_key())
+    out: Dict[str, Any] = {"device": device(image, version)}
+    # kept (not a temporary directory) so that a failure's logs can be read
+    han_dir = os.path.join(paths.BUILD, "bench", "ota-han")
+    shutil.rmtree(han_dir, ignore_errors=True)
+    os.makedirs(han_dir)
+    out["han"] = han(han_dir)
     return {"ota": out}
 
 

@@ -10,6 +10,7 @@ import sys
 import tempfile
 
 from host_tools import paths
+from host_tools.ota import signing
 from host_tools.simulate import BUDGETS, add_board_args, main_script
 
 
@@ -67,6 +68,8 @@ def main(argv=None):
             "IHD_PANELS": "mono" if args.config == "pico" else "colour",
             "IHD_LOG": os.path.join(tmp, "log.txt"),
             "IHD_TIME_SCALE": str(int(args.speed)),
+            # the device trusts this checkout's dev key (a scenario's `"sign": "dev"` update)
+            "IHD_OTA_KEYS": signing.dev_pub_file(),
             # MicroPython cannot ask the terminal its size; the screen is scaled to fit it
             "COLUMNS": str(shutil.get_terminal_size().columns),
             "LINES": str(shutil.get_terminal_size().lines),

@@ -94,8 +94,12 @@ def main_script(outdir):
 
 class Simulation:
     def __init__(self, scenario, out, speed=None, ezsp_version=None, corrupt=None, extra_env=None,
-                 hansim_args=(), heapsize=None, interpreter="unix64", config="both"):  # fmt: skip
+                 hansim_args=(), heapsize=None, interpreter="unix64", config="both",
+                 ota_keys=None):  # fmt: skip
+        # ota_keys: PEM public keys the device trusts for OTA images (docs/ota.md "Trust");
+        # default: this checkout's development key (host_tools/ota/signing.py dev_key).
         self.scenario = scenario
+        self.ota_keys = ota_keys
         self.out = os.path.abspath(out)
         self.speed = speed
         self.ezsp_version = ezsp_version
@@ -161,6 +165,7 @@ class Simulation:
             IHD_DISPLAY="dump:" + os.path.join(self.out, "frames"),
             IHD_TIME_SCALE=str(int(self.speed)),
             IHD_KEYS_FIFO=os.path.join(self.out, "keys.txt"),
+            IHD_OTA_KEYS=self._ota_keys(),
         )
         env.update(self.extra_env)
         with open(os.path.join(self.out, "log.txt"), "a") as f:
@@ -176,6 +181,13 @@ class Simulation:
             stdout=open(os.path.join(self.out, "console.txt"), "a"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
         )
+
+    def _ota_keys(self):
+        if self.ota_keys is None:
+            from host_tools.ota import signing
+
+            self.ota_keys = signing.dev_pub_file()
+        return os.path.abspath(self.ota_keys)
 
     def stop_firmware(self, graceful=True):
         # graceful: the app's own orderly stop (flushes pending history, dumps its state), asked
@@ -303,10 +315,15 @@ def main(argv=None):
         default=[],
         help="kill the firmware (no flush) at this time and restart it",
     )
+    ap.add_argument(
+        "--ota-keys",
+        help="PEM public keys the device trusts for OTA images (default: this checkout's "
+        "development key, build/keys/dev-ota-p256.pub.pem)",
+    )
     args = ap.parse_args(argv)
     sim = Simulation(args.scenario, args.out, args.speed, args.ezsp_version, args.corrupt,
                      heapsize=args.heapsize, interpreter=args.interpreter,
-                     config=args.config)  # fmt: skip
+                     config=args.config, ota_keys=args.ota_keys)  # fmt: skip
     try:
         sim.start_hansim()
         start = sim.now()

@@ -10,6 +10,7 @@ HW_VERSION = 0x0100  # OTA hardware version: 1.0
 STATUS_PERIOD_S = 60
 METERS = None  # bindings come from discovery (docs/joining.md)
 INSTALL_CODE = None  # provisioned to flash at the factory, not in code
+OTA_KEYS_FILE = None  # OTA signing keys: only those frozen in ihd/ota/trust.py
 
 # NCP UART (ASH: 115200 8N1, hardware flow control)
 _NCP_UART = 1

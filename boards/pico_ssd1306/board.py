@@ -10,6 +10,7 @@ HW_VERSION = 0x0100  # OTA hardware version: 1.0
 STATUS_PERIOD_S = 60
 METERS = None  # bindings come from discovery (docs/joining.md)
 INSTALL_CODE = None  # provisioned to flash at the factory, not in code
+OTA_KEYS_FILE = None  # OTA signing keys: only those frozen in ihd/ota/trust.py
 
 _NCP_TX, _NCP_RX, _NCP_CTS, _NCP_RTS = 0, 1, 2, 3  # UART0 pins
 _NCP_RESET = 6

@@ -13,6 +13,7 @@
 #   IHD_KEYS_FIFO=path      key injection (tests): lines appended to this file are key presses
 #   IHD_CONFIG_JSON={"ota_query_s": 60}   config defaults overridden (tests: short periods)
 #   IHD_STATE=path          the device's view written as JSON at an orderly stop (system tests)
+#   IHD_OTA_KEYS=path       PEM public keys trusted for signed OTA images (docs/ota.md "Trust")
 import os
 import sys
 
@@ -40,6 +41,8 @@ HW_VERSION = 0x0100
 STATUS_PERIOD_S = 10
 METERS = env("IHD_METERS")
 INSTALL_CODE = env("IHD_INSTALL_CODE")  # factory provisioning (docs/joining.md)
+# Besides the firmware's own keys; the simulator and the tests name theirs (a host path).
+OTA_KEYS_FILE = env("IHD_OTA_KEYS", "/flash/ota_keys.pem")
 TIME_SCALE = int(env("IHD_TIME_SCALE", "1"))
 _log_path = env("IHD_LOG")
 _log_file = open(_log_path, "a") if _log_path else None  # noqa: SIM115 - process lifetime

@@ -161,6 +161,8 @@ class App:
         cfg = self.config
         spec = cfg.get("meters") or self.board.METERS or _DEFAULT_METERS
         self.registry = Registry(require_aps_security=not cfg.get("dev_accept_unencrypted_se"))
+        # Before any payload is decoded: SE clusters only from bound meters / the hub, secured.
+        self.zcl.set_gate(self.registry.admits)
         self.meters = MeterService(self.zcl, self.registry, self.history, self.model, cfg)
         if self.discovered is not None:
             self.bind_meters(self.discovered)
@@ -256,11 +258,13 @@ class App:
         self.model.set_prepay_actions(self.prepay)
 
     def build_ota(self):
+        from ihd.ota import trust
         from ihd.ota.client import OtaClient
         from ihd.ota.slots import Slots
 
         cfg = self.config
         self.slots = Slots(_FLASH)
+        ncp = self.ncp
         self.ota = OtaClient(
             self.zcl,
             self.slots,
@@ -270,6 +274,9 @@ class App:
             query_s=cfg.get("ota_query_s"),
             start_delay_s=cfg.get("ota_start_delay_s"),
             reboot=self.reboot,
+            eui64=lambda: ncp.eui64,
+            keys=trust.load(trust.MANUFACTURER_KEYS, self.board.OTA_KEYS_FILE),
+            allow_unsigned=bool(cfg.get("dev_allow_unsigned_ota")),
         )
 
     def reboot(self):

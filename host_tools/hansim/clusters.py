@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 import time
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from . import zcl
 from .energy import history
@@ -46,6 +46,39 @@ INVALID_U32 = 0xFFFFFFFF
 def octstr(text: str, max_len: int) -> bytes:
     data = text.encode()[:max_len]
     return bytes((len(data),)) + data
+
+
+# Device Management (0x0708) server->client commands for a change of tenancy / supplier event
+# (scenario.change_fields): command id and payload, shared by the meter's answers and pushes
+# and by spoofed frames (han.Han.spoof), so an attack frame is byte for byte a meter's.
+PUBLISH_CHANGE_OF_TENANCY = 0x00
+PUBLISH_CHANGE_OF_SUPPLIER = 0x01
+
+
+def publish_change_command(ev: Dict[str, Any]) -> int:
+    if ev["type"] == "change_of_tenancy":
+        return PUBLISH_CHANGE_OF_TENANCY
+    return PUBLISH_CHANGE_OF_SUPPLIER
+
+
+def publish_change_payload(ev: Dict[str, Any]) -> bytes:
+    impl = to_zigbee(ev["implementation_unix"])
+    if ev["type"] == "change_of_tenancy":
+        return struct.pack("<IIBII", ev["provider_id"], ev["issuer_event_id"],
+                           ev["tariff_type"], impl, ev["change_control"])  # fmt: skip
+    return (
+        struct.pack(
+            "<IIBIII",
+            ev["provider_id"],
+            ev["issuer_event_id"],
+            ev["tariff_type"],
+            ev["proposed_provider_id"],
+            impl,
+            ev["change_control"],
+        )
+        + octstr(ev["proposed_provider_name"], 16)
+        + octstr(ev["proposed_provider_contact"], 19)
+    )
 
 
 class Basic(Cluster):
@@ -416,34 +449,11 @@ class DeviceManagement(Cluster):
 
     def tenancy_payload(self, now: float) -> Optional[bytes]:
         ev = self.meter.pending("change_of_tenancy", now)
-        if ev is None:
-            return None
-        return struct.pack(
-            "<IIBII",
-            ev["provider_id"],
-            ev["issuer_event_id"],
-            ev["tariff_type"],
-            ev["implementation_zb"],
-            ev["change_control"],
-        )
+        return None if ev is None else publish_change_payload(ev)
 
     def supplier_payload(self, now: float) -> Optional[bytes]:
         ev = self.meter.pending("change_of_supplier", now)
-        if ev is None:
-            return None
-        return (
-            struct.pack(
-                "<IIBIII",
-                ev["provider_id"],
-                ev["issuer_event_id"],
-                ev["tariff_type"],
-                ev["proposed_provider_id"],
-                ev["implementation_zb"],
-                ev["change_control"],
-            )
-            + octstr(ev["proposed_provider_name"], 16)
-            + octstr(ev["proposed_provider_contact"], 19)
-        )
+        return None if ev is None else publish_change_payload(ev)
 
     def _get_change_of_tenancy(self, req: Request) -> None:
         payload = self.tenancy_payload(req.now)

@@ -105,6 +105,10 @@ VALUE_FREE_BUFFERS = 0x03
 
 STACK_TYPE_MESH = 2
 
+# EmberApsOption: set in the apsFrame of incomingMessageHandler when the frame was
+# APS-encrypted (the firmware reads it as `secured`: ihd/zigbee/ezsp.py)
+APS_OPTION_ENCRYPTION = 0x0020
+
 _DEFAULT_CONFIG = {
     0x01: 255,
     0x02: 16,

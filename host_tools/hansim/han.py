@@ -12,19 +12,26 @@ from typing import Any, Callable, Dict, List, Optional
 from . import ezsp as ez
 from . import ota as ota_server
 from . import zdo
-from .clusters import DeviceManagement
+from .clusters import DeviceManagement, publish_change_command, publish_change_payload
 from .meters import MeterState, build_devices
 from .pcap import PcapWriter
 from .scenario import Scenario
 from .simclock import SimClock, iso_utc
 from .trust import KeyEstablishmentServer, TrustCenter
-from .zcl import Device, header
+from .zcl import REPORT_ATTRIBUTES, Device, header
 
 log = logging.getLogger("hansim.han")
 
 RADIO_LATENCY_S = 0.015  # real seconds between a request and the device's answer
 DELIVERY_FAIL_S = 0.8  # real seconds until messageSentHandler(DELIVERY_FAILED)
 ZDO_PROFILE = 0x0000
+
+
+class _Sender:
+    # what send_to_ncp needs of a sender: a spoofed one has no simulated device behind it
+    def __init__(self, node_id: int, eui64: bytes):
+        self.node_id = node_id
+        self.eui64 = eui64
 
 
 class Han:
@@ -57,6 +64,7 @@ class Han:
             "dropped_down": 0,
             "reports": 0,
             "pushes": 0,
+            "spoofs": 0,
         }
 
     # ---- NCP side -------------------------------------------------------------------------
@@ -127,17 +135,22 @@ class Han:
 
     def send_to_ncp(
         self,
-        dev: Device,
+        dev: Device | _Sender,
         src_ep: int,
         dst_ep: int,
         cluster: int,
         payload: bytes,
         profile: int = 0x0109,
+        aps_encrypted: Optional[bool] = None,
     ) -> None:
+        # aps_encrypted None: as the real HAN, every SE-profile frame APS-encrypted with the
+        # link key (EMBER_APS_OPTION_ENCRYPTION in the apsFrame the NCP reports), ZDO not.
         if not self.up or self.ezsp is None:
             self.counters["dropped_down"] += 1
             return
-        options = 0x0020 if profile == 0x0109 else 0x0000  # APS-encrypted (SE link key)
+        if aps_encrypted is None:
+            aps_encrypted = profile == 0x0109
+        options = ez.APS_OPTION_ENCRYPTION if aps_encrypted else 0x0000
         aps = ez.ApsFrame(
             ez.aps_frame(
                 profile, cluster, src_ep, dst_ep, options, 0, self._aps_counter(dev.node_id)
@@ -220,6 +233,8 @@ class Han:
         elif kind == "hub_offline":
             self.set_hub_online(False)
             self._expiries.append((now + ev["duration_s"], lambda: self.set_hub_online(True)))
+        elif kind == "spoof":
+            self.spoof(ev)
         elif kind == "slow_responses":
             self.set_slow(ev["target"], ev["delay_s"])
             if ev.get("duration_s"):
@@ -257,22 +272,59 @@ class Han:
         dev.push(self.ncp_node, self.ihd_endpoint(), DeviceManagement.cluster_id, cmd, payload)
         return True
 
-    def spoof_change(self, ev: Dict[str, Any], node: int, endpoint: int) -> None:
-        # Attack test: a PublishChangeOfTenancy sent by a node that is not the meter (a rogue
-        # device on the HAN). The real meter knows nothing of it; the IHD must ignore it.
-        impl = int(ev["implementation_unix"]) - 946684800
-        payload = struct.pack(
-            "<IIBII",
-            ev["provider_id"],
-            ev["issuer_event_id"],
-            ev.get("tariff_type", 0),
-            impl,
-            ev.get("change_control", 0x200),
+    def inject(
+        self,
+        node: int,
+        src_ep: int,
+        cluster: int,
+        frame: bytes,
+        aps_encrypted: bool,
+        eui64: Optional[bytes] = None,
+    ) -> None:
+        # Attack tests: one ZCL frame to the IHD as if from short address `node` (a rogue
+        # device, or one using a real device's address). No simulated device is involved (the
+        # meter at that address knows nothing of it). The sender EUI64 the NCP reports (v14):
+        # `eui64`, else that of the device owning the address, else unknown (all FF).
+        dev = self.devices.get(node)
+        if eui64 is None:
+            eui64 = dev.eui64 if dev is not None else b"\xff" * 8
+        sender = _Sender(node, eui64)
+        self.counters["spoofs"] += 1
+        log.info("spoofed frame from 0x%04X ep %d cluster 0x%04X (%s)", node, src_ep, cluster,
+                 "APS-encrypted" if aps_encrypted else "unencrypted")  # fmt: skip
+        self.send_to_ncp(
+            sender,
+            src_ep,
+            self.ihd_endpoint(),
+            cluster,
+            frame,
+            aps_encrypted=aps_encrypted,
         )
-        rogue = type("Rogue", (), {"node_id": node, "eui64": bytes(range(8))})()
-        frame = header(0x42, 0x00, True, True, False) + payload
-        self.counters["spoofs"] = self.counters.get("spoofs", 0) + 1
-        self.send_to_ncp(rogue, endpoint, self.ihd_endpoint(), DeviceManagement.cluster_id, frame)  # type: ignore[arg-type]
+
+    def spoof(self, ev: Dict[str, Any]) -> None:
+        # The `spoof` event (scenario.Scenario._spoof): builds the frame, then inject().
+        fr = ev["frame"]
+        dev = self.devices.get(ev["node"])
+        tsn = dev.next_tsn() if dev is not None else 0x42
+        if fr["type"] in ("change_of_tenancy", "change_of_supplier"):
+            cluster = DeviceManagement.cluster_id
+            cmd = publish_change_command(fr)
+            frame = header(tsn, cmd, True, True, False) + publish_change_payload(fr)
+        elif fr["type"] == "report_attributes":
+            cluster = fr["cluster"]
+            frame = header(tsn, REPORT_ATTRIBUTES, False, True, True) + fr["records"]
+        else:
+            cluster, frame = fr["cluster"], fr["zcl"]
+        self.inject(ev["node"], ev["endpoint"], cluster, frame, ev["aps_encrypted"], ev["eui64"])
+
+    def spoof_change(
+        self, ev: Dict[str, Any], node: int, endpoint: int, aps_encrypted: bool = True
+    ) -> None:
+        # Control channel "spoof": a PublishChangeOfTenancy/Supplier (the fields of a
+        # change_of_tenancy / change_of_supplier event) from a rogue node, by default
+        # APS-encrypted (a device holding a link key but not the meter).
+        self.spoof({"node": node, "endpoint": endpoint, "eui64": bytes(range(8)),
+                    "aps_encrypted": aps_encrypted, "frame": ev})  # fmt: skip
 
     def status(self) -> Dict[str, Any]:
         now = self.clock.now()

@@ -4,7 +4,11 @@ Serves the OTA file named in the scenario's `ota` section (docs/scenario-format.
 answers QueryNextImage, ImageBlock and UpgradeEnd, sends ImageNotify at scenario times, and
 behaves like a GB Comms Hub on a congested WAN/HAN when asked to: a per-block size cap (small
 hub buffer), a hub-side buffer of N blocks refilled after a WAIT_FOR_DATA pause, scripted
-WAIT_FOR_DATA episodes, a MinimumBlockPeriod rate limit, link-loss windows (requests dropped).
+WAIT_FOR_DATA episodes (with or without the MinimumBlockPeriod field), a MinimumBlockPeriod
+rate limit, link-loss windows (requests dropped). Faults a certification test checks the device
+against: UpgradeEndResponses with mismatched (or wildcard) identity fields, a Default Response
+error in place of the UpgradeEndResponse, unsolicited UpgradeEndResponses at scenario times,
+possibly from a spoofed short address. Every UpgradeEndResponse sent is listed in `status()`.
 After a successful UpgradeEnd it reads the device's CurrentFileVersion back, as the hub does
 for DCC (SR11.2 style), and reports the result in `status()` (control channel "status").
 """
@@ -12,6 +16,7 @@ for DCC (SR11.2 style), and reports the result in `status()` (control channel "s
 from __future__ import annotations
 
 import logging
+import os
 import struct
 from typing import Any, Dict, List, Optional
 
@@ -36,6 +41,13 @@ NO_IMAGE_AVAILABLE = 0x98
 UPGRADE_WAIT = 0xFFFFFFFF
 ATTR_CURRENT_FILE_VERSION = 0x0002
 UPGRADE_MODES = ("now", "absolute", "relative", "wait")
+# ImageBlockResponse WAIT_FOR_DATA payload: status, CurrentTime, RequestTime, then
+# MinimumBlockPeriod (u16) in the form with it (ZCL OTA rev 1.1 / ZCL 7, what zigpy 2.4.0's
+# Ota.ImageBlockResponseCommand requires: minimum_block_period is a StructField required whenever
+# status == WAIT_FOR_DATA, and deserializing the shorter form fails with "Data is too short").
+# Silicon Labs' OTA server omits it unless built with its MinimumBlockPeriod option: "without".
+WAIT_FORMS = ("with_min_block_period", "without")
+_END_FIELDS = (("manufacturer_code", 0xFFFF), ("image_type", 0xFFFF), ("file_version", 0xFFFFFFFF))
 _SPEC_KEYS = (
     "image",
     "build",
@@ -52,7 +64,33 @@ _SPEC_KEYS = (
     "readback_after",
     "abort_at_offset",
     "offer_any",
+    "wait_form",
+    "upgrade_end_response",
+    "upgrade_end_error",
+    "unsolicited_end",
 )
+
+
+def _end_field(v: Any, wildcard: int, where: str) -> Any:
+    # an UpgradeEndResponse identity field: an integer, "wildcard" (0xFFFF / 0xFFFFFFFF: legal,
+    # matches any) or "wrong" (the served image's value + 1, never the wildcard)
+    from . import scenario as S
+
+    if v in ("wildcard", "wrong"):
+        return v
+    return S.parse_int(v, where, 0, wildcard)
+
+
+def _end_fields(d: Dict[str, Any], where: str) -> Dict[str, Any]:
+    return {k: _end_field(d[k], w, "%s.%s" % (where, k)) for k, w in _END_FIELDS if k in d}
+
+
+def _upgrade(u: Any, where: str) -> Any:
+    from . import scenario as S
+
+    S._check_keys(u, ("mode", "delay"), where)
+    mode = S._choice(u.get("mode", "now"), UPGRADE_MODES, where + ".mode")
+    return mode, S.parse_duration(u.get("delay", 0), where + ".delay")
 
 
 class OtaSpec:
@@ -70,7 +108,9 @@ class OtaSpec:
             self.image_path = str(d["image"])
         else:
             b = d["build"]
-            S._check_keys(b, ("version", "board", "source", "hw_min", "hw_max"), where + ".build")
+            S._check_keys(
+                b, ("version", "board", "source", "hw_min", "hw_max", "sign"), where + ".build"
+            )
             from host_tools.ota import fileformat as FF
 
             try:
@@ -90,7 +130,24 @@ class OtaSpec:
                 "hw_max": S.parse_int(b["hw_max"], where + ".build.hw_max", 0, 0xFFFF)
                 if "hw_max" in b
                 else None,
+                "sign": None,
             }
+            if "sign" in b:
+                # PEM private key the image is signed with; relative: to the working directory,
+                # as `image` (hansim runs from the repository root under host_tools.simulate);
+                # "dev": this checkout's development key (created on first use), the one
+                # `simulate` makes the device trust.
+                key = b["sign"]
+                if key == "dev":
+                    from host_tools.ota import signing
+
+                    signing.dev_key()
+                    key = signing.DEV_KEY
+                if not isinstance(key, str) or not os.path.isfile(key):
+                    raise S.ScenarioError(
+                        "%s.build.sign: %r is not a file (a PEM private key)" % (where, key)
+                    )
+                self.build["sign"] = os.path.abspath(key)
         self.max_data_size = S.parse_int(
             d.get("max_data_size", 64), where + ".max_data_size", 1, 255
         )
@@ -123,10 +180,9 @@ class OtaSpec:
         S._check_keys(n, ("payload_type", "jitter"), where + ".notify")
         self.notify_payload_type = S.parse_int(n.get("payload_type", 3), where + ".notify", 0, 3)
         self.notify_jitter = S.parse_int(n.get("jitter", 100), where + ".notify.jitter", 1, 100)
-        u = d.get("upgrade", {"mode": "now"})
-        S._check_keys(u, ("mode", "delay"), where + ".upgrade")
-        self.upgrade_mode = S._choice(u.get("mode", "now"), UPGRADE_MODES, where + ".upgrade.mode")
-        self.upgrade_delay_s = S.parse_duration(u.get("delay", 0), where + ".upgrade.delay")
+        self.upgrade_mode, self.upgrade_delay_s = _upgrade(
+            d.get("upgrade", {"mode": "now"}), where + ".upgrade"
+        )
         self.release_at = (
             S.parse_time(d["release_at"], start_unix, where + ".release_at")
             if "release_at" in d
@@ -144,6 +200,45 @@ class OtaSpec:
             else None
         )
 
+        self.wait_form = S._choice(
+            d.get("wait_form", WAIT_FORMS[0]), WAIT_FORMS, where + ".wait_form"
+        )
+        # Faults of the hub's UpgradeEnd handling (a certification test checks the device's):
+        # the identity fields of its UpgradeEndResponses, ...
+        er = d.get("upgrade_end_response", {})
+        S._check_keys(er, tuple(k for k, _ in _END_FIELDS), where + ".upgrade_end_response")
+        self.upgrade_end_response = _end_fields(er, where + ".upgrade_end_response")
+        # ... a Default Response error instead of the UpgradeEndResponse, ...
+        self.upgrade_end_error: Optional[Dict[str, int]] = None
+        if "upgrade_end_error" in d:
+            ee, ew = d["upgrade_end_error"], where + ".upgrade_end_error"
+            S._check_keys(ee, ("status", "count"), ew)
+            self.upgrade_end_error = {
+                "status": S.parse_int(ee.get("status", ABORT), ew + ".status", 1, 0xFF),
+                "count": S.parse_int(ee.get("count", 0), ew + ".count"),  # 0: every request
+            }
+        # ... and UpgradeEndResponses nobody asked for, possibly from another short address.
+        self.unsolicited_end: List[Dict[str, Any]] = []
+        for i, ue in enumerate(d.get("unsolicited_end", [])):
+            uw = "%s.unsolicited_end[%d]" % (where, i)
+            S._check_keys(ue, ("at", "from", "endpoint", "aps_encrypted", "upgrade")
+                          + tuple(k for k, _ in _END_FIELDS), uw)  # fmt: skip
+            enc = ue.get("aps_encrypted", True)
+            if not isinstance(enc, bool):
+                raise S.ScenarioError("%s.aps_encrypted: true or false" % uw)
+            mode, delay = _upgrade(ue.get("upgrade", {"mode": "now"}), uw + ".upgrade")
+            self.unsolicited_end.append({
+                "at_unix": S.parse_time(S._get(ue, "at", uw), start_unix, uw + ".at"),
+                "from": S.parse_int(ue.get("from", 0), uw + ".from", 0, 0xFFFF),
+                "endpoint": S.parse_int(ue["endpoint"], uw + ".endpoint", 0, 255)
+                if "endpoint" in ue else None,
+                "aps_encrypted": enc,
+                "mode": mode,
+                "delay_s": delay,
+                "fields": _end_fields(ue, uw),
+            })  # fmt: skip
+        self.unsolicited_end.sort(key=lambda e: e["at_unix"])
+
     def load_image(self) -> bytes:
         if self.image_path is not None:
             with open(self.image_path, "rb") as f:
@@ -152,9 +247,16 @@ class OtaSpec:
 
         b = self.build
         assert b is not None
+        signed: Dict[str, Any] = {}
+        if b["sign"] is not None:
+            # contract with host_tools/ota/signing.py (load_private_key(path) -> a
+            # `cryptography` private key) and fileformat.build_firmware_ota(sign_key=)
+            from host_tools.ota import signing
+
+            signed["sign_key"] = signing.load_private_key(b["sign"])
         return FF.build_firmware_ota(
             b["version"], b["board"], compiled=not b["source"], hw_min=b["hw_min"],
-            hw_max=b["hw_max"],
+            hw_max=b["hw_max"], **signed,
         )  # fmt: skip
 
 
@@ -172,9 +274,13 @@ class OtaImageServer(OtaServer):
             self._parse_header(image)
         self.counters: Dict[str, int] = {
             "queries": 0, "blocks": 0, "bytes": 0, "wait_for_data": 0, "dropped": 0,
-            "notifies": 0, "aborts": 0, "readbacks": 0,
+            "notifies": 0, "aborts": 0, "readbacks": 0, "upgrade_end_responses": 0,
+            "upgrade_end_errors": 0, "unsolicited_ends": 0,
         }  # fmt: skip
         self.upgrade_end: List[Dict[str, Any]] = []
+        # every UpgradeEndResponse (or error in its place) the hub sent, in order
+        self.upgrade_end_sent: List[Dict[str, Any]] = []
+        self._unsolicited_done = 0
         self.readback: Optional[Dict[str, Any]] = None
         self.target: Optional[Any] = None  # (node, ep) of the downloading device
         self._wfd_done: List[int] = []
@@ -185,6 +291,9 @@ class OtaImageServer(OtaServer):
         self._readback_tsn = -1
         self._released = False
         self.send_to: Optional[Any] = None  # fn() -> (node, ep) of the IHD (set by install)
+        # fn(node, src_ep, cluster, frame, aps_encrypted): a frame to the IHD from another
+        # short address (han.Han.inject; set by install)
+        self.inject: Optional[Any] = None
         super().__init__(device, endpoint)
 
     def _parse_header(self, img: bytes) -> None:
@@ -283,8 +392,10 @@ class OtaImageServer(OtaServer):
     def _wait(self, req: Request, now: float, delay_s: float) -> None:
         self.counters["wait_for_data"] += 1
         z = to_zigbee(now)
-        mbp = self.spec.min_block_period_ms if self.spec else 0
-        req.reply(0x05, struct.pack("<BIIH", WAIT_FOR_DATA, z, z + max(1, int(delay_s)), mbp))
+        payload = struct.pack("<BII", WAIT_FOR_DATA, z, z + max(1, int(delay_s)))
+        if self.spec is None or self.spec.wait_form == "with_min_block_period":
+            payload += struct.pack("<H", self.spec.min_block_period_ms if self.spec else 0)
+        req.reply(0x05, payload)
 
     def _upgrade_end(self, req: Request) -> None:
         if self._lost(req):
@@ -295,17 +406,67 @@ class OtaImageServer(OtaServer):
         if st != SUCCESS:
             return  # Default Response SUCCESS (Cluster.handle)
         self.target = (req.src, req.src_ep)
+        err = self.spec.upgrade_end_error if self.spec else None
+        if err is not None and (
+            not err["count"] or self.counters["upgrade_end_errors"] < err["count"]
+        ):
+            # the hub refuses the end of the upgrade: a Default Response in place of the
+            # UpgradeEndResponse (e.g. ABORT 0x95)
+            self.counters["upgrade_end_errors"] += 1
+            self.upgrade_end_sent.append({"utc": iso_utc(now), "kind": "error",
+                                          "from": "0x%04X" % self.device.node_id,
+                                          "status": err["status"]})  # fmt: skip
+            req.default_response(err["status"])
+            return
         ct, ut, when = self._upgrade_times(now)
-        req.reply(0x07, struct.pack("<HHIII", mfr, itype, ver, ct, ut))
+        req.reply(0x07, self._end_response("response", now, ct, ut, real=(mfr, itype, ver)))
         if when is not None:
             self._readback_due = when + (self.spec.readback_after_s if self.spec else 120)
 
-    def _upgrade_times(self, now: float) -> Any:
-        # -> (CurrentTime, UpgradeTime, sim time of the upgrade or None)
+    def _end_response(
+        self,
+        kind: str,
+        now: float,
+        ct: int,
+        ut: int,
+        fields: Optional[Dict[str, Any]] = None,
+        node: Optional[int] = None,
+        aps_encrypted: bool = True,
+        real: Optional[Any] = None,
+    ) -> bytes:
+        # The UpgradeEndResponse payload, recorded for status(). Identity fields: `real` (those
+        # of the UpgradeEndRequest answered; else the image's) unless the scenario overrides
+        # them: an integer, "wildcard" or "wrong".
+        over = dict(self.spec.upgrade_end_response if self.spec else {})
+        over.update(fields or {})
+        ids = []
+        for (key, wildcard), r in zip(_END_FIELDS, real or (self.mfr, self.itype, self.version)):
+            v = over.get(key, r)
+            if v == "wildcard":
+                v = wildcard
+            elif v == "wrong":
+                v = (r + 1) % wildcard  # never the real value, never the wildcard
+            ids.append(v)
+        self.counters["upgrade_end_responses"] += 1
+        self.upgrade_end_sent.append({
+            "utc": iso_utc(now), "kind": kind,
+            "from": "0x%04X" % (self.device.node_id if node is None else node),
+            "aps_encrypted": aps_encrypted,
+            "manufacturer_code": "0x%04X" % ids[0], "image_type": "0x%04X" % ids[1],
+            "file_version": "0x%08X" % ids[2], "current_time": ct, "upgrade_time": ut,
+        })  # fmt: skip
+        return struct.pack("<HHIII", ids[0], ids[1], ids[2], ct, ut)
+
+    def _upgrade_times(self, now: float, mode: Optional[str] = None, d: float = 0) -> Any:
+        # -> (CurrentTime, UpgradeTime, sim time of the upgrade or None); mode None: the
+        # section's `upgrade`
         z = to_zigbee(now)
-        mode = self.spec.upgrade_mode if self.spec else "now"
-        d = self.spec.upgrade_delay_s if self.spec else 0
-        if mode == "wait" and not self._released:
+        if mode is None:
+            mode = self.spec.upgrade_mode if self.spec else "now"
+            d = self.spec.upgrade_delay_s if self.spec else 0
+            if mode == "wait" and self._released:
+                mode = "now"
+        if mode == "wait":
             return z, UPGRADE_WAIT, None
         if mode == "relative":
             return 0, int(d), now + d
@@ -340,13 +501,35 @@ class OtaImageServer(OtaServer):
             self._released = True
             if self.target is not None and any(e["status"] == SUCCESS for e in self.upgrade_end):
                 ct, ut, when = self._upgrade_times(now)
-                payload = struct.pack("<HHIII", self.mfr, self.itype, self.version, ct, ut)
+                payload = self._end_response("release", now, ct, ut)
                 self.device.push(self.target[0], self.target[1], CLUSTER, 0x07, payload,
                                  self.endpoint)  # fmt: skip
                 self._readback_due = (when or now) + spec.readback_after_s
+        while (self._unsolicited_done < len(spec.unsolicited_end)
+               and spec.unsolicited_end[self._unsolicited_done]["at_unix"] <= now):  # fmt: skip
+            self._unsolicited(spec.unsolicited_end[self._unsolicited_done], now, node, ep)
+            self._unsolicited_done += 1
         if self._readback_due is not None and now >= self._readback_due:
             self._readback_due = now + max(60.0, spec.readback_after_s)  # retry until answered
             self.read_back(node, ep)
+
+    def _unsolicited(self, ue: Dict[str, Any], now: float, node: int, ep: int) -> None:
+        # An UpgradeEndResponse nobody asked for (unsolicited_end): from the hub, or from any
+        # other short address through the HAN's injection (a spoofed sender).
+        self.counters["unsolicited_ends"] += 1
+        ct, ut, _ = self._upgrade_times(now, ue["mode"], ue["delay_s"])
+        src = ue["from"]
+        payload = self._end_response("unsolicited", now, ct, ut, ue["fields"], src,
+                                     ue["aps_encrypted"])  # fmt: skip
+        src_ep = self.endpoint if ue["endpoint"] is None else ue["endpoint"]
+        log.info("unsolicited UpgradeEndResponse from 0x%04X to 0x%04X", src, node)
+        if src == self.device.node_id and ue["aps_encrypted"]:
+            frame = header(self.device.next_tsn(), 0x07, True, True, False) + payload
+            if self.device.send is not None:
+                self.device.send(node, ep, src_ep, CLUSTER, frame)
+        elif self.inject is not None:
+            frame = header(0x42, 0x07, True, True, False) + payload
+            self.inject(src, src_ep, CLUSTER, frame, ue["aps_encrypted"])
 
     def read_back(self, node: int, ep: int) -> None:
         # Read Attributes of the client's CurrentFileVersion (direction server->client).
@@ -381,6 +564,7 @@ class OtaImageServer(OtaServer):
             "image_size": len(self.image) if self.image is not None else 0,
             "counters": dict(self.counters),
             "upgrade_end": list(self.upgrade_end),
+            "upgrade_end_sent": list(self.upgrade_end_sent),
             "readback": self.readback,
         }
 
@@ -400,4 +584,5 @@ def install(han: Any, scn: Any) -> Optional[OtaImageServer]:
     srv = OtaImageServer(hub, ep, spec, spec.load_image())
     hub.endpoints.setdefault(ep, {})[CLUSTER] = srv
     srv.send_to = lambda: (han.ncp_node, han.ihd_endpoint())
+    srv.inject = han.inject
     return srv

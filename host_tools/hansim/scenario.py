@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import struct
 from typing import Any, Dict, List, Optional
 
 from .simclock import parse_iso_utc
@@ -22,7 +23,17 @@ EVENT_TYPES = (
     "link_corruption",
     "slow_responses",
     "hub_offline",
+    "spoof",
 )
+SPOOF_FRAMES = ("change_of_tenancy", "change_of_supplier", "report_attributes", "zcl")
+_CHANGE_FIELDS = (
+    "implementation_time",
+    "provider_id",
+    "issuer_event_id",
+    "change_control",
+    "tariff_type",
+)
+_SUPPLIER_FIELDS = ("proposed_provider_id", "proposed_provider_name", "proposed_provider_contact")
 
 FLAT_SHAPE = [1.0] * 24
 ELEC_SHAPE = [
@@ -169,6 +180,54 @@ def _choice(value: Any, choices: tuple, where: str) -> str:
     if value not in choices:
         raise ScenarioError("%s: %r is not one of %s" % (where, value, ", ".join(choices)))
     return value
+
+
+def change_field_names(kind: str) -> tuple:
+    return _CHANGE_FIELDS + (_SUPPLIER_FIELDS if kind == "change_of_supplier" else ())
+
+
+def change_fields(e: Dict[str, Any], kind: str, start: float, where: str) -> Dict[str, Any]:
+    # The content of a PublishChangeOfTenancy / PublishChangeOfSupplier, as the
+    # change_of_tenancy / change_of_supplier events and the spoof frames give it
+    # (clusters.publish_change_payload encodes it).
+    out: Dict[str, Any] = {"type": kind}
+    out["implementation_unix"] = parse_time(
+        _get(e, "implementation_time", where), start, where + ".implementation_time"
+    )
+    out["provider_id"] = parse_int(_get(e, "provider_id", where), where + ".provider_id")
+    out["issuer_event_id"] = parse_int(
+        _get(e, "issuer_event_id", where), where + ".issuer_event_id"
+    )
+    out["change_control"] = parse_int(e.get("change_control", 0x200), where + ".change_control")
+    out["tariff_type"] = parse_int(e.get("tariff_type", 0), where + ".tariff_type", 0, 255)
+    if kind == "change_of_supplier":
+        out["proposed_provider_id"] = parse_int(
+            _get(e, "proposed_provider_id", where), where + ".proposed_provider_id"
+        )
+        out["proposed_provider_name"] = str(_get(e, "proposed_provider_name", where))
+        out["proposed_provider_contact"] = str(e.get("proposed_provider_contact", ""))
+    return out
+
+
+def _report_records(attrs: Any, where: str) -> bytes:
+    # Report Attributes records [{"id", "type", "value"}] -> the ZCL payload
+    from .zcl import encode_value
+
+    if not isinstance(attrs, list) or not attrs:
+        raise ScenarioError("%s: a non-empty list of {id, type, value}" % where)
+    out = b""
+    for i, a in enumerate(attrs):
+        w = "%s[%d]" % (where, i)
+        _check_keys(a, ("id", "type", "value"), w)
+        attr_id = parse_int(_get(a, "id", w), w + ".id", 0, 0xFFFF)
+        type_id = parse_int(_get(a, "type", w), w + ".type", 0, 0xFF)
+        try:
+            value = encode_value(type_id, _get(a, "value", w))
+        except (KeyError, ValueError, TypeError, OverflowError) as err:
+            raise ScenarioError("%s.value: cannot encode as ZCL type 0x%02X: %s"
+                                % (w, type_id, err)) from None  # fmt: skip
+        out += struct.pack("<HB", attr_id, type_id) + value
+    return out
 
 
 class Tariff:
@@ -547,49 +606,19 @@ class Scenario:
         }
         common = ("type", "at")
         if kind in ("change_of_tenancy", "change_of_supplier"):
-            extra = (
-                ("proposed_provider_id", "proposed_provider_name", "proposed_provider_contact")
-                if kind == "change_of_supplier"
-                else ()
-            )
             _check_keys(
                 e,
-                common
-                + (
-                    "meter",
-                    "implementation_time",
-                    "provider_id",
-                    "issuer_event_id",
-                    "change_control",
-                    "tariff_type",
-                    "push",
-                    "until",
-                )
-                + extra,
+                common + ("meter", "push", "until") + change_field_names(kind),
                 where,
             )
             out["meter"] = _choice(_get(e, "meter", where), tuple(names), where + ".meter")
-            out["implementation_unix"] = parse_time(
-                _get(e, "implementation_time", where), start, where + ".implementation_time"
-            )
-            out["provider_id"] = parse_int(_get(e, "provider_id", where), where + ".provider_id")
-            out["issuer_event_id"] = parse_int(
-                _get(e, "issuer_event_id", where), where + ".issuer_event_id"
-            )
-            out["change_control"] = parse_int(
-                e.get("change_control", 0x200), where + ".change_control"
-            )
-            out["tariff_type"] = parse_int(e.get("tariff_type", 0), where + ".tariff_type", 0, 255)
+            out.update(change_fields(e, kind, start, where))
             out["push"] = bool(e.get("push", False))
             out["until_unix"] = (
                 parse_time(e["until"], start, where + ".until") if "until" in e else None
             )
-            if kind == "change_of_supplier":
-                out["proposed_provider_id"] = parse_int(
-                    _get(e, "proposed_provider_id", where), where + ".proposed_provider_id"
-                )
-                out["proposed_provider_name"] = str(_get(e, "proposed_provider_name", where))
-                out["proposed_provider_contact"] = str(e.get("proposed_provider_contact", ""))
+        elif kind == "spoof":
+            out.update(self._spoof(e, where, names))
         elif kind == "ncp_reset":
             _check_keys(e, common, where)
         elif kind == "meter_offline":
@@ -617,6 +646,65 @@ class Scenario:
             out["target"] = _choice(
                 e.get("target", "meters"), ("meters", "ncp"), where + ".target"
             )
+        return out
+
+    def _spoof(self, e: Dict[str, Any], where: str, names: List[str]) -> Dict[str, Any]:
+        # {"type": "spoof", "from": meter name | node id, "endpoint", "eui64", "aps_encrypted",
+        #  "frame": {...}}: one frame to the IHD from any short address (docs/scenario-format.md)
+        _check_keys(e, ("type", "at", "from", "endpoint", "eui64", "aps_encrypted", "frame"),
+                    where)  # fmt: skip
+        src = _get(e, "from", where)
+        out: Dict[str, Any] = {}
+        if isinstance(src, str) and src in names:
+            m = self.meter(src)
+            out.update(node=m.node_id, endpoint=m.endpoint, eui64=m.eui64)
+        else:
+            try:
+                out["node"] = parse_int(src, where + ".from", 0, 0xFFFF)
+            except ScenarioError:
+                raise ScenarioError(
+                    "%s.from: %r is neither a meter (%s) nor a node id"
+                    % (where, src, ", ".join(names))
+                ) from None
+            out.update(endpoint=1, eui64=None)
+        if "endpoint" in e:
+            out["endpoint"] = parse_int(e["endpoint"], where + ".endpoint", 0, 255)
+        if "eui64" in e:
+            out["eui64"] = parse_eui64(e["eui64"], where + ".eui64")
+        enc = e.get("aps_encrypted", False)
+        if not isinstance(enc, bool):
+            raise ScenarioError("%s.aps_encrypted: true or false" % where)
+        out["aps_encrypted"] = enc
+        fw = where + ".frame"
+        fr = _get(e, "frame", where)
+        if not isinstance(fr, dict):
+            raise ScenarioError("%s: expected an object" % fw)
+        kind = _choice(_get(fr, "type", fw), SPOOF_FRAMES, fw + ".type")
+        if kind in ("change_of_tenancy", "change_of_supplier"):
+            _check_keys(fr, ("type",) + change_field_names(kind), fw)
+            frame: Dict[str, Any] = change_fields(fr, kind, self.start_unix, fw)
+        elif kind == "report_attributes":
+            _check_keys(fr, ("type", "cluster", "attributes"), fw)
+            frame = {
+                "type": kind,
+                "cluster": parse_int(_get(fr, "cluster", fw), fw + ".cluster", 0, 0xFFFF),
+                "records": _report_records(_get(fr, "attributes", fw), fw + ".attributes"),
+            }
+        else:
+            _check_keys(fr, ("type", "cluster", "hex"), fw)
+            text = str(_get(fr, "hex", fw)).replace(" ", "")
+            try:
+                raw = bytes.fromhex(text)
+            except ValueError:
+                raise ScenarioError("%s.hex: not hex: %r" % (fw, text)) from None
+            if len(raw) < 3:
+                raise ScenarioError("%s.hex: a ZCL frame has at least 3 bytes" % fw)
+            frame = {
+                "type": kind,
+                "cluster": parse_int(_get(fr, "cluster", fw), fw + ".cluster", 0, 0xFFFF),
+                "zcl": raw,
+            }
+        out["frame"] = frame
         return out
 
 

@@ -268,11 +268,13 @@ class Simulator:
             self.han.fire(scn_ev)
             return {"ok": True}
         if cmd == "spoof":
-            # {"cmd": "spoof", "event": {change event}, "node": 0x5555, "endpoint": 1}
+            # {"cmd": "spoof", "event": {change event}, "node": 0x5555, "endpoint": 1,
+            #  "aps_encrypted": true}
             ev = dict(req["event"])
             ev.setdefault("at", "+0s")
             scn_ev = self.scn._event(ev, "control.spoof", list(self.han.meters))
-            self.han.spoof_change(scn_ev, int(req["node"]), int(req.get("endpoint", 1)))
+            self.han.spoof_change(scn_ev, int(req["node"]), int(req.get("endpoint", 1)),
+                                  bool(req.get("aps_encrypted", True)))  # fmt: skip
             return {"ok": True}
         if cmd == "ncp_reset":
             self.ncp_reset()

@@ -4,7 +4,11 @@
 # server's MinimumBlockPeriod; ABORT; invalid images (corrupt, wrong manufacturer in the file)
 # answered INVALID_IMAGE and discarded; resume from the persisted offset after a reboot; small
 # server blocks; lost blocks; UpgradeEndResponse timing (now, relative, UTC, wait + later
-# response); ImageNotify filtering; the hub reading our attributes.
+# response); ImageNotify filtering; the hub reading our attributes. Security (issue 12): the
+# signature (unsigned, unknown key, flipped byte: refused, never staged; checked again after a
+# reboot), UpgradeEndResponses that are not ours, an explicit refusal of UpgradeEnd, a file
+# found invalid not fetched again, WAIT_FOR_DATA without MinimumBlockPeriod, device-specific
+# files, an unbiased jitter draw.
 import asyncio
 
 import fwtest
@@ -103,6 +107,7 @@ def _setup(image, flash=None, **kw):
     srv = Server(image, **{k: kw.pop(k) for k in list(kw) if k in ("version", "mfr", "max_block")})
     z = FakeZcl(srv)
     reboots = []
+    kw.setdefault("keys", H.trusted_keys())
     c = OC.OtaClient(z, Slots(H.ROOT), Board(), H.ROOT, reboot=lambda: reboots.append(1),
                      query_s=3600, **kw)  # fmt: skip
     return flash, srv, z, c, reboots
@@ -260,7 +265,12 @@ def _timing_case(img, times):
                 h = z.handlers[(0x0019, 0x07, 1)]
                 args = {"manufacturer_code": H.MFR, "image_type": H.ITYPE, "file_version": NEW,
                         "current_time": 0, "upgrade_time": 0}  # fmt: skip
-                h(None, args)
+                ignored = c.counters.get("end_rsp_ignored")
+                h(Rsp(args, node=0x1234), args)  # not our server: ignored
+                h(Rsp(args), dict(args, file_version=NEW + 1))  # not our image: ignored
+                await asyncio.sleep_ms(20)
+                assert not reboots and c.counters.get("end_rsp_ignored") == ignored + 2
+                h(Rsp(dict(args, file_version=0xFFFFFFFF)), dict(args, file_version=0xFFFFFFFF))
                 ok = await _until(lambda: reboots, c)
                 t.cancel()
                 return ok
@@ -305,3 +315,189 @@ def test_image_notify_filters():
         assert 10 <= hits <= 90, hits  # jitter 10: about 10 % of the devices query
     finally:
         flash.umount()
+
+
+def _refused_case(img, reason, **kw):
+    flash, srv, z, c, reboots = _setup(img, **kw)
+    try:
+        assert _run_client(c, lambda: srv.count(0x06))
+        ends = [v for cmd, v in srv.log if cmd == 0x06]
+        assert [e["status"] for e in ends] == [0x96], ends  # INVALID_IMAGE, nothing else
+        assert reason in c.last_result, c.last_result
+        assert not reboots and c.status == OC.NORMAL and not c.store.load()
+        # never staged: the inactive slot holds nothing
+        import os
+
+        try:
+            staged = os.listdir(boot.slot_dir(H.ROOT, boot.SLOT_A))
+        except OSError:
+            staged = []
+        assert not staged, staged
+        assert H.selected_tree() == ("factory", H.RUNNING)
+    finally:
+        flash.umount()
+
+
+def test_signature_refusals_never_staged():
+    good = H.app_ota(NEW)
+    _refused_case(H.app_ota(NEW, signed=False), "unsigned")
+    _refused_case(H.app_ota(NEW, signer=(H.OTHER_D, H.OTHER_PUB)), "unknown key")
+    bad = bytearray(good)
+    bad[-10] ^= 0x01  # in s
+    _refused_case(bytes(bad), "bad signature")
+    _refused_case(good, "unknown key", keys={})  # a device with no key trusts nothing
+    # The development setting: an unsigned file is accepted.
+    flash, srv, z, c, reboots = _setup(H.app_ota(NEW, signed=False), allow_unsigned=True)
+    try:
+        assert _run_client(c, lambda: reboots) and H.selected_tree() == ("a", NEW)
+    finally:
+        flash.umount()
+
+
+def test_signature_checked_again_after_reboot_before_staging():
+    img = H.app_ota(NEW)
+    flash, srv, z, c, reboots = _setup(img)
+    # download completes (signature checked), then the power goes before staging
+    checks = c.counters.get("signature_checks")
+    assert fwtest.run(c.query()) and fwtest.run(c.download())
+    assert c.status == OC.DOWNLOAD_COMPLETE
+    assert c.counters.get("signature_checks") == checks + 1
+    snap = bytes(flash.dev.data)
+    flash.umount()
+    flash, srv, z, c, reboots = _setup(img, flash=H.Flash(snap))
+    checks = c.counters.get("signature_checks")
+    try:
+        c.resume()
+        assert c.status == OC.DOWNLOAD_COMPLETE
+        assert _run_client(c, lambda: reboots)
+        # once after the reboot; staging found the same bytes verified
+        assert c.counters.get("signature_checks") == checks + 1
+        assert H.selected_tree() == ("a", NEW)
+    finally:
+        flash.umount()
+    # ... and a file changed on flash meanwhile is refused, not staged
+    flash, srv, z, c, reboots = _setup(img)
+    assert fwtest.run(c.query()) and fwtest.run(c.download())
+    with open(c.store.image_path, "r+b") as f:
+        f.seek(len(img) - 5)
+        b = f.read(1)
+        f.seek(len(img) - 5)
+        f.write(bytes((b[0] ^ 1,)))
+    snap = bytes(flash.dev.data)
+    flash.umount()
+    flash, srv, z, c, reboots = _setup(img, flash=H.Flash(snap))
+    invalid = c.counters.get("invalid_images")
+    try:
+        c.resume()
+        assert _run_client(c, lambda: c.counters.get("invalid_images") > invalid)
+        assert not reboots and H.selected_tree() == ("factory", H.RUNNING)
+    finally:
+        flash.umount()
+
+
+def test_upgrade_end_refused_or_not_ours_never_activates_early():
+    img = H.app_ota(NEW)
+    # An explicit error answer to UpgradeEndRequest SUCCESS: abandoned, never activated.
+    for st in (0x01, 0x81, 0x95):
+        flash, srv, z, c, reboots = _setup(img)
+        srv.hook = lambda cmd, v, n, st=st: Rsp(status=st) if cmd == 0x06 else None
+        c.last_result = None
+        try:
+            assert _run_client(c, lambda c=c: c.last_result and "refused" in c.last_result)
+            assert not reboots and srv.count(0x06) == 1 and c.status == OC.NORMAL
+            assert H.selected_tree() == ("factory", H.RUNNING)
+        finally:
+            flash.umount()
+    # A response for another image counts as no answer: asked again, then (timeout policy)
+    # applied; the wildcard response is ours.
+    flash, srv, z, c, reboots = _setup(img)
+    clock.set_scale(1000000)
+
+    def other(cmd, v, n):
+        if cmd == 0x06:
+            return Rsp({"manufacturer_code": H.MFR, "image_type": 0x0101, "file_version": NEW,
+                        "current_time": 0, "upgrade_time": 0})  # fmt: skip
+        return None
+
+    srv.hook = other
+    ignored = c.counters.get("end_rsp_ignored")
+    try:
+        assert _run_client(c, lambda: reboots)
+        assert srv.count(0x06) == 3 and c.counters.get("end_rsp_ignored") == ignored + 3
+    finally:
+        flash.umount()
+    flash, srv, z, c, reboots = _setup(img)
+    srv.hook = lambda cmd, v, n: Rsp({"manufacturer_code": 0xFFFF, "image_type": 0xFFFF,
+                                      "file_version": 0xFFFFFFFF, "current_time": 0,
+                                      "upgrade_time": 0}) if cmd == 0x06 else None  # fmt: skip
+    try:
+        assert _run_client(c, lambda: reboots) and srv.count(0x06) == 1
+    finally:
+        flash.umount()
+
+
+def test_invalid_file_not_fetched_again():
+    bad = bytearray(H.app_ota(NEW))
+    bad[300] ^= 0xFF
+    flash, srv, z, c, reboots = _setup(bytes(bad))
+    invalid, skipped = c.counters.get("invalid_images"), c.counters.get("invalid_skipped")
+    try:
+        assert _run_client(c, lambda: c.counters.get("invalid_images") > invalid)
+        blocks = srv.count(0x03)
+        fwtest.run(c.query())  # the next query period: the same offer
+        assert c.status == OC.NORMAL and c.counters.get("invalid_skipped") == skipped + 1
+        assert srv.count(0x03) == blocks
+        # a fixed file (another size) or a new version is fetched
+        srv.image = H.app_ota(NEW, marker="fixed")
+        assert len(srv.image) != len(bad)
+        assert fwtest.run(c.query()) and c.status == OC.DOWNLOADING
+    finally:
+        flash.umount()
+
+
+def test_wait_for_data_without_min_block_period():
+    # The form Silicon Labs' server sends unless built with the option: decoded, honoured.
+    from ihd.zigbee.zcl import clusters as CL
+
+    row = CL.command(CL.OTA, CL.S2C, CL.OTA_IMAGE_BLOCK_RSP)
+    a = CL.decode(row[2], bytes((0x97,)) + (1000).to_bytes(4, "little")
+                  + (1030).to_bytes(4, "little"))  # fmt: skip
+    assert a["status"] == 0x97 and a["request_time"] == 1030 and a["min_block_period_ms"] is None
+    img = H.app_ota(NEW)
+    flash, srv, z, c, reboots = _setup(img)
+    srv.hook = lambda cmd, v, n: Rsp(a) if cmd == 0x03 and srv.count(0x03) == 2 else None
+    wfd, timeouts = c.counters.get("wait_for_data"), c.counters.get("block_timeouts")
+    try:
+        assert _run_client(c, lambda: reboots)
+        assert c.counters.get("wait_for_data") == wfd + 1
+        assert c.counters.get("block_timeouts") == timeouts
+    finally:
+        flash.umount()
+
+
+def test_device_specific_files():
+    ours = b"\x11\x22\x33\x44\x55\x66\x77\x88"
+    for dest, eui, ok in ((ours, ours, True), (ours, b"\x11" * 8, False), (ours, None, False)):
+        img = H.app_ota(NEW, dest=dest)
+        flash, srv, z, c, reboots = _setup(img, eui64=(lambda e=eui: e))
+        try:
+            assert _run_client(c, lambda c=c, reboots=reboots: reboots or c.last_result)
+            assert bool(reboots) == ok, (dest, eui)
+            if not ok:
+                assert "destination" in c.last_result
+        finally:
+            flash.umount()
+
+
+def test_jitter_draw_is_uniform():
+    import random
+
+    random.seed(12)
+    counts = [0] * 100
+    for _ in range(20000):
+        counts[OC.rand_below(100)] += 1
+    # 200 expected per value; the biased `% 100` over 7 bits gave values 0..27 twice the rest
+    assert min(counts) > 130 and max(counts) < 280, (min(counts), max(counts))
+    assert sum(counts[:28]) < 28 * 240
+    assert set(OC.rand_below(11) for _ in range(500)) == set(range(11))
+    assert OC.rand_below(1) == 0

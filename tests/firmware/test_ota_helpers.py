@@ -27,12 +27,17 @@ def bundle(files, version):
     return bytes(out)
 
 
-def header(version, total, mfr=MFR, itype=ITYPE, hw=None, hv=0x0100, magic=0x0BEEF11E):
+def header(version, total, mfr=MFR, itype=ITYPE, hw=None, hv=0x0100, magic=0x0BEEF11E,
+           dest=None):  # fmt: skip
+    # dest: upgrade file destination (EUI64, wire order): a device-specific file
     fc = 0
     opt = b""
+    if dest is not None:
+        fc |= 2
+        opt += dest
     if hw is not None:
         fc |= 4
-        opt = struct.pack("<HH", hw[0], hw[1])
+        opt += struct.pack("<HH", hw[0], hw[1])
     hs = b"test" + bytes(28)
     return (
         struct.pack("<IHHHHHIH", magic, hv, 56 + len(opt), fc, mfr, itype, version, 2)
@@ -46,9 +51,47 @@ def sub(tag, data):
     return struct.pack("<HI", tag, len(data)) + data
 
 
-def ota(payload, version, digest=True, hmac_key=None, **kw):
+# The test signer (tests/ota_keys/ota-test-p256.pem; tests/host/test_ota_trust.py checks these
+# numbers against the PEM files with `cryptography`) and the untrusted other key.
+TEST_D = 0xE10CDFBBC9CF7CED5AB549297F1957CAE3E12366FC360A679CE6545A0BBC6DBE
+TEST_PUB = bytes.fromhex(
+    "04de3fb138a64d1ebf07d8ebb2299d321aecb5ec6a1d83eb9e2c4045882bcc1d84"
+    "d5bedad107ffb9dcce2df65943e5da4772198fcce5be636827e464e4400b1616"
+)
+OTHER_D = 0xC26D9454AC1F6994DFEAF6F882BFABFA51A30F0F062A33977BB04394C3EA61AA
+OTHER_PUB = bytes.fromhex(
+    "04b2ee46baf83e9a12f8256176f4405bb6ae7793099612a35d62f39308795bfcec"
+    "2e6a7dea63acae03c9485b86f9e1e638c8a40b7861d898d66f6a44a893832c99"
+)
+_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def trusted_keys():
+    # {key id: point}: what the device trusts in these tests (the test signer only).
+    from ihd.ota import p256
+
+    return {p256.key_id(TEST_PUB): p256.decode_point(TEST_PUB)}
+
+
+def sign(message, d=TEST_D, pub=TEST_PUB, k=None):
+    # -> the 72-byte signature element data: key id || r || s (docs/ota.md "Signature").
+    # Test-side ECDSA on the firmware's own point arithmetic; cryptography is the referee
+    # for the real signer (host_tools/ota/signing.py, tests/host/test_p256_referee.py).
+    from ihd.ota import p256
+
+    e = int.from_bytes(hashlib.sha256(message).digest(), "big")
+    if k is None:
+        k = int.from_bytes(hashlib.sha256(b"k" + message).digest(), "big") % (_N - 1) + 1
+    r = p256.mul_g(k)[0] % _N
+    s = pow(k, _N - 2, _N) * (e + r * d) % _N
+    return p256.key_id(pub) + r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def ota(payload, version, digest=True, hmac_key=None, signed=True, signer=(TEST_D, TEST_PUB),
+        **kw):  # fmt: skip
+    # signed: append the 0xF102 signature element (last), by `signer` (d, public point).
     body = sub(0, payload)
-    trailer = (38 if digest else 0) + (38 if hmac_key else 0)
+    trailer = (38 if digest else 0) + (38 if hmac_key else 0) + (78 if signed else 0)
     h0 = header(version, 0, **kw)
     total = len(h0) + len(body) + trailer
     covered = header(version, total, **kw) + body
@@ -57,6 +100,11 @@ def ota(payload, version, digest=True, hmac_key=None, **kw):
         out += sub(0xF100, hashlib.sha256(covered).digest())
     if hmac_key:
         out += sub(0xF101, hmac(hmac_key, covered))
+    if signed:
+        from ihd.ota import p256
+
+        head = out + struct.pack("<HI", 0xF102, 72) + p256.key_id(signer[1])
+        out = head + sign(head, signer[0], signer[1])[8:]
     return out
 
 

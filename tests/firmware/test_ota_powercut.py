@@ -35,7 +35,8 @@ class Board:
 
 
 def _client():
-    return OC.OtaClient(NullZcl(), Slots(H.ROOT), Board(), H.ROOT, sync_blocks=SYNC)
+    return OC.OtaClient(NullZcl(), Slots(H.ROOT), Board(), H.ROOT, sync_blocks=SYNC,
+                        keys=H.trusted_keys())  # fmt: skip
 
 
 def _blank():

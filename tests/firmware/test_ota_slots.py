@@ -15,7 +15,7 @@ V3 = 0x00030000
 
 
 def _verifier(running=H.RUNNING):
-    return IM.Verifier(H.MFR, H.ITYPE, running, H.HW)
+    return IM.Verifier(H.MFR, H.ITYPE, running, H.HW, keys=H.trusted_keys())
 
 
 def _stage(s, version, marker="new", data=None):

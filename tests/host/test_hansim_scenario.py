@@ -45,6 +45,15 @@ def _han(name, t_offset_s=0.0):
     return scn, clock, han
 
 
+def _spoof(**kw):
+    # a valid spoof event (docs/scenario-format.md "spoof"), fields overridden by kw
+    ev = {"type": "spoof", "at": "+30m", "from": "esme",
+          "frame": {"type": "change_of_tenancy", "implementation_time": "+10m",
+                    "provider_id": 301, "issuer_event_id": 900000000}}  # fmt: skip
+    ev.update(kw)
+    return ev
+
+
 def _zcl(han, node, cluster, frame, ep=1):
     return han.devices[node].handle_zcl(IHD, 1, ep, cluster, frame)
 
@@ -90,8 +99,22 @@ def test_builtin_scenarios_load():
         (lambda d: d["events"][0].update(meter="wind"), "events[0].meter"),
         (lambda d: d["events"][0].pop("implementation_time"), "implementation_time"),
         (lambda d: d["ncp"].update(ezsp_version=12), "ezsp_version: 12 out of range"),
+        (lambda d: d["events"].append(_spoof(**{"from": "wind"})),
+         "events[1].from: 'wind' is neither a meter (esme, gpf) nor a node id"),
+        (lambda d: d["events"].append(_spoof(frame={"type": "ping"})), "events[1].frame.type"),
+        (lambda d: d["events"].append(_spoof(aps_encrypted="no")), "aps_encrypted: true or"),
+        (lambda d: d["events"].append(_spoof(frame={"type": "change_of_tenancy"})),
+         "events[1].frame: missing required field 'implementation_time'"),
+        (lambda d: d["events"].append(_spoof(frame=dict(_spoof()["frame"], meter="esme"))),
+         "events[1].frame: unknown field(s) meter"),
+        (lambda d: d["events"].append(_spoof(frame={
+            "type": "report_attributes", "cluster": "0x0702",
+            "attributes": [{"id": 0, "type": "0x25", "value": "many"}]})),
+         "events[1].frame.attributes[0].value: cannot encode as ZCL type 0x25"),
+        (lambda d: d["events"].append(_spoof(frame={"type": "zcl", "cluster": 6, "hex": "0x"})),
+         "events[1].frame.hex: not hex"),
     ],
-)
+)  # fmt: skip
 def test_validation_errors_are_clear(mutate, message):
     d = _default_dict()
     mutate(d)
@@ -398,6 +421,14 @@ def test_control_channel():
             assert st["ok"] and st["events_fired"] == 1 and len(st["devices"]) == 3
             v = await ask({"cmd": "read", "device": "esme", "cluster": 0x0708, "attr": 0x0201})
             assert v == {"ok": True, "value": 0x600}
+            # spoofed frames: the `spoof` event fired now, and the older "spoof" command
+            assert await ask({"cmd": "event", "event": _spoof()}) == {"ok": True}
+            cot = {"type": "change_of_tenancy", "meter": "esme", "implementation_time": "+1h",
+                   "provider_id": 1, "issuer_event_id": 2}  # fmt: skip
+            rogue = {"cmd": "spoof", "event": cot, "node": 0x5555, "aps_encrypted": False}
+            assert await ask(rogue) == {"ok": True}
+            st = await ask({"cmd": "status"})
+            assert st["counters"]["spoofs"] == 2 and st["events_fired"] == 2
             bad = await ask({"cmd": "nope"})
             assert not bad["ok"] and "unknown cmd" in bad["error"]
         finally:
@@ -405,3 +436,146 @@ def test_control_channel():
             await sim.close()
 
     asyncio.run(main())
+
+
+# ---- APS security as the NCP reports it; spoofed frames ----------------------------------------
+
+
+def _ncp_han(version, events=()):
+    # the default scenario with the real simulated NCP (EzspNcp) recording its EZSP frames
+    d = _default_dict()
+    d["events"] = list(events)
+    scn = scenario.from_dict(d, "t.json")
+    clock = SimClock(scn.start_unix, speed=0.0)
+    han = Han(scn, clock)
+    frames = []
+    ncp = ez.EzspNcp(ez.NcpConfig(version=version, node_id=scn.ncp_node_id), frames.append, han)
+    ncp.version_set = True  # as after the host's version negotiation
+    ncp.network_up = True
+    han.ezsp = ncp
+    han.network_up(True)
+    return scn, clock, han, frames
+
+
+def _incoming(frames, version):
+    # incomingMessageHandler callbacks the firmware would get, parsed by bellows 1.2.1
+    import bellows.types as bt
+    from bellows.ezsp.v13.commands import COMMANDS as C13
+    from bellows.ezsp.v14.commands import COMMANDS as C14
+
+    schema = (C14 if version >= 14 else C13)["incomingMessageHandler"][2]
+    out = []
+    for f in frames:
+        if (
+            f[1] & 0x18 == 0x10
+            and struct.unpack_from("<H", f, 3)[0] == ez.INCOMING_MESSAGE_HANDLER
+        ):
+            out.append(bt.deserialize_dict(f[5:], schema)[0])
+    frames.clear()
+    return out
+
+
+def _sender(args):
+    return args["nwk"] if "nwk" in args else args["sender"]
+
+
+def _message(args):
+    return bytes(args["message"] if "message" in args else args["messageContents"])
+
+
+def _aps(args):
+    return args["aps_frame"] if "aps_frame" in args else args["apsFrame"]
+
+
+@pytest.mark.parametrize("version", [13, 14])
+def test_se_frames_marked_aps_encrypted_zdo_not(version):
+    # What the firmware reads as `secured` (ihd/zigbee/ezsp.py: apsFrame options & 0x0020,
+    # EMBER_APS_OPTION_ENCRYPTION): every SE-profile frame from a simulated device has it, a ZDO
+    # answer has not. bellows' EmberApsOption is the referee for the bit.
+    import bellows.types as bt
+
+    assert ez.APS_OPTION_ENCRYPTION == bt.EmberApsOption.APS_OPTION_ENCRYPTION == 0x0020
+    scn, clock, han, frames = _ncp_han(version)
+    esme = han.devices[0x1234]
+    read = ez.ApsFrame(ez.aps_frame(0x0109, 0x0702, 1, 1, 0x0020, 0, 7))
+    han._process(esme, read, bytes((0x00, 0x11, 0x00, 0x00, 0x00)))  # Read CurrentSummation
+    zdo = ez.ApsFrame(ez.aps_frame(0x0000, 0x0005, 0, 0, 0, 0, 8))
+    han._process(esme, zdo, bytes((0x21,)) + struct.pack("<H", 0x1234))  # Active_EP_req
+    se_rsp, zdo_rsp = _incoming(frames, version)
+    assert _sender(se_rsp) == 0x1234 and _aps(se_rsp).clusterId == 0x0702
+    assert bt.EmberApsOption.APS_OPTION_ENCRYPTION in _aps(se_rsp).options
+    assert _aps(zdo_rsp).profileId == 0 and not _aps(zdo_rsp).options & 0x0020
+
+
+@pytest.mark.parametrize("version", [13, 14])
+def test_spoof_event_unencrypted_cot_from_the_esme_address(version):
+    # The `spoof` event: a PublishChangeOfTenancy from the ESME's own short address and
+    # endpoint, APS encryption bit clear, byte for byte what the meter itself would publish
+    # for the same change (one encoder: clusters.publish_change_payload).
+    ev = _spoof(at="+30m")
+    scn, clock, han, frames = _ncp_han(version, [ev])
+    (parsed,) = scn.events
+    assert (parsed["node"], parsed["endpoint"], parsed["aps_encrypted"]) == (0x1234, 1, False)
+    clock.advance(29 * 60)
+    han.tick()
+    assert _incoming(frames, version) == []
+    clock.advance(61)
+    han.tick()
+    (args,) = _incoming(frames, version)
+    aps = _aps(args)
+    assert _sender(args) == 0x1234 and (aps.profileId, aps.clusterId) == (0x0109, 0x0708)
+    assert (aps.sourceEndpoint, aps.destinationEndpoint) == (1, 1)
+    assert not aps.options & 0x0020  # unencrypted
+    if version >= 14:  # the NCP maps the short address to the ESME's EUI64
+        assert str(args["eui64"]).upper() == "00:1B:C5:0C:00:00:E5:01"
+    msg = _message(args)
+    impl = to_zigbee(scn.start_unix + 600)
+    assert msg[0] == 0x09 and msg[2] == 0x00  # cluster-specific S->C PublishChangeOfTenancy
+    assert msg[3:] == struct.pack("<IIBII", 301, 900000000, 0, impl, 0x200)
+    assert han.meters["esme"].pending("change_of_tenancy", clock.now()) is None  # it knows nothing
+    # the same change published by the meter: the same payload
+    real = {
+        "type": "change_of_tenancy",
+        "meter": "esme",
+        "at": "+0s",
+        "implementation_time": "+10m",
+        "provider_id": 301,
+        "issuer_event_id": 900000000,
+    }
+    han.meters["esme"].add_event(scn._event(real, "t", ["esme", "gpf"]))
+    dm = han.devices[0x1234].cluster(0x0708)
+    assert dm.tenancy_payload(clock.now()) == msg[3:]
+    assert han.status()["counters"]["spoofs"] == 1
+
+
+def test_spoof_event_report_attributes_and_raw_zcl():
+    # Generic frames: a Report Attributes (Metering CurrentSummationDelivered, InstantaneousDemand)
+    # from a rogue node, APS-encrypted on request; a raw ZCL frame; a change of supplier.
+    evs = [
+        _spoof(at="+1m", **{"from": "0x5555"}, endpoint=3, aps_encrypted=True, frame={
+            "type": "report_attributes", "cluster": "0x0702", "attributes": [
+                {"id": "0x0000", "type": "0x25", "value": 99999999},
+                {"id": "0x0400", "type": "0x2A", "value": -5}]}),
+        _spoof(at="+2m", frame={"type": "zcl", "cluster": "0x0006", "hex": "01 77 02"}),
+        _spoof(at="+3m", frame={"type": "change_of_supplier", "implementation_time": "+1h",
+                                "provider_id": 1, "issuer_event_id": 2, "proposed_provider_id": 3,
+                                "proposed_provider_name": "Rogue"}),
+    ]  # fmt: skip
+    scn, clock, han, frames = _ncp_han(14, evs)
+    clock.advance(200)
+    han.tick()
+    rep, raw, cos = _incoming(frames, 14)
+    assert _sender(rep) == 0x5555 and _aps(rep).sourceEndpoint == 3
+    assert _aps(rep).options & 0x0020 and _aps(rep).clusterId == 0x0702
+    assert str(rep["eui64"]).upper() == "FF:FF:FF:FF:FF:FF:FF:FF"  # no device has that address
+    msg = _message(rep)
+    assert msg[0] == 0x18 and msg[2] == 0x0A  # global, S->C, no default response: Report
+    demand = (-5).to_bytes(3, "little", signed=True)
+    assert msg[3:] == (struct.pack("<HB", 0, 0x25) + (99999999).to_bytes(6, "little")
+                       + struct.pack("<HB", 0x0400, 0x2A) + demand)  # fmt: skip
+    assert _aps(raw).clusterId == 0x0006 and _message(raw) == bytes((0x01, 0x77, 0x02))
+    assert not _aps(raw).options & 0x0020
+    m = _message(cos)
+    impl = to_zigbee(scn.start_unix + 3600)
+    assert m[2] == 0x01  # PublishChangeOfSupplier
+    assert m[3:] == struct.pack("<IIBIII", 1, 2, 0, 3, impl, 0x200) + b"\x05Rogue\x00"

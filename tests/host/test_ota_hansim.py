@@ -2,6 +2,9 @@
 # range, not newer), block serving with the hub's size cap, scripted WAIT_FOR_DATA, small hub
 # buffer refills, link loss, ABORT, UpgradeEnd timing modes, ImageNotify payload, read-back of
 # CurrentFileVersion; and the scenario `ota` section (validation, wiring into the Han).
+# Certification faults: both WAIT_FOR_DATA forms (zigpy as referee), mismatched / wildcard /
+# refused / unsolicited (and spoofed) UpgradeEndResponses; signed builds (`build.sign`).
+import os
 import struct
 
 import pytest
@@ -17,6 +20,8 @@ T0 = 1_800_000_000.0
 IMG = FF.make_ota(FF.make_bundle([("ihd/x.py", bytes(300))], V2), V2, hw_min=0x0100,
                   hw_max=0x01FF)  # fmt: skip
 IHD = 0x7A3C
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+KEYS = os.path.join(ROOT, "tests", "ota_keys")
 
 
 def _spec(**kw):
@@ -150,3 +155,190 @@ def test_scenario_section_and_han_wiring(tmp_path):
         S.from_dict(_scn({"image": str(f), "bogus": 1}))
     with pytest.raises(S.ScenarioError, match="upgrade.mode"):
         S.from_dict(_scn({"image": str(f), "upgrade": {"mode": "later"}}))
+    with pytest.raises(S.ScenarioError, match="wait_form: 'short' is not one of"):
+        S.from_dict(_scn({"image": str(f), "wait_form": "short"}))
+
+
+def _end(hub, st=0, mfr=0xFFF1, itype=0x0100, ver=V2):
+    return _cmd(hub, 0x06, struct.pack("<BHHI", st, mfr, itype, ver))
+
+
+@pytest.mark.parametrize("form, size", [(None, 11), ("with_min_block_period", 11), ("without", 9)])
+def test_wait_for_data_both_forms_zigpy_referee(form, size):
+    # zigpy 2.4.0 (zigpy/zcl/clusters/general.py, Ota.ImageBlockResponseCommand): after status
+    # WAIT_FOR_DATA come current_time, request_time and minimum_block_period, each a StructField
+    # `requires=lambda s: s.status == foundation.Status.WAIT_FOR_DATA`, none optional: zigpy
+    # knows only the form with MinimumBlockPeriod (OTA rev 1.1) and cannot read the one
+    # without (`<BII`, what Silicon Labs' server sends unless built with its
+    # MinimumBlockPeriod option): "Data is too short to contain 2 bytes".
+    from zigpy.zcl.clusters.general import Ota
+
+    c = Ota.ImageBlockResponseCommand
+    kw = {} if form is None else {"wait_form": form}
+    spec = _spec(wait_for_data=[{"at_offset": 0, "delay": "45s"}], min_block_period_ms=300, **kw)
+    hub, srv, _, _ = _server(spec)
+    [(cmd, p)] = _block(hub, 0)
+    assert cmd == 0x05 and len(p) == size and srv.counters["wait_for_data"] == 1
+    z = to_zigbee(T0)
+    assert struct.unpack_from("<BII", p) == (0x97, z, z + 45)
+    if size == 11:
+        rsp, rest = c.deserialize(p)
+        assert rest == b"" and rsp.status == 0x97 and rsp.minimum_block_period == 300
+        assert (rsp.current_time, rsp.request_time) == (z, z + 45) and rsp.serialize() == p
+    else:
+        with pytest.raises(ValueError, match="too short"):
+            c.deserialize(p)
+        # the same three fields zigpy reads when a MinimumBlockPeriod follows
+        rsp, _ = c.deserialize(p + b"\x00\x00")
+        assert (rsp.status, rsp.current_time, rsp.request_time) == (0x97, z, z + 45)
+    assert _block(hub, 0)[0][1][0] == 0  # once only: then the block
+
+
+@pytest.mark.parametrize(
+    "fields, want",
+    [
+        ({"manufacturer_code": "wrong"}, (0xFFF2, 0x0100, V2)),
+        ({"image_type": "wrong"}, (0xFFF1, 0x0101, V2)),
+        ({"file_version": "wrong"}, (0xFFF1, 0x0100, V2 + 1)),
+        ({"manufacturer_code": "0x1234", "image_type": 0x0200, "file_version": "0x00010000"},
+         (0x1234, 0x0200, 0x00010000)),
+        ({"manufacturer_code": "wildcard", "image_type": "wildcard", "file_version": "wildcard"},
+         (0xFFFF, 0xFFFF, 0xFFFFFFFF)),
+        ({"file_version": "0xFFFFFFFF"}, (0xFFF1, 0x0100, 0xFFFFFFFF)),
+    ],
+)  # fmt: skip
+def test_upgrade_end_response_identity_faults(fields, want):
+    # upgrade_end_response: the identity fields of the hub's UpgradeEndResponse, wrong or the
+    # legal wildcards; zigpy's upgrade_end_response schema reads them back.
+    from zigpy.zcl.clusters.general import Ota
+
+    hub, srv, _, _ = _server(_spec(upgrade_end_response=fields))
+    [(cmd, p)] = _end(hub)
+    assert cmd == 0x07
+    rsp, rest = Ota.ClientCommandDefs.upgrade_end_response.schema.deserialize(p)
+    assert rest == b"" and (rsp.manufacturer_code, rsp.image_type, rsp.file_version) == want
+    z = to_zigbee(T0)
+    assert (rsp.current_time, rsp.upgrade_time) == (z, z)  # upgrade "now"
+    (rec,) = srv.status()["upgrade_end_sent"]
+    assert rec["kind"] == "response" and rec["from"] == "0x0000"
+    assert (rec["manufacturer_code"], rec["image_type"], rec["file_version"]) == (
+        "0x%04X" % want[0], "0x%04X" % want[1], "0x%08X" % want[2])  # fmt: skip
+    assert srv.counters["upgrade_end_responses"] == 1
+
+
+def test_upgrade_end_error_instead_of_response():
+    # upgrade_end_error: a Default Response (ABORT 0x95 by default) in place of the
+    # UpgradeEndResponse, for the first `count` SUCCESS requests (0: all); no read-back follows.
+    hub, srv, t, _ = _server(_spec(upgrade_end_error={"status": "0x95", "count": 1}))
+    assert _end(hub) == [(0x0B, b"\x06\x95")]
+    assert srv._readback_due is None
+    [(cmd, _)] = _end(hub)  # the next request is answered
+    assert cmd == 0x07
+    st = srv.status()
+    assert [e["kind"] for e in st["upgrade_end_sent"]] == ["error", "response"]
+    assert st["upgrade_end_sent"][0]["status"] == 0x95
+    assert st["counters"]["upgrade_end_errors"] == 1
+    assert [e["status"] for e in st["upgrade_end"]] == [0, 0]  # both requests recorded
+    hub, srv, _, _ = _server(_spec(upgrade_end_error={"status": 0x01}))
+    assert _end(hub) == _end(hub) == [(0x0B, b"\x06\x01")]  # every time
+    assert _end(hub, st=0x96) == [(0x0B, b"\x06\x00")]  # an error report: acknowledged
+    with pytest.raises(S.ScenarioError, match="upgrade_end_error.status: 0 out of range"):
+        _spec(upgrade_end_error={"status": 0})
+
+
+def test_unsolicited_upgrade_end_from_hub_and_spoofed_sender():
+    spec = _spec(unsolicited_end=[
+        {"at": "+20m", "from": "0x1234", "endpoint": 9, "aps_encrypted": False,
+         "file_version": "wildcard", "upgrade": {"mode": "relative", "delay": "30s"}},
+        {"at": "+10m"},  # from the hub, the image's identity, upgrade now
+    ])  # fmt: skip
+    hub, srv, _, sent = _server(spec)
+    injected = []
+    srv.inject = lambda *a: injected.append(a)
+    srv.tick(T0 + 599)
+    assert sent == [] and injected == []
+    srv.tick(T0 + 600)
+    ((dest, cl, frame),) = sent
+    z = to_zigbee(T0 + 600)
+    assert dest == IHD and cl == 0x0019 and frame[0] == 0x09 and frame[2] == 0x07
+    assert struct.unpack("<HHIII", frame[3:]) == (0xFFF1, 0x0100, V2, z, z)
+    srv.tick(T0 + 1200)
+    assert len(sent) == 1
+    ((node, src_ep, cl, frame, encrypted),) = injected
+    assert (node, src_ep, cl, encrypted) == (0x1234, 9, 0x0019, False)
+    assert frame[0] == 0x09 and frame[2] == 0x07
+    assert struct.unpack("<HHIII", frame[3:]) == (0xFFF1, 0x0100, 0xFFFFFFFF, 0, 30)
+    srv.tick(T0 + 7200)
+    assert len(sent) == 1 and len(injected) == 1  # each once
+    recs = srv.status()["upgrade_end_sent"]
+    assert [(r["kind"], r["from"], r["aps_encrypted"]) for r in recs] == [
+        ("unsolicited", "0x0000", True), ("unsolicited", "0x1234", False)]  # fmt: skip
+    assert srv.counters["unsolicited_ends"] == 2 and srv.upgrade_end == []
+    with pytest.raises(
+        S.ScenarioError, match=r"unsolicited_end\[0\]: missing required field 'at'"
+    ):
+        _spec(unsolicited_end=[{"from": 1}])
+    with pytest.raises(S.ScenarioError, match="image_type: 65536 out of range"):
+        _spec(upgrade_end_response={"image_type": 0x10000})
+
+
+class _Ncp:
+    # stands in for the simulated NCP: what the firmware would be handed, with the APS options
+    def __init__(self):
+        self.cfg = type("Cfg", (), {"node_id": IHD})()
+        self.endpoints = {1: None}
+        self.rx = []
+
+    def incoming_message(self, sender, sender_eui64, aps, payload):
+        self.rx.append((sender, aps.src_ep, aps.cluster, aps.options, bytes(payload)))
+
+
+def test_unsolicited_end_through_the_han_spoofed_unencrypted(tmp_path):
+    f = tmp_path / "fw.ota"
+    f.write_bytes(IMG)
+    scn = S.from_dict(_scn({"image": str(f), "unsolicited_end": [
+        {"at": "+5m", "from": "0x1234", "aps_encrypted": False, "manufacturer_code": "wrong"},
+        {"at": "+6m"}]}))  # fmt: skip
+    from host_tools.hansim.han import Han
+    from host_tools.hansim.simclock import SimClock
+
+    clock = SimClock(scn.start_unix, speed=0.0)
+    han = Han(scn, clock)
+    han.ezsp = _Ncp()
+    han.network_up(True)
+    clock.advance(6 * 60 + 1)
+    han.tick()
+    (spoofed, real) = han.ezsp.rx
+    assert spoofed[:4] == (0x1234, 1, 0x0019, 0x0000)  # the ESME's address, APS bit clear
+    assert struct.unpack_from("<H", spoofed[4], 3)[0] == 0xFFF2
+    assert real[:4] == (0x0000, 1, 0x0019, 0x0020)  # the hub, APS-encrypted
+    st = han.status()
+    assert st["counters"]["spoofs"] == 1 and st["ota"]["counters"]["unsolicited_ends"] == 2
+
+
+def test_build_sign_with_a_pem_key(tmp_path, monkeypatch):
+    # build.sign: the scenario's contract with host_tools/ota/signing.py:
+    # signing.load_private_key(path) -> the key, FF.build_firmware_ota(..., sign_key=key).
+    # A small tree stands in for the firmware's (the file format is the same).
+    from host_tools.ota import signing
+
+    monkeypatch.setattr(
+        FF, "firmware_files", lambda v, board, compiled: [("ihd/x.py", b"x = 1\n")]
+    )
+    trusted = signing.load_public_keys(os.path.join(KEYS, "ota-test-p256.pub.pem"))
+    other = signing.load_public_keys(os.path.join(KEYS, "ota-other-p256.pub.pem"))
+    key = os.path.join(KEYS, "ota-test-p256.pem")
+    img = O.OtaSpec({"build": {"version": "0.2.0.0", "sign": key}}, T0, "ota").load_image()
+    assert signing.verify_file(img, trusted)[0] == signing.VALID
+    assert signing.verify_file(img, other)[0] == signing.UNKNOWN
+    unsigned = O.OtaSpec({"build": {"version": "0.2.0.0"}}, T0, "ota").load_image()
+    assert signing.verify_file(unsigned, trusted)[0] == signing.UNSIGNED
+    srv = O.OtaImageServer(Device("hub", 0, bytes(8), lambda: T0), 1, None, img)
+    assert srv.version == V2 and srv.image == img  # served as any image
+    # relative: to the working directory (as `image`); a missing key is refused at load
+    monkeypatch.chdir(ROOT)
+    spec = O.OtaSpec({"build": {"version": "0.2.0.0", "sign": "tests/ota_keys/ota-test-p256.pem"}},
+                     T0, "ota")  # fmt: skip
+    assert spec.build is not None and spec.build["sign"] == key
+    with pytest.raises(S.ScenarioError, match="ota.build.sign: 'nope.pem' is not a file"):
+        S.from_dict(_scn({"build": {"version": "0.2.0.0", "sign": "nope.pem"}}))

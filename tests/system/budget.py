@@ -22,8 +22,9 @@ COT = {"type": "change_of_tenancy", "meter": "esme", "at": "+3h", "implementatio
        "provider_id": 301, "issuer_event_id": 853326000,
        "change_control": "0x00000600"}  # fmt: skip
 # The real firmware tree as a release builds it (.mpy), in 128-byte blocks.
-OTA = {"build": {"version": "0.2.0.0", "board": "unix", "source": False}, "max_data_size": 128,
-       "upgrade": {"mode": "wait"}}  # fmt: skip
+# Signed with this checkout's dev key, which the simulated device trusts (docs/ota.md "Trust").
+OTA = {"build": {"version": "0.2.0.0", "board": "unix", "source": False, "sign": "dev"},
+       "max_data_size": 128, "upgrade": {"mode": "wait"}}  # fmt: skip
 HEADROOM = 24 * 1024
 CONFIG = {"ota_query_s": 1800, "ota_start_delay_s": 600, "ota_block_size": 128}
 

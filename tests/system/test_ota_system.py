@@ -8,7 +8,10 @@
 #   by a careless hub are refused (UpgradeEndRequest INVALID_IMAGE, or never downloaded) and the
 #   device keeps running its version;
 # - a new firmware that crashes at start is rolled back after MAX_TRIAL_BOOTS boots and its
-#   version is not fetched again.
+#   version is not fetched again;
+# - every image is signed (docs/ota.md "Signature"): the device trusts the test key only; one
+#   signed by another key, unsigned, with a flipped signature byte, or re-digested after a
+#   change under the old signature is refused and never staged.
 import json
 import os
 import re
@@ -21,6 +24,7 @@ import pytest
 from host_tools import paths
 from host_tools.hansim import scenario as scn
 from host_tools.ota import fileformat as FF
+from host_tools.ota import signing
 from host_tools.simulate import REBOOT_EXIT, Simulation
 
 SPEED = 120
@@ -30,6 +34,8 @@ INVALID_IMAGE = 0x96
 FATAL_EXIT = 1  # board.fatal(): on hardware a reset (watchdog), here the runner restarts it
 # Short periods so a simulation takes seconds; meters polled rarely to leave the link to OTA.
 CONFIG = {"ota_query_s": 60, "meter_poll_s": 300, "gas_poll_s": 1800}
+KEY = os.path.join(paths.TESTS, "ota_keys", "ota-test-p256.pem")  # the signer the device trusts
+OTHER_KEY = os.path.join(paths.TESTS, "ota_keys", "ota-other-p256.pem")
 
 
 def _scenario(tmp_path, ota, base="default"):
@@ -45,7 +51,8 @@ def _scenario(tmp_path, ota, base="default"):
 
 def _sim(tmp_path, ota, base="default", **config):
     env = {"IHD_CONFIG_JSON": json.dumps(dict(CONFIG, **config))}
-    return Simulation(_scenario(tmp_path, ota, base), str(tmp_path), speed=SPEED, extra_env=env)
+    return Simulation(_scenario(tmp_path, ota, base), str(tmp_path), speed=SPEED, extra_env=env,
+                      ota_keys=signing.pub_path(KEY))  # fmt: skip
 
 
 def _ota(sim):
@@ -86,7 +93,8 @@ def _fw_state(sim):
 def test_han_update_resumes_after_power_cut_and_boots_new_firmware(tmp_path):
     # The OTA file, exactly as a release would make it: compiled .mpy tree, unix image type.
     image = str(tmp_path / "fw.ota")
-    cmd = [sys.executable, "-m", "host_tools.ota", "build", "--version", "0.2.0.0", "--out", image]
+    cmd = [sys.executable, "-m", "host_tools.ota", "build", "--version", "0.2.0.0", "--out", image,
+           "--sign", KEY]  # fmt: skip
     subprocess.run(cmd, cwd=paths.ROOT, check=True, capture_output=True)
     size = os.path.getsize(image)
     with open(os.path.join(scn.SCENARIO_DIR, "ota_update.json")) as f:
@@ -120,6 +128,7 @@ def test_han_update_resumes_after_power_cut_and_boots_new_firmware(tmp_path):
     assert o["upgrade_end"] == [
         {"status": 0, "file_version": NEW, "utc": o["upgrade_end"][0]["utc"]}
     ]
+    assert re.search(r"ota: signature \(key [0-9a-f]{16}\) valid", log)
     assert "slots: staged 0.2.0.0 into slot a" in log
     assert "ota: upgrade to 0.2.0.0 activated: rebooting" in log
     assert sim.boots == 3  # factory, after the power cut, the new firmware
@@ -138,33 +147,69 @@ def _corrupt(data):
     return bytes(b)
 
 
+def _signed(version=NEW, key=KEY, **kw):
+    return FF.make_ota(FF.make_bundle(_files(version), version), version,
+                       sign_key=signing.load_private_key(key), **kw)  # fmt: skip
+
+
+def _flip_signature(data):
+    b = bytearray(data)
+    b[-20] ^= 0x01  # in s
+    return bytes(b)
+
+
+def _redigested(data):
+    # A byte of the bundle changed and the SHA-256 element recomputed (anyone can), the
+    # signature left as it was: the digest passes, the signature does not.
+    import hashlib
+
+    info = FF.parse_ota(data)
+    b = bytearray(data)
+    b[len(b) // 2] ^= 0x01
+    at = info["signature"]["offset"] - 38  # the 0xF100 element just before the signature
+    b[at + 6 : at + 38] = hashlib.sha256(bytes(b[:at])).digest()
+    return bytes(b)
+
+
 # (name, OTA file bytes, device log evidence, blocks served at most (None: whole file))
 _BAD = {
     "corrupt": (
-        lambda: _corrupt(FF.make_ota(FF.make_bundle(_files(NEW), NEW), NEW)),
+        lambda: _corrupt(_signed()),
         "invalid image: bad digest",
         None,
     ),
     "wrong_hardware": (
-        lambda: FF.make_ota(FF.make_bundle(_files(NEW), NEW), NEW, hw_min=0x0200, hw_max=0x02FF),
+        lambda: _signed(hw_min=0x0200, hw_max=0x02FF),
         "invalid image: wrong hardware",
         2,  # caught on the header, in the first block
     ),
     "wrong_manufacturer": (
-        lambda: FF.make_ota(FF.make_bundle(_files(NEW), NEW), NEW, manufacturer=0x1234),
+        lambda: _signed(manufacturer=0x1234),
         "server offered mfr 0x1234 type 0x0100: not ours",
         0,
     ),
     "wrong_image_type": (
-        lambda: FF.make_ota(FF.make_bundle(_files(NEW), NEW), NEW, image_type=0x0101),
+        lambda: _signed(image_type=0x0101),
         "server offered mfr 0xfff1 type 0x0101: not ours",
         0,
     ),
     "downgrade": (
-        lambda: FF.make_ota(FF.make_bundle(_files(0x00000100), 0x00000100), 0x00000100),
+        lambda: _signed(0x00000100),
         "offered 0.0.1.0 is not newer: ignored",
         0,
     ),
+    "other_key": (lambda: _signed(key=OTHER_KEY), "invalid image: signed by an unknown key", None),
+    "unsigned": (
+        lambda: FF.make_ota(FF.make_bundle(_files(NEW), NEW), NEW),
+        "invalid image: unsigned",
+        None,
+    ),
+    "flipped_signature": (
+        lambda: _flip_signature(_signed()),
+        "invalid image: bad signature",
+        None,
+    ),
+    "redigested": (lambda: _redigested(_signed()), "invalid image: bad signature", None),
 }
 
 
@@ -195,11 +240,12 @@ def test_bad_image_refused_and_current_firmware_kept(tmp_path, kind):
     else:
         assert [e["status"] for e in o["upgrade_end"]] == [INVALID_IMAGE]
         assert o["upgrade_end"][0]["file_version"] == NEW
-        if max_blocks is None:
-            assert o["counters"]["bytes"] == len(data)
+        if max_blocks is None:  # the whole file, or up to the digest that failed
+            assert len(data) - 78 - 64 <= o["counters"]["bytes"] <= len(data)
         else:
             assert o["counters"]["blocks"] <= max_blocks
     assert "slots: activated" not in log and sim.boots == 1
+    assert "slots: staged" not in log  # refused before anything reached a slot
     assert _fw_state(sim) == (FACTORY, 0, 0, -1)  # factory firmware, still running
 
 
@@ -216,7 +262,7 @@ def test_crashing_firmware_rolled_back_and_not_fetched_again(tmp_path):
     FF.copy_tree(_files(NEW, _CRASHING_APP), str(tree))
     image = str(tmp_path / "crash.ota")
     cmd = [sys.executable, "-m", "host_tools.ota", "build", "--version", "0.2.0.0",
-           "--files", str(tree), "--out", image]  # fmt: skip
+           "--files", str(tree), "--out", image, "--sign", KEY]  # fmt: skip
     subprocess.run(cmd, cwd=paths.ROOT, check=True, capture_output=True)
     sim = _sim(tmp_path, {"image": image})
     sim.restart_codes = (REBOOT_EXIT, FATAL_EXIT)
@@ -245,3 +291,62 @@ def test_crashing_firmware_rolled_back_and_not_fetched_again(tmp_path):
     assert "offered 0.2.0.0 was rolled back before: ignored" in log
     assert o["counters"]["bytes"] == os.path.getsize(image)  # fetched once only
     assert _fw_state(sim) == (FACTORY, 0, 0, NEW)
+
+
+def test_hub_faults_wait_without_min_block_period_and_a_refused_upgrade_end(tmp_path):
+    # The forms a Silicon Labs hub sends: WAIT_FOR_DATA without the MinimumBlockPeriod field
+    # (decoded and honoured, not counted as a lost block); then the hub answers the
+    # UpgradeEndRequest with a Default Response ABORT: the device drops the download and never
+    # activates (before: after three tries it applied anyway).
+    ota = {"image": _write(tmp_path, "fw.ota", _signed()), "wait_form": "without",
+           "wait_for_data": [{"at_offset": 480, "delay": "40s"}],
+           "upgrade_end_error": {"status": "0x95", "count": 0}}  # fmt: skip
+    sim = _sim(tmp_path, ota, ota_query_s=86400)
+    try:
+        sim.start_hansim()
+        sim.start_firmware()
+        o = _until(sim, lambda o: o["counters"]["upgrade_end_errors"] >= 1)
+        sim.run_until(sim.now() + 300)
+        o = _ota(sim)
+    finally:
+        sim.stop()
+    log = sim.log_text()
+    assert sim.errors() == []
+    assert o["counters"]["wait_for_data"] == 1 and "ota: server: wait 40 s" in log
+    c = sim.state()["counters"]
+    assert c["ota.wait_for_data"] == 1 and c["ota.block_timeouts"] == 0
+    assert "server refused the upgrade (0x95)" in log
+    assert [e["status"] for e in o["upgrade_end"]] == [0]  # one SUCCESS, refused, not retried
+    assert "slots: activated" not in log and sim.boots == 1
+    assert _fw_state(sim) == (FACTORY, 0, 0, -1)
+
+
+def test_upgrade_end_responses_not_ours_never_activate(tmp_path):
+    # While the device waits (UpgradeTime 0xFFFFFFFF), UpgradeEndResponses that are not its
+    # server's or not for its image arrive: a spoofed unencrypted one from 0x1234 (refused by
+    # the gate before decoding) and one from the hub for another file version (ignored). Only
+    # the hub's release activates the image.
+    ota = {"image": _write(tmp_path, "fw.ota", _signed()), "upgrade": {"mode": "wait"},
+           "release_at": "+40m",
+           "unsolicited_end": [
+               {"at": "+25m", "from": "0x1234", "aps_encrypted": False},
+               {"at": "+30m", "file_version": "wrong"}]}  # fmt: skip
+    sim = _sim(tmp_path, ota, ota_query_s=86400)
+    try:
+        sim.start_hansim()
+        sim.start_firmware()
+        start = sim.now()
+        sim.run_until(start + 35 * 60)
+        before = _ota(sim)
+        log_before = sim.log_text()
+        # (the small test tree is not bootable: activation is the end of the story here)
+        _until(sim, lambda o: "slots: activated" in sim.log_text(), max_real_s=60)
+    finally:
+        sim.stop()
+    log = sim.log_text()
+    assert before["counters"]["unsolicited_ends"] == 2
+    assert [e["status"] for e in before["upgrade_end"]] == [0]
+    assert "slots: staged 0.2.0.0 into slot a" in log_before
+    assert "slots: activated" not in log_before  # neither stray response moved it
+    assert "UpgradeEndResponse for mfr 0xfff1 type 0x0100 version 0x00020001: not ours" in log
+    assert "slots: activated" in log  # the hub's own release did

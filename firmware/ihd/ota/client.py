@@ -3,8 +3,12 @@
 # 0-3, query jitter); downloads with ImageBlockRequest at `block_size` bytes, honouring
 # WAIT_FOR_DATA, ABORT and the server's MinimumBlockPeriod; keeps the download on flash so a
 # reboot or power cut resumes at the persisted offset; verifies the file as it arrives
-# (image.py), stages the bundle into the inactive slot (slots.py), sends UpgradeEndRequest and
+# (image.py), checks its ECDSA signature in steps between event-loop turns (p256.py, keys from
+# trust.py), stages the bundle into the inactive slot (slots.py), sends UpgradeEndRequest and
 # activates at the time the UpgradeEndResponse gives (now, UTC time, relative delay, or wait).
+# An UpgradeEndResponse counts only from our server and for our image (0xFFFF wildcards); an
+# explicit refusal of the UpgradeEndRequest never activates; a file found invalid is
+# remembered (version and size) so the same file is not fetched again every query period.
 # The hub can Read Attributes of our OTA client attributes at any time (CurrentFileVersion is
 # the version of the code actually running: the hub's read-back after an upgrade).
 #
@@ -15,6 +19,7 @@
 # and matches what SE hubs commonly serve. Hubs with small buffers may serve less: we accept any
 # DataSize 1..block_size.
 import asyncio
+import binascii
 import os
 import random
 import struct
@@ -44,6 +49,7 @@ NO_IMAGE_AVAILABLE = const(0x98)
 REQUIRE_MORE_IMAGE = const(0x99)
 UPGRADE_WAIT = const(0xFFFFFFFF)  # UpgradeTime: do not upgrade yet
 WILDCARD = const(0xFFFF)
+WILDCARD_VERSION = const(0xFFFFFFFF)
 
 DEFAULT_BLOCK_SIZE = const(48)
 _MAX_BLOCK_FAILS = const(30)  # consecutive unanswered blocks before parking the download
@@ -59,6 +65,8 @@ _SPACE_MARGIN = const(8192)
 # its size (as of the last littlefs sync) is the persisted offset.
 _STATE_FMT = "<4sHHIIHBB"
 _STATE_MAGIC = b"IHOD"
+# "<root>/ota/invalid" (runtime.atomic): file version and size of the last file found invalid.
+_INVALID_FMT = "<II"
 PHASE_DOWNLOADING = const(1)
 PHASE_COMPLETE = const(2)  # downloaded and verified
 PHASE_STAGED = const(3)  # bundle in the inactive slot
@@ -75,6 +83,9 @@ _COUNTERS = (
     "wait_for_data",
     "server_aborts",
     "invalid_images",
+    "invalid_skipped",
+    "end_rsp_ignored",
+    "signature_checks",
     "resumes",
     "upgrades",
 )
@@ -179,11 +190,30 @@ class DownloadStore:
         self.phase = 0
 
 
+def _hex(b):
+    return binascii.hexlify(b).decode() if b else "-"
+
+
+def rand_below(n):
+    # Uniform in 0..n-1 (n <= 256) by rejection: `getrandbits(k) % n` favours the low values.
+    k = 1
+    while (1 << k) < n:
+        k += 1
+    while True:
+        r = random.getrandbits(k)
+        if r < n:
+            return r
+
+
 class OtaClient:
     def __init__(self, zcl, slots, board=None, root="/flash", server_node=0x0000, server_ep=1,
                  block_size=DEFAULT_BLOCK_SIZE, query_s=86400, sync_blocks=8,
                  allow_downgrade=False, hmac_key=None, eui64=None, reboot=None,
-                 max_image_bytes=0, start_delay_s=300):  # fmt: skip
+                 max_image_bytes=0, start_delay_s=300, keys=None,
+                 allow_unsigned=False):  # fmt: skip
+        # eui64: our IEEE address (wire order) or a callable giving it once the NCP knows it;
+        # a device-specific file for another (or an unknown) address is refused.
+        # keys / allow_unsigned: see image.Verifier (trust.load(); a development setting).
         self.zcl = zcl
         self.start_delay_s = start_delay_s
         self.slots = slots
@@ -200,8 +230,11 @@ class OtaClient:
         self.running = ota.running_version()
         self.counters = counters.Counters("ota", _COUNTERS)
         self.store = DownloadStore(root, sync_blocks)
+        self._eui64 = eui64
         self.verifier = IM.Verifier(self.manufacturer, self.image_type, self.running,
-                                    self.hw_version, eui64, allow_downgrade, hmac_key)  # fmt: skip
+                                    self.hw_version, None, allow_downgrade, hmac_key, keys,
+                                    allow_unsigned)  # fmt: skip
+        self.longest_step_ms = 0  # of the last signature check (bench, status)
         self.allow_downgrade = allow_downgrade
         # attribute values
         self.status = NORMAL
@@ -258,21 +291,45 @@ class OtaClient:
             ok = False
         if ok and pt >= 3 and a["new_file_version"] == self.running:
             ok = False
-        if ok and random.getrandbits(7) % 100 + 1 > jitter:
+        if ok and rand_below(100) + 1 > jitter:  # selected with probability jitter/100
             ok = False
         if not ok:
             self.counters.inc("notifies_ignored")
             return None
         log.info(_TAG, "image notify (type %d, jitter %d): querying", pt, jitter)
-        self._query_delay_s = random.getrandbits(8) % (_NOTIFY_SPREAD_S + 1)
+        self._query_delay_s = rand_below(_NOTIFY_SPREAD_S + 1)
         self._wake.set()
         return None
 
     def _on_end_rsp(self, f, a):
-        # An UpgradeEndResponse sent later by the server (after "wait", or to reschedule).
+        # An UpgradeEndResponse sent later by the server (after "wait", or to reschedule). Only
+        # our server's, for the image we hold, may move the activation.
+        if f.node != self.server_node:
+            self.counters.inc("end_rsp_ignored")
+            log.warn(_TAG, "UpgradeEndResponse from 0x%04x, not our server: ignored", f.node)
+            return None
+        if not self._end_rsp_ours(a):
+            return None
+        if self.status not in (WAITING_TO_UPGRADE, COUNT_DOWN):
+            self.counters.inc("end_rsp_ignored")
+            log.info(_TAG, "UpgradeEndResponse while not waiting to upgrade: ignored")
+            return None
         self._end_args = a
         self._end_ev.set()
         return None
+
+    def _end_rsp_ours(self, a):
+        # SE OTA: the response names our manufacturer, image type and file version, each
+        # possibly the wildcard (0xFFFF / 0xFFFFFFFF: "every device").
+        st = self.store
+        if (a["manufacturer_code"] in (st.mfr, WILDCARD)
+                and a["image_type"] in (st.itype, WILDCARD)
+                and a["file_version"] in (st.version, WILDCARD_VERSION)):  # fmt: skip
+            return True
+        self.counters.inc("end_rsp_ignored")
+        log.warn(_TAG, "UpgradeEndResponse for mfr 0x%04x type 0x%04x version 0x%08x: not ours",
+                 a["manufacturer_code"], a["image_type"], a["file_version"])  # fmt: skip
+        return False
 
     # ---------------- main task ----------------
 
@@ -341,8 +398,17 @@ class OtaClient:
             self.status = DOWNLOAD_COMPLETE
             self.downloaded_version = st.version
 
+    def _set_eui64(self):
+        e = self._eui64
+        self.verifier.eui64 = e() if callable(e) else e
+
+    def _invalid_before(self, version, size):
+        raw = atomic.read(self.root + "/ota/invalid")
+        return bool(raw) and len(raw) == 8 and struct.unpack(_INVALID_FMT, raw) == (version, size)
+
     def _refeed(self, n):
         # Rebuild the verifier state over the first n bytes on flash. -> bytes kept or -1.
+        self._set_eui64()
         v = self.verifier
         v.reset(self.store.version, self.store.size)
         buf = bytearray(256)
@@ -393,6 +459,11 @@ class OtaClient:
         if ver == self.slots.rejected_version():
             log.info(_TAG, "offered %s was rolled back before: ignored", IM.file_version_str(ver))
             return False
+        if self._invalid_before(ver, size):
+            self.counters.inc("invalid_skipped")
+            log.info(_TAG, "offered %s (%d B) was invalid before: ignored",
+                     IM.file_version_str(ver), size)  # fmt: skip
+            return False
         if (ver <= self.running and not self.allow_downgrade) or ver == self.running:
             log.info(_TAG, "offered %s is not newer: ignored", IM.file_version_str(ver))
             return False
@@ -411,6 +482,7 @@ class OtaClient:
             if self.status == DOWNLOADING:
                 return True
         st.begin(mfr, itype, ver, size, rsp.node, rsp.src_ep)
+        self._set_eui64()
         self.verifier.reset(ver, size)
         self.offset = 0
         self.status = DOWNLOADING
@@ -504,13 +576,35 @@ class OtaClient:
             else:
                 return self._abandon("server: status 0x%02x" % s)
         st.sync()
-        if v.finish():
+        if not await self._verified():
             return await self._invalid(v.reason())
         st.set_phase(PHASE_COMPLETE)
         self.status = DOWNLOAD_COMPLETE
         self.downloaded_version = st.version
         log.info(_TAG, "download complete: %s", IM.file_version_str(st.version))
         return True
+
+    async def _verified(self):
+        # The verifier has seen the whole file: its signature check, one bounded step per
+        # event-loop turn (the UI and the HAN keep running), then the final verdict.
+        v = self.verifier
+        job = v.signature_job()
+        if job is not None:
+            self.counters.inc("signature_checks")
+            t0_ms = clock.ticks_ms()
+            longest_ms = 0
+            while True:
+                t_ms = clock.ticks_ms()
+                done = job.step()
+                longest_ms = max(longest_ms, clock.ticks_diff_ms(t_ms))
+                if done is not None:
+                    break
+                await asyncio.sleep_ms(0)
+            self.longest_step_ms = longest_ms
+            log.info(_TAG, "signature (key %s) %s: %d ms, longest step %d ms",
+                     _hex(v.signer), "valid" if job.result else "BAD",
+                     clock.ticks_diff_ms(t0_ms), longest_ms)  # fmt: skip
+        return not v.finish()
 
     def _abandon(self, why):
         log.warn(_TAG, "download abandoned: %s", why)
@@ -521,9 +615,12 @@ class OtaClient:
         return False
 
     async def _invalid(self, why):
-        # A bad image: tell the server, drop it, keep running what we run.
+        # A bad image: tell the server, drop it, keep running what we run, and do not fetch
+        # the same file again (a new release has another version; a fixed file another size).
         self.counters.inc("invalid_images")
         log.warn(_TAG, "invalid image: %s", why)
+        st = self.store
+        atomic.write(self.root + "/ota/invalid", struct.pack(_INVALID_FMT, st.version, st.size))
         await self._end_request(INVALID_IMAGE, retries=0)
         self._abandon("invalid image: " + why)
         self.last_result = why
@@ -545,6 +642,12 @@ class OtaClient:
         # Stage (if not yet), UpgradeEndRequest SUCCESS, wait for the upgrade time, activate.
         st = self.store
         if st.phase < PHASE_STAGED:
+            # After a reboot the verdict is gone: check the file again (the signature in steps)
+            # so staging, which re-reads it, finds the same bytes already verified.
+            v = self.verifier
+            if not v.sig_ok and v.keys and (self._refeed(st.size) != st.size
+                                            or not await self._verified()):  # fmt: skip
+                return await self._invalid("download on flash: %s" % self.verifier.reason())
             ok, res = self.slots.stage(st.image_path, self.verifier, None, st.version, st.size)
             if not ok:
                 return await self._invalid("staging: %s" % res)
@@ -559,7 +662,11 @@ class OtaClient:
                 ds = rsp.default_status()
                 if ds is None:
                     a = rsp.args
-                elif ds in (ABORT, INVALID_IMAGE, NOT_AUTHORIZED):
+                    if a is not None and not self._end_rsp_ours(a):
+                        a = None  # answered, but not for this image: as if unanswered
+                elif ds:
+                    # An explicit error (ABORT, NOT_AUTHORIZED, UNSUP_CLUSTER_COMMAND, ...):
+                    # the server said no. Only silence falls under the timeout policy.
                     return self._abandon("server refused the upgrade (0x%02x)" % ds)
             if a is None:
                 tries += 1

@@ -64,7 +64,7 @@ class Slots:
                         break
                     if verifier.feed(buf if n == len(buf) else mv[:n]):
                         break
-            if not verifier.error and not verifier.finish():
+            if not verifier.error and not verifier.finish():  # signature: see client._verified
                 if verifier.header.file_version != w.version:
                     return False, "bundle version differs from the header"
                 w.finish()
@@ -77,6 +77,11 @@ class Slots:
             return False, str(e)
         except OSError as e:
             return False, "flash: %r" % (e,)
+        except (ValueError, IndexError, KeyError, TypeError, MemoryError) as e:
+            # Whatever bytes off the air make the code raise is a refused image (the caller
+            # discards it), never a crash-restart loop with the download still marked complete.
+            log.exc(_TAG, e, "staging")
+            return False, "staging error %r" % (e,)
         finally:
             verifier.sink = None
             w.close()

@@ -14,6 +14,9 @@ DEFAULTS = {
     "ota_block_size": 48,
     # Development switch, off: SE frames without APS encryption are dropped (logged, counted).
     "dev_accept_unencrypted_se": False,
+    # Development switch, off: an OTA image without a signature element is refused (a signed
+    # one is always checked against the trusted keys, docs/ota.md "Signature").
+    "dev_allow_unsigned_ota": False,
 }
 
 

@@ -415,7 +415,8 @@ _OTA_S2C = (
         ("image_data", _OSTR, 0, 0xFF, 0x00),
         ("current_time", _UTC, 0, 0xFF, 0x97),
         ("request_time", _UTC, 0, 0xFF, 0x97),
-        ("min_block_period_ms", _U16, 0, 0xFF, 0x97),
+        # Absent in the form Silicon Labs' server sends unless built with it (zigpy: optional).
+        ("min_block_period_ms", _OPT | _U16, 0, 0xFF, 0x97),
     )),
     (0x07, "upgrade_end_response", (
         ("manufacturer_code", _U16),

@@ -23,35 +23,6 @@ def cot(meter="esme", at="+1h", impl="+1h15m", eid=853326000, push=False, contro
     }
 
 
-def _rows(tmp_path, meter):
-    return [r for r in simfix.export_rows(tmp_path) if r["meter"] == meter]
-
-
-def assert_rewound(sim, tmp_path, meter, t, fuel_key):
-    # Storage: every half-hour of the meter starts at/after T, and some exist after T (data
-    # continues); a day total holds only what its post-T half-hours hold.
-    rows = _rows(tmp_path, meter)
-    hh = [r for r in rows if r["resolution"] == "half_hour"]
-    starts = [simfix.iso_to_zigbee(r["start"]) for r in hh]
-    assert starts and min(starts) >= t, (meter, t, starts)
-    assert len([s for s in starts if s >= t]) >= 1  # data after T continues
-    for r in rows:
-        assert simfix.iso_to_zigbee(r["start"]) >= t, r
-    days = [r for r in rows if r["resolution"] == "day"]
-    for d in days:
-        same_day = [r for r in hh if r["start"][:10] == d["start"][:10]]
-        if same_day:
-            assert abs(d["energy_kwh"] - sum(r["energy_kwh"] for r in same_day)) < 0.0015
-    # What the screens render (the model's privacy-filtered views), per period.
-    st = sim.state()
-    f = st["fuels"][fuel_key]
-    assert f["visible_from"] == t
-    for period, entries in f["history"].items():
-        for start, _wh, _cost in entries:
-            assert start >= t, (period, start, t)
-    return st
-
-
 def _audit(st, outcome=None, method=None):
     return [
         a
@@ -69,14 +40,14 @@ def test_cot_commands_mid_half_hour_and_gas_at_another_time(tmp_path):
     sim = simfix.run(tmp_path, scenario=scn, until="2h45m", speed=SPEED)
     assert sim.errors() == []
     t_elec, t_gas = T0 + 75 * MIN, T0 + 105 * MIN
-    st = assert_rewound(sim, tmp_path, "elec", t_elec, "elec")
-    assert_rewound(sim, tmp_path, "gas", t_gas, "gas")
+    st = simfix.assert_rewound(sim, tmp_path, "elec", t_elec, "elec")
+    simfix.assert_rewound(sim, tmp_path, "gas", t_gas, "gas")
     applied = _audit(st, "applied")
     assert {(a[1], a[4]) for a in applied} == {("elec", t_elec), ("gas", t_gas)}
     assert all(a[5] == "command" for a in applied)
     assert st["counters"]["history.truncations"] == 2
     # the straddling half-hour 07:00-07:30 cannot be rebuilt exactly: it is gone
-    assert not [r for r in _rows(tmp_path, "elec") if r["start"].endswith("07:00:00Z")]
+    assert not [r for r in simfix.meter_rows(tmp_path, "elec") if r["start"].endswith("07:00:00Z")]
     for res in ("320x240", "128x64"):
         for screen in ("home", "history", "tariff", "status"):
             assert (tmp_path / "screens" / ("%s_%s.png" % (res, screen))).exists()
@@ -90,7 +61,7 @@ def test_cot_attributes_only_meter(tmp_path):
     )
     sim = simfix.run(tmp_path, scenario=scn, until="2h15m", speed=SPEED)
     assert sim.errors() == []
-    st = assert_rewound(sim, tmp_path, "elec", T0 + 75 * MIN, "elec")
+    st = simfix.assert_rewound(sim, tmp_path, "elec", T0 + 75 * MIN, "elec")
     assert _audit(st, "applied", "attributes")
     assert "elec: using attributes" in sim.log_text()
 
@@ -109,7 +80,7 @@ def test_future_cot_survives_a_power_cut_before_it(tmp_path):
     )
     assert sim.errors() == []
     assert sim.boots == 2
-    st = assert_rewound(sim, tmp_path, "elec", T0 + 75 * MIN, "elec")
+    st = simfix.assert_rewound(sim, tmp_path, "elec", T0 + 75 * MIN, "elec")
     assert _audit(st, "scheduled") and _audit(st, "applied")
     assert st["counters"]["history.truncations"] == 1
 
@@ -125,7 +96,7 @@ def test_cos_rewinds_history_too(tmp_path):
     scn = simfix.scenario_file(tmp_path, events=[cos])
     sim = simfix.run(tmp_path, scenario=scn, until="2h15m", speed=SPEED)
     assert sim.errors() == []
-    st = assert_rewound(sim, tmp_path, "elec", T0 + 75 * MIN, "elec")
+    st = simfix.assert_rewound(sim, tmp_path, "elec", T0 + 75 * MIN, "elec")
     applied = _audit(st, "applied")
     assert [a[2] for a in applied] == ["cos"]
 
@@ -154,7 +125,7 @@ def test_push_spoof_duplicate_and_replay(tmp_path):
         steps=[("40m", spoof), ("1h10m", push), ("1h40m", push), ("1h45m", replay_older)],
     )
     assert sim.errors() == []
-    st = assert_rewound(sim, tmp_path, "elec", T0 + 80 * MIN, "elec")
+    st = simfix.assert_rewound(sim, tmp_path, "elec", T0 + 80 * MIN, "elec")
     c = st["counters"]
     assert c["binding.rejected_source"] >= 1  # the spoof
     assert c["history.truncations"] == 1  # applied once

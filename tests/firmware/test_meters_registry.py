@@ -115,7 +115,13 @@ def test_admits_does_not_allocate():
     reg._lim.period_ms = 1 << 28  # the refusals' log lines: once (a log line allocates)
     for f in frames:
         reg.admits(f)
+    answers = [_Frame(0x5555, 1, True), _Frame(0x5555, 1, False)]  # (response=True)
+    for f in answers:
+        reg.admits(f, True)
+    got = bytearray(2)
     with fwtest.HeapLocked():
         for i in range(len(frames)):
             out[i] = reg.admits(frames[i])
-    assert list(out) == [1, 0, 0, 1, 1]
+        for i in range(2):
+            got[i] = reg.admits(answers[i], True)
+    assert list(out) == [1, 0, 0, 1, 1] and list(got) == [1, 0]

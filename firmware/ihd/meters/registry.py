@@ -77,12 +77,21 @@ class Registry:
                 log.warn("meters", "frame from unbound node 0x%04x ep %d ignored", frame.node,
                          frame.src_ep)  # fmt: skip
             return None
+        return m if self._secure(frame, m, gate) else None
+
+    def _secure(self, frame, meter, gate):
+        # The encryption half of the rule: -> False (counted, logged) for an unencrypted frame
+        # when APS security is required. meter: the Meter it came from, None for an answer to
+        # our request (named by its node; formatted only when logged: 0 B when secured).
         if self.require_aps_security and not frame.secured:
             stats.inc("rejected_insecure")
             if not gate or self._lim.ok(_L_INSECURE):
-                log.warn("meters", "unencrypted frame from %s ignored", m.name)
-            return None
-        return m
+                if meter is None:
+                    log.warn("meters", "unencrypted answer from 0x%04x ignored", frame.node)
+                else:
+                    log.warn("meters", "unencrypted frame from %s ignored", meter.name)
+            return False
+        return True
 
     def source_of(self, frame):
         # -> the bound Meter that sent this frame, or None (logged + counted). 0 B when bound.
@@ -98,12 +107,7 @@ class Registry:
         if frame.cluster not in _GUARDED:
             return True
         if response:
-            if self.require_aps_security and not frame.secured:
-                stats.inc("rejected_insecure")
-                if self._lim.ok(_L_INSECURE):
-                    log.warn("meters", "unencrypted response from 0x%04x ignored", frame.node)
-                return False
-            return True
+            return self._secure(frame, None, True)
         return self._check(frame, True) is not None
 
     @staticmethod

@@ -415,7 +415,9 @@ _OTA_S2C = (
         ("image_data", _OSTR, 0, 0xFF, 0x00),
         ("current_time", _UTC, 0, 0xFF, 0x97),
         ("request_time", _UTC, 0, 0xFF, 0x97),
-        # Absent in the form Silicon Labs' server sends unless built with it (zigpy: optional).
+        # Absent in the form Silicon Labs' server sends unless built with MIN_BLOCK_REQUEST_SUPPORT
+        # (simplicity_sdk ota-server.c: status, CurrentTime 0, RequestTime, then the u16 only
+        # under that #if); zigpy 2.4 requires it, so our decoder takes both.
         ("min_block_period_ms", _OPT | _U16, 0, 0xFF, 0x97),
     )),
     (0x07, "upgrade_end_response", (

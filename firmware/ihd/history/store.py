@@ -39,10 +39,6 @@ class HistoryStore:
     def __init__(self, fs, keys, root="/hist", batch=8, n_meters=2):
         self.fs = fs
         self.keys = keys
-        # One read buffer for every ring file (day files are the largest; +1 shows a longer
-        # file as such): f.read() grew a fresh bytes per read, the allocation that failed
-        # first on a fragmented 160K heap (docs/ram.md: "allocating 636 bytes ... _read").
-        self._rbuf = bytearray(R.HDR_LEN + max(R.DAY_LEN, R.MONTH_LEN) + 4 + 1)
         self.root = root
         self.batch = batch
         self.n = n_meters
@@ -95,14 +91,11 @@ class HistoryStore:
         self.fs.rmdir(path)
 
     def _read(self, path):
-        # -> a view of the file in the read buffer (valid until the next _read), or None.
-        buf = self._rbuf
         try:
             with self.fs.open(path, "rb") as f:
-                n = f.readinto(buf)
+                return f.read()
         except OSError:
             return None
-        return memoryview(buf)[: n or 0]
 
     def _write(self, path, data):
         # littlefs commits a file's new contents atomically at close: old or new, never torn.

@@ -17,10 +17,6 @@ import struct
 
 from micropython import const
 
-# Imported with the rest at boot, not at the first signature check: its long-lived objects then
-# sit low in an unfragmented heap instead of among the verification's big-int garbage.
-from ihd.ota import p256
-
 MAGIC = const(0x0BEEF11E)
 HEADER_VERSION = const(0x0100)
 MIN_HEADER_LEN = const(56)
@@ -387,6 +383,8 @@ class Verifier:
         if self.error or self._e is None or self.sig_ok or self.signer not in self.keys:
             return None
         if self._job is None:
+            from ihd.ota import p256
+
             sig = self._sig
             self._job = p256.Verify(self.keys[self.signer], self._e, bytes(sig[8:40]),
                                     bytes(sig[40:72]))  # fmt: skip

@@ -178,6 +178,8 @@ class App:
             meters=self.meters,
             model=self.model,
         )
+        # the meter's tariff / supplier data and messages, as the control bits say
+        self.tenancy.clearing.connect(self.meters.tenancy_clearer)
         self.build_prepay()
         self.build_ota()
 
@@ -290,7 +292,7 @@ class App:
             bz.alert(alert[0], alert[1])
 
     def _clear_prepay(self, ev):  # tenancy.clearing listener
-        self.prepay.tenancy_clearer(ev.meter, ev.control)
+        self.prepay.tenancy_clearer(ev.meter, ev.control, ev.t)  # ev.t: the effective T
 
     # ---------------- tasks ----------------
 

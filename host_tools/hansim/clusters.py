@@ -111,30 +111,62 @@ class Basic(Cluster):
 
 
 class TimeServer(Cluster):
+    # The device's own clock is the network's (simulated UTC) unless a `hub_time` fault
+    # (docs/scenario-format.md) moves it: `offset_s` added to it, or `fixed` (a raw uint32)
+    # answered whatever the time. Only this device's Time cluster is affected.
     cluster_id = 0x000A
     name = "time"
 
     def __init__(self, device: Any, endpoint: int, master: bool = True):
         self._master = master
+        self.offset_s = 0.0
+        self.fixed: Optional[int] = None
         super().__init__(device, endpoint)
 
+    def clock_unix(self) -> float:
+        return self.device.now() + self.offset_s
+
+    def _utc(self, local: bool = False) -> int:
+        if self.fixed is not None:
+            return self.fixed
+        t = self.clock_unix()
+        v = to_zigbee(t) + (uk_offset_s(t) if local else 0)
+        return min(max(v, 0), 0xFFFFFFFF)
+
+    def fault(
+        self,
+        jump_s: Optional[float] = None,
+        set_unix: Optional[float] = None,
+        value: Optional[int] = None,
+        reset: bool = False,
+    ) -> None:
+        # hub_time event: reset to the network clock, then a jump (cumulative), a new running
+        # time, or a fixed raw value.
+        if reset:
+            self.offset_s, self.fixed = 0.0, None
+        if jump_s is not None:
+            self.offset_s += jump_s
+            self.fixed = None
+        if set_unix is not None:
+            self.offset_s = set_unix - self.device.now()
+            self.fixed = None
+        if value is not None:
+            self.fixed = value
+
     def setup(self) -> None:
-        now = self.device.now
         status = 0x07 if self._master else 0x02  # Master|Synchronized|MasterZoneDst
 
         def dst(i: int) -> int:
-            return to_zigbee(uk_dst_bounds(time.gmtime(now()).tm_year)[i])
+            return to_zigbee(uk_dst_bounds(time.gmtime(self.clock_unix()).tm_year)[i])
 
-        self.attr(0x0000, T_UTC, getter=lambda: to_zigbee(now()), name="Time")
+        self.attr(0x0000, T_UTC, getter=self._utc, name="Time")
         self.attr(0x0001, T_MAP8, status, name="TimeStatus")
         self.attr(0x0002, T_I32, 0, name="TimeZone")
         self.attr(0x0003, T_U32, getter=lambda: dst(0), name="DstStart")
         self.attr(0x0004, T_U32, getter=lambda: dst(1), name="DstEnd")
         self.attr(0x0005, T_I32, 3600, name="DstShift")
-        self.attr(0x0006, T_U32, getter=lambda: to_zigbee(now()), name="StandardTime")
-        self.attr(
-            0x0007, T_U32, getter=lambda: to_zigbee(now()) + uk_offset_s(now()), name="LocalTime"
-        )
+        self.attr(0x0006, T_U32, getter=self._utc, name="StandardTime")
+        self.attr(0x0007, T_U32, getter=lambda: self._utc(local=True), name="LocalTime")
         self.attr(0x0008, T_UTC, to_zigbee(self.device.start_unix), name="LastSetTime")
         self.attr(0x0009, T_UTC, INVALID_UTC, name="ValidUntilTime")
 
@@ -446,6 +478,13 @@ class DeviceManagement(Cluster):
             self.on(0x01, self._get_change_of_supplier)
             self.on(0x03, lambda req: req.default_response(NOT_FOUND))  # GetSiteID
             self.on(0x05, lambda req: req.default_response(NOT_FOUND))  # GetCIN
+
+    def handle(self, req: Request) -> None:
+        # device_management_silent: requests in a window get no answer (the IHD times out)
+        if self.meter.dm_silent_now(req.now, bool(req.fc & zcl.FC_CLUSTER)):
+            self.meter.dm_dropped += 1
+            return
+        super().handle(req)
 
     def tenancy_payload(self, now: float) -> Optional[bytes]:
         ev = self.meter.pending("change_of_tenancy", now)

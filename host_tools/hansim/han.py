@@ -12,7 +12,12 @@ from typing import Any, Callable, Dict, List, Optional
 from . import ezsp as ez
 from . import ota as ota_server
 from . import zdo
-from .clusters import DeviceManagement, publish_change_command, publish_change_payload
+from .clusters import (
+    DeviceManagement,
+    TimeServer,
+    publish_change_command,
+    publish_change_payload,
+)
 from .meters import MeterState, build_devices
 from .pcap import PcapWriter
 from .scenario import Scenario
@@ -235,11 +240,29 @@ class Han:
             self._expiries.append((now + ev["duration_s"], lambda: self.set_hub_online(True)))
         elif kind == "spoof":
             self.spoof(ev)
+        elif kind == "hub_time":
+            self.time_fault(ev)
         elif kind == "slow_responses":
             self.set_slow(ev["target"], ev["delay_s"])
             if ev.get("duration_s"):
                 target = ev["target"]
                 self._expiries.append((now + ev["duration_s"], lambda: self.set_slow(target, 0.0)))
+
+    def time_server(self, device: str = "comms_hub") -> TimeServer:
+        dev = self.hub if device == "comms_hub" else self.meter_devices[device]
+        ts = dev.cluster(TimeServer.cluster_id)
+        assert isinstance(ts, TimeServer)
+        return ts
+
+    def time_fault(self, ev: Dict[str, Any]) -> None:
+        # `hub_time` event: that device's Time attribute only, never the network's clock
+        ts = self.time_server(ev.get("device", "comms_hub"))
+        ts.fault(ev.get("jump_s"), ev.get("set_unix"), ev.get("value"), bool(ev.get("reset")))
+        v = ts.value(0x0000)
+        log.info("%s Time attribute now %d (0x%08X)", ts.device.name, v, v)
+        if ev.get("duration_s"):
+            end = self.clock.now() + ev["duration_s"]
+            self._expiries.append((end, lambda: ts.fault(reset=True)))
 
     def set_hub_online(self, online: bool) -> None:
         log.info("hub %s", "back online" if online else "offline")
@@ -344,4 +367,5 @@ class Han:
             "events_pending": len(self._pending_events),
             "counters": dict(self.counters),
             "ota": self.ota.status() if self.ota is not None else None,
+            "hub_time": self.time_server().value(0x0000),
         }

@@ -43,6 +43,8 @@ class MeterState:
             "change_of_tenancy": [],
             "change_of_supplier": [],
         }
+        self.dm_silent = list(spec.dm_silent)  # [(from, until, commands only)] unix times
+        self.dm_dropped = 0
 
     # ---- energy ----
     def reading_time(self, now: float) -> float:
@@ -103,6 +105,13 @@ class MeterState:
             e["proposed_provider_name_b"] = e["proposed_provider_name"].encode()[:16]
             e["proposed_provider_contact_b"] = e["proposed_provider_contact"].encode()[:19]
         self.events[e["type"]].append(e)
+
+    def dm_silent_now(self, now: float, cluster_command: bool) -> bool:
+        # device_management_silent: is a request to the Device Management server ignored now?
+        return any(
+            t0 <= now < t1 and (cluster_command or not commands_only)
+            for t0, t1, commands_only in self.dm_silent
+        )
 
     def pending(self, kind: str, now: float) -> Optional[Dict[str, Any]]:
         # the latest change the meter has learnt of (at <= now) and not yet expired

@@ -24,6 +24,7 @@ EVENT_TYPES = (
     "slow_responses",
     "hub_offline",
     "spoof",
+    "hub_time",
 )
 SPOOF_FRAMES = ("change_of_tenancy", "change_of_supplier", "report_attributes", "zcl")
 _CHANGE_FIELDS = (
@@ -430,6 +431,7 @@ class MeterSpec:
                 "serial",
                 "prepayment",
                 "ambient_thresholds_w",
+                "device_management_silent",
             ),
             where,
         )
@@ -488,6 +490,26 @@ class MeterSpec:
             raise ScenarioError("%s.ambient_thresholds_w: [low_medium, medium_high]" % where)
         self.low_medium_w = parse_int(thr[0], where + ".ambient_thresholds_w[0]")
         self.medium_high_w = parse_int(thr[1], where + ".ambient_thresholds_w[1]")
+        self.dm_silent = _dm_silent(d.get("device_management_silent", []), start_zb, where)
+
+
+def _dm_silent(windows: Any, start_zb: int, where: str) -> List[Any]:
+    # device_management_silent: [{"at", "duration", "what": "all" | "commands"}] -> [(from,
+    # until, commands_only)] in unix time: the meter's Device Management server ignores
+    # requests in the window (all of them, or only the cluster commands: reads answered).
+    w = where + ".device_management_silent"
+    if not isinstance(windows, list):
+        raise ScenarioError("%s: a list of {at, duration, what}" % w)
+    start = start_zb + 946684800
+    out = []
+    for i, x in enumerate(windows):
+        wi = "%s[%d]" % (w, i)
+        _check_keys(x, ("at", "duration", "what"), wi)
+        t0 = parse_time(_get(x, "at", wi), start, wi + ".at")
+        t1 = t0 + parse_duration(_get(x, "duration", wi), wi + ".duration")
+        what = _choice(x.get("what", "all"), ("all", "commands"), wi + ".what")
+        out.append((t0, t1, what == "commands"))
+    return out
 
 
 class Scenario:
@@ -637,6 +659,8 @@ class Scenario:
         elif kind == "hub_offline":
             _check_keys(e, common + ("duration",), where)
             out["duration_s"] = parse_duration(_get(e, "duration", where), where + ".duration")
+        elif kind == "hub_time":
+            out.update(self._hub_time(e, where, names))
         elif kind == "slow_responses":
             _check_keys(e, common + ("delay", "duration", "target"), where)
             out["delay_s"] = parse_duration(_get(e, "delay", where), where + ".delay")
@@ -646,6 +670,45 @@ class Scenario:
             out["target"] = _choice(
                 e.get("target", "meters"), ("meters", "ncp"), where + ".target"
             )
+        return out
+
+    def _hub_time(self, e: Dict[str, Any], where: str, names: List[str]) -> Dict[str, Any]:
+        # {"type": "hub_time", "jump": "-365d" | "set": time | "value": "0xFFFFFFFE" |
+        #  "reset": true, "duration", "device"}: one device's Time cluster (the Comms Hub's by
+        # default) moved off the network's clock (docs/scenario-format.md "hub_time")
+        _check_keys(e, ("type", "at", "jump", "set", "value", "reset", "duration", "device"),
+                    where)  # fmt: skip
+        out: Dict[str, Any] = {"jump_s": None, "set_unix": None, "value": None}
+        given = [k for k in ("jump", "set", "value", "reset") if k in e]
+        if len(given) != 1:
+            raise ScenarioError("%s: exactly one of jump, set, value, reset" % where)
+        if "jump" in e:
+            j = e["jump"]
+            sign = 1.0
+            if isinstance(j, str) and j[:1] in "+-":
+                sign, j = (-1.0 if j[0] == "-" else 1.0), j[1:]
+            elif isinstance(j, (int, float)) and not isinstance(j, bool) and j < 0:
+                sign, j = -1.0, -j
+            out["jump_s"] = sign * parse_duration(j, where + ".jump")
+        elif "set" in e:
+            out["set_unix"] = parse_time(e["set"], self.start_unix, where + ".set")
+        elif "value" in e:
+            out["value"] = parse_int(e["value"], where + ".value")
+        elif e["reset"] is not True:
+            raise ScenarioError("%s.reset: true" % where)
+        out["duration_s"] = (
+            parse_duration(e["duration"], where + ".duration") if "duration" in e else None
+        )
+        dev = e.get("device", "comms_hub")
+        if dev != "comms_hub":
+            _choice(dev, tuple(names), where + ".device")
+            if self.meter(dev).fuel != "electricity":
+                raise ScenarioError(
+                    "%s.device: %r has no Time cluster (only the Comms Hub and ESMEs)"
+                    % (where, dev)
+                )
+        out["device"] = dev
+        out["reset"] = "reset" in e
         return out
 
     def _spoof(self, e: Dict[str, Any], where: str, names: List[str]) -> Dict[str, Any]:

@@ -467,3 +467,122 @@ def test_xoff_pauses_transmit():
         p.a.stop()
 
     fwtest.run(main())
+
+
+class _AckingPeer(Peer):
+    # A Peer whose NCP end ACKs every host DATA frame as soon as it is written (and records when).
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.sent_at = []  # ticks_ms of each host DATA frame
+        self.dec = ash.Decoder(self._host_frame)
+        self.from_host.tap = lambda b: self.dec.feed(b, len(b))
+        self.rst = 0
+
+    def _host_frame(self, ctrl, n):
+        import time
+
+        if ctrl == ash.RST:
+            self.rst += 1
+            self.to_host.write(b"\x1a" + ash.encode(ash.RSTACK, b"\x02\x0b"))
+        elif not ctrl & 0x80:
+            self.sent_at.append(time.ticks_ms())
+            self.send(ash.ack_ctrl(((ctrl >> 4) + 1) & 7))
+
+    async def connect(self):
+        assert await self.a.reset() == ash.RESET_SOFTWARE
+
+
+def _log_lines():
+    from ihd.runtime import log
+
+    lines = []
+    log.set_sink(lines.append)
+    return lines
+
+
+def test_stray_xoff_is_honoured_once_within_the_bound():
+    # One stray XOFF (0x13) and no XON: the first write waits at most t_xoff_max_ms, counted
+    # and logged, and every later write goes out at once (it used to wait the full bound before
+    # every write until an XON came: 1 s per frame with the defaults).
+    import time
+
+    from ihd.runtime import log
+
+    async def main():
+        lines = _log_lines()
+        p = _AckingPeer(t_xoff_max_ms=150)
+        await p.connect()
+        p.to_host.write(b"\x13")
+        await settle()
+        t0 = time.ticks_ms()
+        for i in range(6):
+            await p.a.send(bytes([i, 0, 0, 5]))
+        dt = time.ticks_diff(time.ticks_ms(), t0)
+        first = time.ticks_diff(p.sent_at[0], t0)
+        assert 80 <= first < 150 + 100, first  # honoured, but only up to the bound
+        assert dt < 150 + 300, dt  # the other five did not wait (it was 6 x 150 ms)
+        assert p.a.c.get("xoff_expired") == 1
+        assert [x for x in lines if "XOFF" in x], lines
+        # More XOFF bytes while the peer's flow control is discredited: ignored until an XON.
+        p.to_host.write(b"\x13")
+        await settle()
+        t1 = time.ticks_ms()
+        await p.a.send(b"\x07\x00\x00\x05")
+        assert time.ticks_diff(time.ticks_ms(), t1) < 140
+        assert p.a.c.get("xoff_expired") == 1
+        p.a.stop()
+        log.set_sink(None)
+
+    fwtest.run(main())
+
+
+def test_xoff_held_long_then_xon_traffic_recovers():
+    # The NCP repeats XOFF every 10 ms for 1.2 s (8x the bound) while the host keeps sending;
+    # then XON. Every frame goes out while the XOFF is held (one bounded pause, not one per
+    # frame nor one per XOFF byte), and after the XON the link behaves exactly as before:
+    # an XOFF is honoured again and an XON releases the pending write at once.
+    import time
+
+    async def main():
+        p = _AckingPeer(t_xoff_max_ms=150)
+        await p.connect()
+        stop = [False]
+
+        async def hold():
+            while not stop[0]:
+                p.to_host.write(b"\x13")
+                await asyncio.sleep_ms(10)
+
+        h = asyncio.create_task(hold())
+        await asyncio.sleep_ms(5)
+        t0 = time.ticks_ms()
+        n = 0
+        while time.ticks_diff(time.ticks_ms(), t0) < 1200:
+            await p.a.send(bytes([n & 0xFF, 0, 0, 5]))
+            n += 1
+            await asyncio.sleep_ms(20)
+        stop[0] = True
+        await h
+        assert n >= 15, n  # it was about 7 (each frame waited the full 150 ms bound)
+        gaps = [time.ticks_diff(b, a) for a, b in zip(p.sent_at, p.sent_at[1:])]
+        assert max(gaps[1:]) < 150, gaps  # after the one bounded pause, no write waited
+        assert p.a.c.get("xoff_expired") == 1
+        p.to_host.write(b"\x11")  # XON: the peer's flow control is trusted again
+        await settle()
+        t1 = time.ticks_ms()
+        for i in range(5):
+            await p.a.send(bytes([i, 1, 0, 5]))
+        assert time.ticks_diff(time.ticks_ms(), t1) < 140
+        p.to_host.write(b"\x13")  # a real XOFF: honoured ...
+        await settle()
+        t = asyncio.create_task(p.a.send(b"\x09\x01\x00\x05"))
+        await asyncio.sleep_ms(50)
+        k = len(p.sent_at)
+        assert not t.done()
+        p.to_host.write(b"\x11")  # ... until its XON, which releases the write at once
+        await t
+        assert len(p.sent_at) == k + 1
+        assert p.a.c.get("xoff_expired") == 1 and p.a.state == ash.ST_CONNECTED
+        p.a.stop()
+
+    fwtest.run(main())

@@ -195,3 +195,55 @@ def test_full_store_truncate_cost_ram_and_unrecoverable():
     s.flush()
     _, s3 = powercut.boot(bytes(dev.data), 512, 256)
     assert s3.visible_from(0) == t_cut and s3.today(0, t_cut)[17][2] == 9
+
+
+def test_future_dated_files_are_repaired_once_the_clock_is_known():
+    # Issue 13: an older firmware took a hub time a year ahead and wrote 16 days there (ring
+    # rollovers folded into month files a year ahead too). Those files pinned the newest day:
+    # every real half-hour was refused as too old (history.rejected_old), across reboots, with
+    # no log line. Now: without a clock nothing is decided (refused, but logged); with the
+    # clock set, the future-dated files go and the real half-hours are taken.
+    from ihd.history.view import HistoryView
+    from ihd.runtime import clock, log
+
+    dev, s = powercut.boot(block_count=200)
+    _fill(s, 3, meters=(0, 1), first_day=18)  # real: days 18..20, today is day 20
+    _fill(s, 16, meters=(0,), first_day=385)  # a year ahead, elec only
+    assert s.visible_from(0) == 0
+    now = T0_S + 20 * 86400 + 13 * 3600 + 60
+    hh = now - now % 1800 - 1800  # the half-hour that just closed
+    clock.reset()
+    try:
+        dev, s = powercut.boot(bytes(dev.data), block_count=200)  # across a reboot
+        assert not s.append(0, hh, 77, 770)  # no clock: refused as before...
+        assert s.c.get("rejected_old") == 1 and s.c.get("future_files") == 0
+        assert any("refused: older than the half-hour ring" in x for x in log.recent())
+        clock.set_source(lambda: now)
+        view = HistoryView(s)
+        assert view.append(0, hh, 77, 770)  # ... with one: repaired, then taken
+        assert s.c.get("future_files") >= 10  # every day file, the future months
+        assert any("written under a wrong clock" in x for x in log.recent())
+        assert view.append(0, hh + 1800, 78, 780)
+        view.flush()
+        for _, s2 in ((0, s), powercut.boot(bytes(dev.data), block_count=200)):
+            recs = s2.dump(0)
+            assert recs and max(r[1] for r in recs) < T0_S + 21 * 86400
+            assert ("hh", hh, 77, 770) in recs and ("hh", hh + 1800, 78, 780) in recs
+            days = s2.series(0, B.RES_DAY, now, 3)
+            day_e = sum(100 + i for i in range(48))
+            assert [d[2] for d in days[:2]] == [day_e, day_e]  # the real days, kept
+            assert s2.dump(1) == s.dump(1)  # the gas meter had nothing to repair
+            assert s2.c.get("rejected_old") == 0 or s2 is s
+        # pending records dated ahead (taken while the clock was wrong) go too
+        dev, s3 = powercut.boot(bytes(dev.data), block_count=200)
+        clock.set_source(None)
+        assert s3.append(1, T0_S + 40 * 86400, 5, 5)  # the clock unknown: taken
+        clock.set_source(lambda: now)
+        assert s3.append(1, hh + 3600, 6, 6)
+        s3.flush()
+        assert max(r[1] for r in s3.dump(1)) < T0_S + 21 * 86400
+        # an old record is still only refused when the store's days are real
+        assert not s3.append(1, T0_S + 5 * 86400, 1, 1)
+        assert ("hh", hh + 3600, 6, 6) in s3.dump(1)
+    finally:
+        clock.reset()

@@ -458,15 +458,153 @@ def test_debt_registers_and_accumulated_debt():
 # ---------------- change of tenancy ----------------
 
 
-def test_log_cleared_only_by_cot_clear_prepayment_bit():
-    s, z, _, _, _, path = _setup()
-    fwtest.run(s.top_up("elec", _code(700)))
+T_COT = 100_500  # implementation time of the change in these tests (setup: now = 100_000)
+
+
+def _old_and_new(s, t):
+    # The previous occupant tops up both meters before T; the new one tops up the ESME after.
+    fwtest.run(s.top_up("elec", _code(700)))  # 100_000
     fwtest.run(s.top_up("gas", CS01B))
-    s.tenancy_clearer("elec", 0x0200)
-    assert len(s.top_up_log()) == 2
-    s.tenancy_clearer("elec", 0x4000 | 0x0200)
+    t[0] = T_COT + 100
+    fwtest.run(s.top_up("elec", _code(800)))  # the new occupant's, after T
+
+
+def test_top_up_log_cleared_before_t_only_per_bit():
+    # Clear IHD Data - Consumer (0x200), Clear Transaction Log (0x2000) and Clear Prepayment Data
+    # (0x4000) each clear the meter's top-up log made before T; what the new occupant did from T
+    # on stays, so does the other meter's. Bits 7, 8, 10 (and none) leave the log alone.
+    from ihd.state import utrn as U
+
+    for bits in (0x0000, 0x0080, 0x0100, 0x0400, 0x1800, 0x0200, 0x2000, 0x4000, 0x6600):
+        s, z, _, t, _, path = _setup()
+        _old_and_new(s, t)
+        s.tenancy_clearer("elec", bits, T_COT)
+        got = [(e[1], e[4][-4:]) for e in s.top_up_log()]
+        new = ("elec", U.mask(_code(800))[-4:])
+        if bits & 0x6200:
+            assert got == [new, ("gas", "8605")], (bits, got)
+        else:
+            assert len(got) == 3, (bits, got)
+        assert [(e[1], e[4][-4:]) for e in PrepaySvc(z, path).top_up_log()] == got  # persisted
+
+
+def test_clear_at_t_keeps_a_top_up_made_at_t():
+    s, z, _, t, _, _ = _setup()
+    fwtest.run(s.top_up("elec", _code(700)))
+    s.tenancy_clearer("elec", 0x4000, 100_000)  # T = the second of that top-up
+    assert len(s.top_up_log()) == 1
+    s.tenancy_clearer("elec", 0x4000, 100_001)
+    assert s.top_up_log() == []
+
+
+def test_pending_code_cleared_only_if_entered_before_t():
+    # A code left without an answer is the consumer's: 0x200 and 0x4000 drop it when it was
+    # typed before T, never when typed after; the transaction log bit alone keeps it.
+    for bits, dropped in ((0x2000, False), (0x0200, True), (0x4000, True)):
+        s, z, _, t, _, path = _setup()
+        z.meters[ELEC[0]].silent = True
+        z.meters[GAS[0]].silent = True
+        fwtest.run(s.top_up("elec", _code(900)))  # before T
+        t[0] = T_COT + 10
+        fwtest.run(s.top_up("gas", _code(901)))  # after T
+        s.tenancy_clearer("elec", bits, T_COT)
+        s.tenancy_clearer("gas", bits, T_COT)
+        s2 = PrepaySvc(z, path)
+        for svc in (s, s2):
+            assert (svc.pending("elec") is None) == dropped, bits
+            assert svc.pending("gas") == _code(901)
+
+
+def test_lockout_cleared_only_when_earned_before_t():
+    from ihd.state import prepay as P
+
+    bad = CS01B[:19] + "0"
+    s, z, _, t, _, path = _setup()
+    for _ in range(3):
+        fwtest.run(s.top_up("gas", bad))  # the previous occupant's: locked
+    assert s.lock_remaining_s() == 60
+    s.tenancy_clearer("gas", 0x2000 | 0x0200, T_COT)  # not prepayment data: the lock stays
+    assert s.lock_remaining_s() == 60
+    s.tenancy_clearer("gas", 0x4000, T_COT)
+    assert s.lock_remaining_s() == 0 and PrepaySvc(z, path).lock_remaining_s() == 0
+    t[0] = T_COT + 10  # the new occupant's rejections after T are kept
+    for _ in range(3):
+        r = fwtest.run(s.top_up("gas", bad))
+    assert r.lock_s == 60
+    s.tenancy_clearer("gas", 0x4000, T_COT)
+    assert s.lock_remaining_s() == 60
+    assert fwtest.run(s.top_up("elec", CS01B)).code == P.LOCKED
+
+
+def test_alerts_before_t_cleared_and_re_armed():
+    # The previous occupant's low-credit alert: gone from the list (0x200, 0x4000) and, with
+    # prepayment data cleared, re-armed so that the new occupant hears it at the next crossing.
+    from ihd.state import prepay as P
+
+    s, z, mdl, t, buzz, path = _setup()
+    fwtest.run(s.refresh("elec"))
+    z.report(ELEC[0], ELEC[1], 0x0001, 200_000)  # low: alert, disarmed
+    assert buzz == [("elec", P.ALERT_LOW_CREDIT)] and s.alerts()
+    s.tenancy_clearer("elec", 0x2000, T_COT)  # transaction log only: the alert stays
+    assert s.alerts()
+    s.tenancy_clearer("elec", 0x0200, T_COT)
+    assert s.alerts() == []
+    t[0] = T_COT + 10
+    z.report(ELEC[0], ELEC[1], 0x0001, 190_000)  # still low, not re-armed: no new alert
+    assert len(buzz) == 1
+    s.tenancy_clearer("elec", 0x4000, T_COT)
+    assert PrepaySvc(z, path).ledger.armed("elec", P.ALERT_LOW_CREDIT)  # persisted
+    z.meters[ELEC[0]].attrs[0x0001] = 180_000
+    fwtest.run(s.refresh("elec"))  # the re-read the clear asked for: still low, alert
+    assert buzz == [("elec", P.ALERT_LOW_CREDIT)] * 2
+    # that one fired after T: the same clear (the watcher re-running) keeps it
+    s.tenancy_clearer("elec", 0x4000 | 0x0200, T_COT)
+    assert [a[:2] for a in s.alerts()] == [("elec", P.ALERT_LOW_CREDIT)]
+    z.report(ELEC[0], ELEC[1], 0x0001, 170_000)
+    assert len(buzz) == 2
+
+
+def test_prepayment_data_bit_re_reads_the_account():
+    s, z, mdl, t, _, _ = _setup()
+    fwtest.run(s.refresh("elec"))
+    assert s.account("elec").known()
+    s._wake.clear()
+    s.tenancy_clearer("elec", 0x0200, T_COT)
+    assert s.account("elec").known() and s._wake.is_set()  # refreshed whatever the bits
+    s.tenancy_clearer("elec", 0x4000, T_COT)
+    assert not s.account("elec").known()  # the values as last heard are gone
+    fwtest.run(s.refresh("elec"))
+    assert s.account("elec").known()
+
+
+def test_ledger_from_before_entry_times_loads():
+    # A state file written before the entries carried times: it loads; its entries count as
+    # made before any T.
+    import json
+
+    from ihd.prepay.ledger import Ledger
+    from ihd.runtime import atomic
+
+    s, z, _, t, _, path = _setup()
+    old = {"rejects": 1, "lock_level": 0, "lock_until": 0, "pending": {"gas": CS01B},
+           "log": [[99_000, "gas", 1, 0, "x"]], "disarmed": ["gas/low_credit"]}  # fmt: skip
+    atomic.write(path, json.dumps(old).encode())
+    led = Ledger(path)
+    led.load()
+    assert led.pending == {"gas": CS01B} and not led.armed("gas", "low_credit")
+    s2 = PrepaySvc(z, path)
+    s2.tenancy_clearer("gas", 0x4000, T_COT)
+    led = Ledger(path)
+    led.load()
+    assert led.pending == {} and led.log == [] and led.armed("gas", "low_credit")
+    assert led.rejects == 0
+
+
+def test_clear_log_still_forgets_everything():
+    s, z, _, t, _, path = _setup()
+    _old_and_new(s, t)
+    s.clear_log("elec")
     assert [e[1] for e in s.top_up_log()] == ["gas"]
-    assert [e[1] for e in PrepaySvc(z, path).top_up_log()] == ["gas"]  # persisted
     s.clear_log()
     assert s.top_up_log() == [] and PrepaySvc(z, path).top_up_log() == []
 

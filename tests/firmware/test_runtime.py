@@ -155,3 +155,63 @@ def test_clock_scale_fast_forward():
     fwtest.run(clock.sleep_s(2))  # 2 simulated s = 20 ms real
     assert time.ticks_diff(time.ticks_ms(), t0) < 200
     clock.reset()
+
+
+def test_clock_refuses_every_invalid_marker():
+    from ihd.runtime import clock
+
+    clock.reset()
+    for bad in (0, 0xFFFFFFFF, 0xFFFFFFFE):
+        assert not clock.set_utc(bad), bad
+        assert not clock.synced()
+    clock.reset()
+
+
+def test_clock_deadlines_are_monotonic_whatever_the_wall_clock_does():
+    # Issue 13: a loop's next deadline computed on the wall clock slept for a year after a
+    # hub time jump. clock.deadline() is ticks: a step either way leaves it where it was.
+    import time
+
+    from ihd.runtime import clock
+
+    year = 365 * 86400
+    clock.reset()
+    clock.set_utc(820000000)
+    dl = clock.deadline(60)
+    assert not clock.due(dl) and 59000 <= clock.left_ms(dl) <= 60000
+    clock.set_utc(820000000 - year)
+    assert not clock.due(dl) and clock.left_ms(dl) > 59000
+    clock.set_utc(820000000 + year)
+    assert not clock.due(dl) and clock.left_ms(dl) > 59000
+    assert clock.due(clock.deadline(0)) and clock.due(clock.deadline(-5))
+    later = clock.deadline(120)
+    assert clock.sooner(dl, later) == dl and clock.sooner(later, dl) == dl
+    # far-off deadlines are capped inside the ticks range (never wrap to "due")
+    assert not clock.due(clock.deadline(10 * year))
+    # wait(): until the deadline (x100 fast-forward: 2 s = 20 ms), or the event, or min_s
+    clock.set_scale(100)
+
+    async def wait(s, min_s=1):
+        await clock.wait(asyncio.Event(), clock.deadline(s), min_s)
+
+    t0 = time.ticks_ms()
+    fwtest.run(wait(2))
+    assert 15 <= time.ticks_diff(time.ticks_ms(), t0) < 200
+    t0 = time.ticks_ms()
+    fwtest.run(wait(0, min_s=1))  # due already: still 1 s (10 ms), no busy loop
+    assert 5 <= time.ticks_diff(time.ticks_ms(), t0) < 200
+
+    async def both():
+        ev = asyncio.Event()
+
+        async def set_soon():
+            await asyncio.sleep_ms(10)
+            ev.set()
+
+        asyncio.create_task(set_soon())
+        await clock.wait(ev, clock.deadline(3600))
+
+    t0 = time.ticks_ms()
+    fwtest.run(both())
+    assert time.ticks_diff(time.ticks_ms(), t0) < 500
+    clock.reset()

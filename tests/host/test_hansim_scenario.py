@@ -579,3 +579,105 @@ def test_spoof_event_report_attributes_and_raw_zcl():
     impl = to_zigbee(scn.start_unix + 3600)
     assert m[2] == 0x01  # PublishChangeOfSupplier
     assert m[3:] == struct.pack("<IIBIII", 1, 2, 0, 3, impl, 0x200) + b"\x05Rogue\x00"
+
+
+# ---- hub_time: one device's Time cluster off the network's clock -------------------------------
+
+
+def _read_time(han, node):
+    (rsp,) = _zcl(han, node, 0x000A, bytes((0x00, 0x51, 0x00, 0x00, 0x00)))
+    assert rsp[3:6] == bytes((0x00, 0x00, 0x00))  # attr 0x0000, SUCCESS
+    return struct.unpack_from("<I", rsp, 7)[0]
+
+
+def test_hub_time_events_jump_set_value_and_expire():
+    d = _default_dict()
+    d["events"] = [
+        {"type": "hub_time", "at": "+10m", "jump": "+365d"},
+        {"type": "hub_time", "at": "+20m", "jump": "-2h"},  # on top: +365d -2h
+        {"type": "hub_time", "at": "+30m", "jump": -31536000, "device": "esme"},
+        {"type": "hub_time", "at": "+40m", "value": "0xFFFFFFFE", "duration": "10m"},
+        {"type": "hub_time", "at": "+1h", "set": "2030-06-01T00:00:00Z"},
+        {"type": "hub_time", "at": "+70m", "reset": True},
+    ]
+    scn = scenario.from_dict(d, "t.json")
+    clock = SimClock(scn.start_unix, speed=0.0)
+    han = Han(scn, clock)
+    han.ezsp = FakeEzsp(scn.ncp_node_id)
+    han.network_up(True)
+
+    def at(minutes):
+        clock.set(scn.start_unix + minutes * 60)
+        han.tick()
+        return to_zigbee(clock.now())
+
+    real = at(5)
+    assert _read_time(han, 0x0000) == real == _read_time(han, 0x1234)
+    real = at(10)
+    assert _read_time(han, 0x0000) == real + 365 * 86400
+    assert _read_time(han, 0x1234) == real  # the meter keeps the network's time
+    assert han.clock.now() == scn.start_unix + 600  # and so does the network
+    real = at(20)
+    assert _read_time(han, 0x0000) == real + 365 * 86400 - 7200
+    real = at(30)
+    assert _read_time(han, 0x1234) == real - 365 * 86400
+    real = at(40)
+    assert _read_time(han, 0x0000) == 0xFFFFFFFE
+    assert han.status()["hub_time"] == 0xFFFFFFFE
+    real = at(50)  # the fixed value expired: back to the network's clock
+    assert _read_time(han, 0x0000) == real
+    real = at(60)
+    assert _read_time(han, 0x0000) == to_zigbee(parse_iso_utc("2030-06-01T00:00:00Z"))
+    real = at(65)
+    assert _read_time(han, 0x0000) == to_zigbee(parse_iso_utc("2030-06-01T00:05:00Z"))
+    real = at(70)
+    assert _read_time(han, 0x0000) == real
+    assert _read_time(han, 0x1234) == real - 365 * 86400  # reset names the hub only
+
+
+@pytest.mark.parametrize(
+    "event, message",
+    [
+        ({"jump": "1y"}, "events[0].jump: bad duration"),
+        ({"jump": "+1h", "value": 0}, "exactly one of jump, set, value, reset"),
+        ({}, "exactly one of jump, set, value, reset"),
+        ({"value": "0x1FFFFFFFF"}, "events[0].value: 8589934591 out of range"),
+        ({"reset": False}, "events[0].reset: true"),
+        ({"jump": "+1h", "device": "gpf"}, "'gpf' has no Time cluster"),
+        ({"jump": "+1h", "device": "wind"}, "events[0].device: 'wind' is not one of"),
+        ({"jump": "+1h", "speed": 2}, "unknown field(s) speed"),
+    ],
+)
+def test_hub_time_validation(event, message):
+    d = _default_dict()
+    d["events"] = [dict({"type": "hub_time", "at": "+1m"}, **event)]
+    with pytest.raises(ScenarioError) as ei:
+        scenario.from_dict(d, "x.json")
+    assert message in str(ei.value)
+
+
+def test_hub_time_from_the_control_channel():
+    async def main():
+        sim = Simulator(scenario.load("default"), speed=0.0001)
+        addr = await sim.start_control("127.0.0.1", 0)
+        host, port = addr.rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+
+        async def ask(req):
+            writer.write((json.dumps(req) + "\n").encode())
+            await writer.drain()
+            return json.loads(await reader.readline())
+
+        try:
+            ev = {"type": "hub_time", "jump": "-365d"}
+            assert await ask({"cmd": "event", "event": ev}) == {"ok": True}
+            st = await ask({"cmd": "status"})
+            now = (await ask({"cmd": "time"}))["zigbee"]
+            assert abs(st["hub_time"] - (now - 365 * 86400)) <= 2
+            v = await ask({"cmd": "read", "device": "comms_hub", "cluster": 0x000A, "attr": 0})
+            assert abs(v["value"] - (now - 365 * 86400)) <= 2
+        finally:
+            writer.close()
+            await sim.close()
+
+    asyncio.run(main())

@@ -11,6 +11,12 @@
 #   backfill_cost_mp i32, then 48 x (energy_wh u32, cost_mp i32); energy 0xFFFFFFFF = no data.
 # Month payload (kind 2), 288 bytes: month index u32 (months since 2000-01), reserved u32,
 #   day flags 32 x u8, then 31 x (energy_wh u32, cost_mp i32); energy 0xFFFFFFFF = no data.
+# Ledger payload (kind 3; store.py "ledger"), 8 + n_day + n_month bytes: base_day u32 (newest day
+#   held by the day ring), base_month u32 (newest month held by the month ring), then one byte per
+#   ring file, day ring first: bits 0..5 rows held (half-hours with data / days with data), bit 6
+#   the day file holds the meter's own day total (DF_BACKFILL), bit 7 the file holds an index
+#   older than the ring's window below base (which one is not kept). 0 = no rows expected. The
+#   index of a file in the window is implied: the one in (base - ring, base] at its ring position.
 import binascii
 import struct
 
@@ -21,6 +27,7 @@ MAGIC = b"IHH"
 VERSION = const(1)
 KIND_DAY = const(1)
 KIND_MONTH = const(2)
+KIND_LEDGER = const(3)
 HDR_LEN = const(20)
 _HDR_FMT = "<3sBBBHI8s"
 ABSENT = const(0xFFFFFFFF)
@@ -38,6 +45,11 @@ DF_POSTVF = const(2)  # rebuilt at a truncation: holds only consumption at/after
 # Month day flags
 MF_BACKFILL = const(1)
 MF_POSTVF = const(2)
+# Ledger row bytes
+LG_ROWS = const(0x3F)
+LG_BACKFILL = const(0x40)
+LG_OLDER = const(0x80)
+LEDGER_HDR = const(8)
 
 
 def new_day(day):
@@ -84,6 +96,42 @@ def set_day_meta(p, flags, standing_mp, bf_energy_wh, bf_cost_mp):
     struct.pack_into("<IiIi", p, 4, flags, standing_mp, bf_energy_wh, bf_cost_mp)
 
 
+def day_rows(p):
+    # Ledger byte of a day payload: half-hours with data | LG_BACKFILL. Allocation-free (bytes,
+    # not struct: an unpacked tuple per slot would allocate).
+    n = 0
+    for i in range(48):
+        o = DAY_SLOT_OFF + 8 * i
+        if p[o] & p[o + 1] & p[o + 2] & p[o + 3] != 0xFF:
+            n += 1
+    if p[4] & DF_BACKFILL:  # flags u32, little endian
+        n |= LG_BACKFILL
+    return n
+
+
+def month_rows(p):
+    # Ledger byte of a month payload: days with data. Allocation-free.
+    n = 0
+    for i in range(31):
+        o = MONTH_DAY_OFF + 8 * i
+        if p[o] & p[o + 1] & p[o + 2] & p[o + 3] != 0xFF:
+            n += 1
+    return n
+
+
+def ledger_pack(base_day, base_month, rows):
+    # rows: bytearray of ledger bytes, day ring then month ring -> payload.
+    p = bytearray(LEDGER_HDR + len(rows))
+    struct.pack_into("<II", p, 0, base_day, base_month)
+    p[LEDGER_HDR:] = rows
+    return p
+
+
+def ledger_base(p):
+    # -> (base_day, base_month)
+    return struct.unpack_from("<II", p, 0)
+
+
 def month_day(p, i):
     # i = mday - 1 -> (energy_wh, cost_mp, flags) or None
     e, c = struct.unpack_from("<ii", p, MONTH_DAY_OFF + 8 * i)
@@ -123,6 +171,27 @@ def seal(kind, meter, epoch, key, nonce, payload):
     struct.pack_into("<I", out, HDR_LEN + len(payload), crc)
     _ctr_xor(key, nonce, out, HDR_LEN)
     return out
+
+
+def sealed_epoch(data):
+    # The epoch in a file's plaintext header, or -1 if it is not one of ours.
+    if len(data) < HDR_LEN or data[:3] != MAGIC:
+        return -1
+    return struct.unpack_from("<I", data, 8)[0]
+
+
+def open_damaged(data, kind, meter, epoch, key, length):
+    # The payload of a file whose crc fails, decrypted anyway, only to estimate what it held
+    # (never served: CTR keeps a flipped bit where it was, a flipped nonce garbles it all);
+    # None if the header is not one of ours for (kind, meter, epoch) or the length is wrong.
+    if len(data) != HDR_LEN + length + 4:
+        return None
+    magic, ver, k, m, _, ep, nonce = struct.unpack_from(_HDR_FMT, data, 0)
+    if magic != MAGIC or ver != VERSION or k != kind or m != meter or ep != epoch:
+        return None
+    buf = bytearray(data)
+    _ctr_xor(key, bytes(nonce), buf, HDR_LEN)
+    return buf[HDR_LEN : HDR_LEN + length]
 
 
 def open_sealed(data, kind, meter, epoch, key, length):

@@ -22,7 +22,7 @@ from micropython import const
 from ihd.history import buckets as B
 from ihd.history import records as R
 from ihd.history.keys import new_key
-from ihd.runtime import log
+from ihd.runtime import clock, log
 from ihd.runtime.counters import Counters
 from ihd.state import fuels as FU
 
@@ -33,6 +33,39 @@ _DAY_S = const(86400)
 _HH_S = const(1800)
 _DIR = const(0x4000)
 _STANDING = const(-1)  # pending marker: (day_start_s, _STANDING, standing_mp)
+_FUTURE_SLACK_DAYS = const(1)  # a day file up to this far after the clock's day is not future
+_ENOENT = const(2)
+_PRESENT = const(0)  # _check: how a ring file was found
+_MISSING = const(1)
+_UNREADABLE = const(2)
+_DAMAGED = const(3)
+_NFILES = const(25)  # ring files per meter and epoch: DAY_RING + MONTH_RING (the ledger)
+_LEDGER_LEN = const(33)  # records.LEDGER_HDR + _NFILES
+
+
+def _ahead(a, b):
+    # Ledger payload a says more than b (None: nothing): newer bases, or more rows.
+    if b is None:
+        return True
+    ka, kb = R.ledger_base(a), R.ledger_base(b)
+    if ka != kb:
+        return ka > kb
+    na = nb = 0
+    for i in range(R.LEDGER_HDR, len(a)):
+        na += a[i] & R.LG_ROWS
+        nb += b[i] & R.LG_ROWS
+    return na > nb
+
+
+class _Ledger:
+    # RAM ledger of one meter's epoch: per ring file (day ring, then month ring) the index it
+    # holds (-1 none), its ledger byte (records.py: rows | LG_BACKFILL), and whether it was
+    # reported unreadable already (not counted again).
+    def __init__(self, epoch):
+        self.epoch = epoch
+        self.idx = [-1] * _NFILES
+        self.rows = bytearray(_NFILES)
+        self.bad = bytearray(_NFILES)
 
 
 class HistoryStore:
@@ -56,6 +89,12 @@ class HistoryStore:
                 "backfill_refused",
                 "folds",
                 "truncations",
+                "future_files",
+                "rows_lost",
+                "bad_missing",
+                "bad_rollbacks",
+                "read_errors",
+                "ledger_errors",
             ),
         )
         self._open()
@@ -91,10 +130,18 @@ class HistoryStore:
         self.fs.rmdir(path)
 
     def _read(self, path):
+        # -> the file's bytes, or None. A missing file is None quietly, and so is an empty one
+        # (what a power cut while creating it leaves: littlefs commits the create at open, the
+        # data at close). Any other error (littlefs reports damaged metadata as EILSEQ 84, a
+        # device EIO 5) is logged and counted, and is None too: _load accounts for what the
+        # file held (the ledger below).
         try:
             with self.fs.open(path, "rb") as f:
-                return f.read()
-        except OSError:
+                return f.read() or None
+        except OSError as e:
+            if e.args and e.args[0] != _ENOENT:
+                self.c.inc("read_errors")
+                log.warn(_TAG, "%s unreadable (%s)", path, e)
             return None
 
     def _write(self, path, data):
@@ -107,23 +154,279 @@ class HistoryStore:
         return k[0], k[2], self._edir(meter, k[0])
 
     def _load(self, meter, ctx, kind, slot):
+        # A ring file's payload or None, checked against the ledger (a file that is unreadable,
+        # missing or older than the store wrote it is a drop: logged and counted, once).
         epoch, key, d = ctx
         if kind == R.KIND_DAY:
-            path, ln = d + "/d%d" % slot, R.DAY_LEN
+            path, ln, i = d + "/d%d" % slot, R.DAY_LEN, slot
         else:
-            path, ln = d + "/m%d" % slot, R.MONTH_LEN
+            path, ln, i = d + "/m%d" % slot, R.MONTH_LEN, DAY_RING + slot
+        led = self._ledger(meter, ctx)
         data = self._read(path)
-        if data is None:
-            return None
-        p = R.open_sealed(data, kind, meter, epoch, key, ln)
+        p = None if data is None else R.open_sealed(data, kind, meter, epoch, key, ln)
+        if led is None:  # the new epoch of a truncation in progress (ledgered when current)
+            if p is None and data is not None:
+                self.c.inc("bad_files")
+            return p
         if p is None:
-            self.c.inc("bad_files")
+            if data is not None and not led.bad[i]:
+                led.bad[i] = 1
+                self._bad_file(meter, kind, slot, led.rows[i])
+            if led.rows[i]:
+                how = _MISSING if data is None else _UNREADABLE
+                self._check(meter, kind, slot, led.idx[i], led.rows[i], 0, -1, 0, how)
+                led.idx[i] = -1
+                led.rows[i] = 0
+                self._ledger_write(meter, ctx, led)  # reported: not again after a reboot
+            return p
+        ai = R.rec_index(p)
+        ar = R.day_rows(p) if kind == R.KIND_DAY else R.month_rows(p)
+        if ai != led.idx[i] or ar != led.rows[i]:
+            # littlefs fell back to an older commit since the audit (or the file changed)
+            self._check(meter, kind, slot, led.idx[i], led.rows[i], 0, ai, ar, _PRESENT)
+            led.idx[i] = ai
+            led.rows[i] = ar
+            led.bad[i] = 0
+            self._ledger_write(meter, ctx, led)
         return p
 
     def _store(self, meter, ctx, kind, slot, payload):
         epoch, key, d = ctx
         name = ("/d%d" if kind == R.KIND_DAY else "/m%d") % slot
         self._write(d + name, R.seal(kind, meter, epoch, key, os.urandom(8), payload))
+        self._noted(meter, ctx, kind, slot, payload)
+
+    # ---- flash faults: the ledger (what each ring file should hold) ----
+    # A flipped bit in a file makes it unreadable (crc). One in littlefs metadata makes littlefs
+    # fall back to an older commit: a file then reads as an older version of itself, or is
+    # gone, and nothing in it says so. To tell a lost file from an empty slot, the store keeps
+    # per meter a ledger of what it last wrote into each ring file (index held, rows: records.py
+    # "Ledger payload"), in RAM and in <root>/l/<meter>: sealed with the epoch key, rewritten
+    # after every file write, in another directory than the files (other littlefs metadata
+    # blocks: one bad block cannot take both back). Every file read is checked against the RAM
+    # ledger; the first read of a meter after boot checks every ring file against the ledger
+    # on flash (the audit) and rebuilds the ledger from the files when it is missing or of
+    # another epoch (a truncation since: the new epoch is ledgered from its files when it
+    # becomes current). A drop is logged with what was lost (meter, file, day or month, rows)
+    # and counted: rows_lost (half-hours, day totals, meter day totals), bad_files
+    # (unreadable), bad_missing (gone), bad_rollbacks (an older version), once per drop.
+
+    _leds = None  # per meter _Ledger of its current epoch (made on first use by _ledger)
+
+    def _ledger(self, meter, ctx):
+        # The RAM ledger of ctx's epoch if it is the meter's current one (audited on first use).
+        epoch = ctx[0]
+        if epoch != self.keys.epoch(meter):
+            return None
+        leds = self._leds
+        if leds is None:
+            leds = self._leds = [None] * self.n
+        led = leds[meter]
+        if led is None or led.epoch != epoch:
+            led = leds[meter] = self._audit(meter, ctx)
+        return led
+
+    def _noted(self, meter, ctx, kind, slot, payload):
+        # After a ring file write: the ledger follows (RAM, then flash).
+        led = self._ledger(meter, ctx)
+        if led is None:
+            return
+        i = slot if kind == R.KIND_DAY else DAY_RING + slot
+        idx = R.rec_index(payload)
+        new = led.idx[i] != idx  # a new day (month) in its ring position: the copy follows
+        led.idx[i] = idx
+        led.rows[i] = R.day_rows(payload) if kind == R.KIND_DAY else R.month_rows(payload)
+        led.bad[i] = 0
+        self._ledger_write(meter, ctx, led, new)
+
+    def _witness_write(self, meter, p):
+        # The ledger's copy in the raw key region (outside littlefs: keys.py "witness").
+        try:
+            self.keys.set_witness(meter, p)
+            self.keys.commit()
+        except OSError as e:
+            self.c.inc("ledger_errors")
+            log.warn(_TAG, "%s: ledger copy not written to the key region (%s)", FU.KEYS[meter], e)
+
+    def _forget(self, meter, kind, slot):
+        # Call after removing a ring file on purpose: its rows are no longer expected.
+        leds = self._leds
+        led = None if leds is None else leds[meter]
+        if led is not None and led.epoch == self.keys.epoch(meter):
+            i = slot if kind == R.KIND_DAY else DAY_RING + slot
+            led.idx[i] = -1
+            led.rows[i] = led.bad[i] = 0
+            self._ledger_write(meter, self._ctx(meter), led)
+
+    def _lpath(self, meter):
+        return self.root + "/l/" + FU.KEYS[meter]
+
+    def _ledger_payload(self, led):
+        bd = bm = 0
+        rows = bytearray(led.rows)
+        for i in range(_NFILES):
+            if rows[i]:
+                if i < DAY_RING:
+                    bd = max(bd, led.idx[i])
+                else:
+                    bm = max(bm, led.idx[i])
+        for i in range(_NFILES):
+            if rows[i] and led.idx[i] <= (bd - DAY_RING if i < DAY_RING else bm - MONTH_RING):
+                rows[i] |= R.LG_OLDER
+        return R.ledger_pack(bd, bm, rows)
+
+    def _ledger_write(self, meter, ctx, led, copy=False):
+        # -> the payload written, or None. Never raises OSError: the files are the data, the
+        # ledger only their inventory. Its copy in the key region follows when `copy` (a new
+        # file: about once a day), when there is none for this epoch yet, and when the ledger
+        # went below it (a drop, a removal): so the copy is never ahead of a written ledger.
+        p = self._ledger_payload(led)
+        try:
+            self._mkdir(self.root + "/l")
+            self._write(
+                self._lpath(meter), R.seal(R.KIND_LEDGER, meter, ctx[0], ctx[1], os.urandom(8), p)
+            )
+        except OSError as e:
+            self.c.inc("ledger_errors")
+            log.warn(_TAG, "%s: ledger not written (%s)", FU.KEYS[meter], e)
+            return None
+        w = self.keys.witness[meter]
+        if copy or w is None or w[0] != ctx[0] or _ahead(w[1], p):
+            self._witness_write(meter, p)
+        return p
+
+    def _ledger_read(self, meter, ctx):
+        # -> the flash ledger payload of ctx's epoch, or None (missing, of another epoch, or
+        # unreadable: logged and counted; then losses before this boot cannot be told).
+        data = self._read(self._lpath(meter))
+        if data is None:
+            return None
+        p = R.open_sealed(data, R.KIND_LEDGER, meter, ctx[0], ctx[1], _LEDGER_LEN)
+        if p is None and R.sealed_epoch(data) == ctx[0]:
+            self.c.inc("ledger_errors")
+            log.warn(_TAG, "%s: ledger unreadable: rebuilt from the files", FU.KEYS[meter])
+        return p
+
+    def _audit(self, meter, ctx):
+        # Every ring file of ctx's epoch against the flash ledger -> the RAM ledger (what the
+        # files hold now). Drops are logged and counted; the flash ledger is rewritten if it
+        # differs (so a drop is reported once, across reboots too).
+        epoch, key, d = ctx
+        led = _Ledger(epoch)
+        lp = self._ledger_read(meter, ctx)
+        w = self.keys.witness[meter]
+        wp = w[1] if w is not None and w[0] == epoch else None
+        atleast = False
+        if wp is not None and _ahead(wp, lp):
+            # littlefs took the ledger back with the files (a directory above them): the key
+            # region's daily copy says more. Exact up to that copy, a lower bound after it.
+            self.c.inc("ledger_errors")
+            log.warn(_TAG, "%s: ledger behind its copy in the key region (littlefs took it back):"
+                     " files checked against the copy", FU.KEYS[meter])  # fmt: skip
+            lp = wp
+            atleast = True
+        bd = bm = 0
+        if lp is not None:
+            bd, bm = R.ledger_base(lp)
+        for i in range(_NFILES):
+            if i < DAY_RING:
+                kind, slot, name, ln = R.KIND_DAY, i, "/d%d", R.DAY_LEN
+            else:
+                kind, slot, name, ln = R.KIND_MONTH, i - DAY_RING, "/m%d", R.MONTH_LEN
+            data = self._read(d + name % slot)
+            p = None if data is None else R.open_sealed(data, kind, meter, epoch, key, ln)
+            ai = ar = -1
+            if p is not None:
+                ai = R.rec_index(p)
+                ar = R.day_rows(p) if kind == R.KIND_DAY else R.month_rows(p)
+                led.idx[i] = ai
+                led.rows[i] = ar
+            how = _PRESENT if p is not None else _MISSING if data is None else _UNREADABLE
+            ring = DAY_RING if kind == R.KIND_DAY else MONTH_RING
+            ei = older = -1
+            er = 0
+            if lp is not None:
+                er = lp[R.LEDGER_HDR + i]
+                base = bd if kind == R.KIND_DAY else bm
+                if er & R.LG_OLDER:
+                    ei, older = -2, base - ring  # some index <= older
+                else:
+                    ei = base - (base - slot) % ring  # the one in (base - ring, base]
+            elif how == _UNREADABLE:  # no ledger (a new epoch): estimate from the damaged copy
+                q = R.open_damaged(data, kind, meter, epoch, key, ln)
+                if q is not None and R.rec_index(q) % ring == slot:
+                    er = R.day_rows(q) if kind == R.KIND_DAY else R.month_rows(q)
+                    ei = R.rec_index(q)
+                    how = _DAMAGED
+            if how >= _UNREADABLE:
+                led.bad[i] = 1
+                self._bad_file(meter, kind, slot, er)
+            if er:
+                self._check(meter, kind, slot, ei, er & ~R.LG_OLDER, older, ai, ar, how, atleast)
+        keep = lp is not None or any(led.rows) or any(led.bad)
+        if keep and (atleast or lp is None or lp != self._ledger_payload(led)):
+            self._ledger_write(meter, ctx, led)  # (and its copy: reported once)
+        return led
+
+    def _bad_file(self, meter, kind, slot, expected):
+        # An unreadable ring file (counted once); _check logs what it held, if anything.
+        self.c.inc("bad_files")
+        if not expected & (R.LG_ROWS | R.LG_BACKFILL):
+            log.warn(_TAG, "%s %s%d unreadable (no rows expected in it)", FU.KEYS[meter],
+                     "d" if kind == R.KIND_DAY else "m", slot)  # fmt: skip
+
+    def _check(self, meter, kind, slot, ei, er, older, ai, ar, how, atleast=False):
+        # What the ledger expects of a ring file (index ei, or -2: some index <= older; ledger
+        # byte er) against what it holds (index ai, ledger byte ar; how: _PRESENT, or ai < 0
+        # and why not: _MISSING, _UNREADABLE, _DAMAGED = unreadable and er counted in the damaged
+        # copy, for want of a ledger). A drop is logged and counted -> True.
+        want = er & R.LG_ROWS
+        if not (want or er & R.LG_BACKFILL):
+            return False
+        if ai < 0:
+            lost, bf = want, er & R.LG_BACKFILL
+            if how == _MISSING:
+                self.c.inc("bad_missing")
+        elif (ei == -2 and ai > older) or ai > ei >= 0:
+            return False  # newer than the ledger (its write was cut): nothing lost
+        elif ai == ei or ei == -2:
+            lost = want - (ar & R.LG_ROWS)
+            if lost < 0:
+                lost = 0
+            bf = er & R.LG_BACKFILL and not ar & R.LG_BACKFILL
+            if not (lost or bf):
+                return False
+        else:  # an older index than written: the whole expected file is gone
+            lost, bf = want, er & R.LG_BACKFILL
+        if ai >= 0:
+            self.c.inc("bad_rollbacks")
+        n = lost + (1 if bf else 0)
+        self.c.inc("rows_lost", n)
+        day = kind == R.KIND_DAY
+        if ei == -2:
+            what = "a %s before %s" % ("day" if day else "month", self._when(kind, older + 1))
+        else:
+            what = self._when(kind, ei)
+        if ai < 0:
+            why = ("file missing", "file unreadable", "file unreadable; rows as counted in it")[
+                how - _MISSING
+            ]
+        else:
+            why = "littlefs fell back to an older version: holds %s, %d rows" % (
+                self._when(kind, ai),
+                ar & R.LG_ROWS,
+            )
+        log.warn(_TAG, "%s %s%d %s: %s%d %s%s lost (%s)", FU.KEYS[meter], "d" if day else "m",
+                 slot, what, "at least " if atleast else "", lost,
+                 "half-hour(s)" if day else "day total(s)",
+                 " + the meter's day total" if bf else "", why)  # fmt: skip
+        return True
+
+    def _when(self, kind, idx):
+        if kind == R.KIND_DAY:
+            y, m, d = B.civil_from_days(idx)
+            return "%04d-%02d-%02d" % (y, m, d)
+        return "%04d-%02d" % (2000 + idx // 12, idx % 12 + 1)
 
     # ---- boot ----
 
@@ -150,6 +453,7 @@ class HistoryStore:
                 p = self._load(m, ctx, R.KIND_DAY, s)
                 if p is not None:
                     self._newest_day[m] = max(self._newest_day[m], R.rec_index(p))
+            self._repair_if_future(m, self._newest_day[m])  # only if the clock is set already
 
     # ---- append / flush ----
 
@@ -169,10 +473,16 @@ class HistoryStore:
             self.c.inc("rejected_vf")
             return False
         day = t_s // _DAY_S
-        if day <= self._newest_day[meter] - DAY_RING:
-            self.c.inc("rejected_old")
-            return False
         pend = self._pending[meter]
+        seen = self._newest_day[meter]
+        if pend and pend[0][0] // _DAY_S > seen:
+            seen = pend[0][0] // _DAY_S
+        if day < seen:  # rare: the store holds a later day; files from a wrong clock?
+            self._repair_if_future(meter, seen)
+            pend = self._pending[meter]
+        if day <= self._newest_day[meter] - DAY_RING:
+            self._refused_old(meter, t_s)
+            return False
         if pend and pend[0][0] // _DAY_S != day:
             self.flush(meter)
         pend.append((t_s, energy_wh, cost_mp))
@@ -205,7 +515,8 @@ class HistoryStore:
         if held == day:
             return cur
         if held > day:
-            return None
+            # a later day in its slot: from a wrong clock (removed, the slot is free) or not
+            return R.new_day(day) if self._repair_if_future(meter, held) else None
         self._fold(meter, ctx, cur)
         return R.new_day(day)
 
@@ -221,7 +532,7 @@ class HistoryStore:
         ctx = self._ctx(meter)
         p = self._day_for_write(meter, ctx, day)
         if p is None:
-            self.c.inc("rejected_old")
+            self._refused_old(meter, day * _DAY_S, len(pend))
         else:
             self._apply(p, pend)
             self._store(meter, ctx, R.KIND_DAY, day % DAY_RING, p)
@@ -229,6 +540,68 @@ class HistoryStore:
                 self._newest_day[meter] = day
             self.c.inc("flushes")
         self._pending[meter] = []
+
+    def _refused_old(self, meter, t_s, n=1):
+        # Records older than the half-hour ring (or than what their slot holds): counted, and
+        # logged at the 1st, 2nd, 4th, 8th... refusal (bounded, never silent).
+        self.c.inc("rejected_old", n)
+        k = self.c.get("rejected_old")
+        if k ^ (k - n) > k - n:  # k passed a power of two
+            log.warn(_TAG, "%s: %d record(s) from %s refused: older than the half-hour ring"
+                     " (its newest day %s; %d refused so far)", FU.KEYS[meter], n,
+                     clock.iso(t_s), clock.iso(self._newest_day[meter] * _DAY_S)[:10],
+                     k)  # fmt: skip
+
+    # ---- repair: files dated in the future ----
+
+    def _repair_if_future(self, meter, seen_day):
+        # seen_day: a day the store holds (its newest, or a slot's). If it is after the clock's
+        # tomorrow, the store holds files written under a wrong clock (e.g. a hub time a year
+        # ahead, taken by an older firmware): they would pin the newest day, so every real
+        # half-hour is refused as too old (across reboots) and their dates would come round
+        # as if real. Repaired at once. -> True if repaired. Needs a synced clock (the clock
+        # module judges the hub's time); without one nothing is decided.
+        if seen_day < 0 or not clock.synced():
+            return False
+        limit = clock.now() // _DAY_S + _FUTURE_SLACK_DAYS
+        if seen_day <= limit:
+            return False
+        self._repair_future(meter, limit)
+        return True
+
+    def _repair_future(self, meter, limit_day):
+        # Removes the meter's day files dated after limit_day, month files of later months and
+        # pending records after it; recomputes the newest day. Bounded: one pass over the rings.
+        ctx = self._ctx(meter)
+        d = ctx[2]
+        limit_mi = B.month_index_of_day(limit_day)
+        newest = -1
+        days = months = 0
+        for s in range(DAY_RING):
+            p = self._load(meter, ctx, R.KIND_DAY, s)
+            if p is None:
+                continue
+            day = R.rec_index(p)
+            if day > limit_day:
+                self.fs.remove(d + "/d%d" % s)
+                self._forget(meter, R.KIND_DAY, s)  # removed on purpose: no loss
+                days += 1
+            elif day > newest:
+                newest = day
+        for s in range(MONTH_RING):
+            m = self._load(meter, ctx, R.KIND_MONTH, s)
+            if m is not None and R.rec_index(m) > limit_mi:
+                self.fs.remove(d + "/m%d" % s)
+                self._forget(meter, R.KIND_MONTH, s)
+                months += 1
+        pend = self._pending[meter]
+        keep = [r for r in pend if r[0] // _DAY_S <= limit_day]
+        self._pending[meter] = keep
+        self._newest_day[meter] = newest
+        self.c.inc("future_files", days + months)
+        log.warn(_TAG, "%s: %d day file(s), %d month file(s) and %d pending record(s) dated after"
+                 " %s removed (written under a wrong clock)", FU.KEYS[meter], days, months,
+                 len(pend) - len(keep), clock.iso((limit_day + 1) * _DAY_S))  # fmt: skip
 
     # ---- day totals ----
 

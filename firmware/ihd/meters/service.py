@@ -26,8 +26,10 @@ from micropython import const
 from ihd.meters import units
 from ihd.meters.registry import ELEC, GAS
 from ihd.runtime import clock, log
+from ihd.runtime import timejudge as TJ
 from ihd.runtime.counters import Counters
 from ihd.state.model import D_CLOCK
+from ihd.tenancy.core import COS
 from ihd.zigbee.zcl import clusters as C
 from ihd.zigbee.zcl import foundation as F
 
@@ -38,9 +40,13 @@ _DM = C.DEVICE_MGMT
 _HH_S = const(1800)
 _DAY_S = const(86400)
 _CLOCK_SYNC_S = const(3600)
+_CONFIRM_GAP_S = const(300)  # a hub time that jumps is re-read this soon (timejudge.py)
+_GAP_HH = const(48)  # a gap in readings beyond this many half-hours is summarised (_spread)
 _TARIFF_S = const(3600)
 _TIME_STATUS_OK = const(0x03)  # Master | Synchronized
 _MP_DIGITS = const(5)  # our money unit is 1e-5 GBP
+_THR_RETRY_S = const(60)  # a failed threshold read is retried after this, doubling per failure
+_THR_RETRY_MAX_S = const(3600)  # ... up to once an hour
 
 # Attribute ids by their names in the cluster tables (zcl/clusters.py).
 _TIME_IDS = C.attr_ids(_TIME, ("time", "time_status"))
@@ -106,8 +112,15 @@ class MeterState:
         self.cv_milli = 39500  # calorific value, thousandths of MJ/m3 (GB typical default)
         self.cf_milli = 1022640  # conversion factor x 1e6
         self.gas_ratio = units.gas_ratio(self.cv_milli, self.cf_milli)
-        self.thresholds = None  # (low/medium, medium/high) in W
-        self.next_poll_utc = 0
+        self.thresholds = None  # (low/medium, medium/high) in W; None: not read (yet)
+        self.thr_next_utc = 0  # after a failed threshold read: not before this time
+        self.thr_backoff_s = 0
+        self.price_id = None  # (provider id, issuer event id) of the price in use
+        self.refused_price = None  # after a change of supplier: the previous supplier's price
+        self.refused_supplier = None  # ... and its name, as the ESME may still hold them
+        self.next_poll_utc = 0  # UTC of the next poll (shown); 0: poll now (boot, forget())
+        self.poll_at = 0  # ... its deadline in monotonic ticks (clock.deadline): what counts
+        self.summ_off = 0  # clock.offset() when summ_utc was taken (steps re-date it)
         self.tariff_utc = 0
         self.last_reading_utc = None
         self.gen = 0  # bumped by refresh(): answers to requests sent before it are discarded
@@ -130,10 +143,11 @@ class MeterService:
         self.c = Counters(
             _TAG,
             ("reads", "read_failures", "reports", "bad_values", "negative_deltas", "clock_syncs")
-            + ("discarded",),
+            + ("discarded", "gaps", "time_backwards")
+            + ("tariffs_cleared", "old_prices", "threshold_failures"),
         )
         self._wake = asyncio.Event()
-        self._clock_utc = -_CLOCK_SYNC_S
+        self._clock_at = clock.deadline(0)  # next hub time read (monotonic ticks)
         # Reports and polls as foundation.Records (uint48 in two small-int halves, decoded without
         # allocating) where the ZCL client offers them; decoded values (dicts, ints) otherwise.
         if hasattr(zcl, "on_report_records"):
@@ -153,43 +167,71 @@ class MeterService:
     # ---------------- main loop ----------------
 
     async def run(self):
+        # Every deadline here is monotonic (clock.deadline: ticks), never UTC: a step of the
+        # clock, forward or back, never puts the polls or the clock sync to sleep.
         while True:
             await self.sync_clock()
-            now = clock.now()
-            if now:
+            dl = self._clock_at
+            if clock.now():
                 for st in self.states.values():
-                    if now >= st.next_poll_utc:
+                    if st.next_poll_utc == 0 or clock.due(st.poll_at):
                         ok = await self.poll(st)
                         # a failed read is retried at the live cadence, not a gas period later
                         period = self.gas_poll_s if ok and st.meter.name == GAS else self.poll_s
-                        st.next_poll_utc = clock.now() + period
-            wait_s = self.poll_s
-            if now:
-                wait_s = max(1, min(st.next_poll_utc for st in self.states.values()) - now)
-            try:
-                await asyncio.wait_for(self._wake.wait(), wait_s / clock.scale())
-            except asyncio.TimeoutError:
-                pass
+                        st.poll_at = clock.deadline(period)
+                        st.next_poll_utc = max(1, clock.now() + period)
+                    dl = clock.sooner(dl, st.poll_at)
+            else:
+                dl = clock.sooner(dl, clock.deadline(self.poll_s))
+            await clock.wait(self._wake, dl)
             self._wake.clear()
 
     async def sync_clock(self, force=False):
-        if not force and clock.synced() and clock.now() - self._clock_utc < _CLOCK_SYNC_S:
+        # The hub's Time, judged by the clock (runtime/timejudge.py): a time far from ours is
+        # checked against the ESME's own clock and re-read every _CONFIRM_GAP_S until
+        # confirmed or refused; an accepted one is re-read hourly.
+        if not force and clock.synced() and not clock.due(self._clock_at):
             return
+        self._clock_at = clock.deadline(_CLOCK_SYNC_S if clock.synced() else self.poll_s)
         node, ep = self.hub
         got = await self.zcl.read_attributes(node, ep, _TIME, _TIME_IDS)
         time_id, status_id = _TIME_IDS
         if not got or not _ok(got.get(time_id)):
             if not clock.synced():
                 log.warn(_TAG, "no time from the hub yet")
+            else:  # unanswered: asked again soon, not an hour later
+                self._clock_at = clock.deadline(_CONFIRM_GAP_S)
             return
         status = got.get(status_id)
         if _ok(status) and not status & _TIME_STATUS_OK:
             log.warn(_TAG, "hub time not synchronised (status 0x%02x); ignored", status)
             return
-        if clock.set_utc(got[time_id]):
-            self._clock_utc = clock.now()
+        utc = got[time_id]
+        meter_utc = await self._meter_time() if clock.disputed(utc) else None
+        v = clock.offer(utc, meter_utc)
+        if v in TJ.TAKEN:
+            self._clock_at = clock.deadline(_CLOCK_SYNC_S)
             self.c.inc("clock_syncs")
             self.model.changed(D_CLOCK)
+        elif v == TJ.SUSPECT:
+            self._clock_at = clock.deadline(_CONFIRM_GAP_S)
+
+    async def _meter_time(self):
+        # The ESME's own Time (its Time cluster, synchronised from the hub): the second
+        # opinion on a hub time that jumps. None if there is no ESME or no usable answer.
+        st = self.states.get(ELEC)
+        if st is None:
+            return None
+        m = st.meter
+        got = await self.zcl.read_attributes(m.node, m.ep, _TIME, _TIME_IDS)
+        time_id, status_id = _TIME_IDS
+        if not got or not _ok(got.get(time_id)):
+            log.info(_TAG, "%s: no time to check the hub's against", m.name)
+            return None
+        status = got.get(status_id)
+        if _ok(status) and not status & _TIME_STATUS_OK:
+            return None
+        return got[time_id]
 
     def forget(self, name):
         # After a change of tenancy: forget cached readings, discard those in flight (gen), and
@@ -205,8 +247,50 @@ class MeterService:
         st.hh_wh = 0
         st.tariff_utc = 0
         st.thresholds = None
+        st.thr_next_utc = 0
+        st.thr_backoff_s = 0
         st.next_poll_utc = 0
         self.kick()
+
+    def tenancy_clearer(self, ev):
+        # The tenancy watcher's `clearing` listener (app.py): a change of tenancy / supplier
+        # (tenancy.core.Event) is being applied to one meter; forget() follows. Supplier data
+        # goes on a change of supplier whatever its bits, and on Clear IHD Data - Supplier
+        # (0x400); messages stamped before T on Clear IHD Data - Consumer (0x200) or - Supplier
+        # (docs/tenancy.md "Control bits").
+        st = self.states.get(ev.meter)
+        if st is None:
+            return
+        if ev.kind == COS or ev.control & C.DM_CLEAR_SUPPLIER:
+            self._clear_tariff(st, ev)
+        if ev.control & (C.DM_CLEAR_CONSUMER | C.DM_CLEAR_SUPPLIER):
+            # T: the effective time the watcher set (ev.t; None only outside the watcher)
+            t = ev.t or clock.now()
+            n = self.model.clear_messages(st.fuel_id, t)
+            if n:
+                log.info(_TAG, "%s: %d messages cleared", st.meter.name, n)
+
+    def _clear_tariff(self, st, ev):
+        # The cached tariff (unit rate, standing charge, tier, label; the supplier's name on the
+        # ESME) is dropped at T: half-hours closing until a tariff is read again are not costed
+        # (stored at cost 0, today's cost shown as unknown: model.clear_tariff). It is re-read
+        # at once. On a change of supplier the price the meter published before (provider id
+        # and issuer event id) is the old supplier's: refused if the meter still publishes it,
+        # until another arrives; the name shown is the proposed supplier's from the event.
+        cos = ev.kind == COS
+        if cos:
+            if st.price_id is not None:
+                st.refused_price = st.price_id
+            if st.meter.name == ELEC and self.model.supplier:
+                st.refused_supplier = self.model.supplier
+        st.unit_rate_mp_kwh = None
+        st.standing_mp_day = None
+        st.price_id = None
+        st.tariff_utc = 0
+        elec = st.meter.name == ELEC
+        self.model.clear_tariff(st.fuel_id, elec, ev.proposed_name if cos and elec else None)
+        self.c.inc("tariffs_cleared")
+        log.info(_TAG, "%s: tariff cleared (%s); re-read", st.meter.name, ev.kind)
 
     async def poll(self, st):
         # -> True if the live registers were read.
@@ -240,7 +324,8 @@ class MeterService:
             return True
         if m.name == ELEC:
             await self._ambient(st)
-        if clock.now() - st.tariff_utc >= _TARIFF_S:  # the tariff changes rarely
+        age = clock.now() - st.tariff_utc  # < 0: the clock was stepped back since
+        if age >= _TARIFF_S or age < 0:  # the tariff changes rarely
             await self._read_tariff(st)
         return True
 
@@ -268,30 +353,63 @@ class MeterService:
 
     async def _read_tariff(self, st):
         m = st.meter
+        gen = st.gen
         opts = {"command_options": 0}
         rsp = await self.zcl.command(m.node, m.ep, _PRICE, C.PRICE_GET_CURRENT_PRICE, opts,
                                      rsp_cmd=C.PRICE_PUBLISH_PRICE)  # fmt: skip
         a = rsp.args if rsp is not None else None
         ids = _GAS_PRICE_IDS if m.name == GAS else (_STANDING,)
         got = await self.zcl.read_attributes(m.node, m.ep, _PRICE, ids) or {}
+        if gen != st.gen:  # a change of tenancy was applied meanwhile: read again after it
+            self.c.inc("discarded")
+            return
         if a is None or self.registry.source_of(rsp) is None:
             log.warn(_TAG, "%s: no current price", m.name)
             return
+        if m.name == GAS:
+            self._gas_factors(st, got)
+        pid = (a["provider_id"], a["issuer_event_id"])
+        if self._old_price(st, pid):
+            return
+        st.price_id = pid
         td = a["trailing_digit_and_tier"] >> 4
         st.unit_rate_mp_kwh = to_mp(a["price"], td)
         if _ok(got.get(_STANDING)):
             st.standing_mp_day = to_mp(got[_STANDING], td)
-        if m.name == GAS:
-            self._gas_factors(st, got)
         st.tariff_utc = clock.now()
         supplier = None
         if m.name == ELEC:  # the supplier's name as the ESME's Device Management server holds it
             dm = await self.zcl.read_attributes(m.node, m.ep, _DM, (_SUPPLIER_NAME,))
             if dm and _ok(dm.get(_SUPPLIER_NAME)):
                 supplier = _text(dm[_SUPPLIER_NAME])
+            if supplier is not None and supplier == st.refused_supplier:
+                supplier = None  # the ESME still names the previous supplier: keep the shown one
+            elif supplier is not None:
+                st.refused_supplier = None
+        if gen != st.gen:
+            self.c.inc("discarded")
+            return
         self.model.set_tariff(st.fuel_id, st.unit_rate_mp_kwh, st.standing_mp_day,
                               a["trailing_digit_and_tier"] & 0x0F, _text(a["rate_label"]),
                               supplier)  # fmt: skip
+
+    def _old_price(self, st, pid):
+        # -> True if the price identified by pid (PublishPrice provider id, issuer event id) is
+        # the one the previous supplier published, in use before a change of supplier: not used;
+        # asked again at the tariff cadence. Another price ends the refusal.
+        old = st.refused_price
+        if old is None:
+            return False
+        if pid[0] == old[0] and pid[1] == old[1]:
+            st.tariff_utc = clock.now()
+            self.c.inc("old_prices")
+            log.info(_TAG, "%s: price %d/%d is the previous supplier's: not used", st.meter.name,
+                     pid[0], pid[1])  # fmt: skip
+            return True
+        st.refused_price = None
+        log.info(_TAG, "%s: new price %d/%d after the change of supplier", st.meter.name,
+                 pid[0], pid[1])  # fmt: skip
+        return False
 
     def _gas_factors(self, st, got):
         # calorific value and conversion factor (each with its trailing digit in the high
@@ -309,14 +427,8 @@ class MeterService:
 
     async def _ambient(self, st):
         m = st.meter
-        fmt = st.fmt  # local: a tenancy refresh may clear st.fmt while we await
-        if st.thresholds is None:
-            got = await self.zcl.read_attributes(m.node, m.ep, _DM, _THRESHOLD_IDS)
-            lo_id, hi_id = _THRESHOLD_IDS
-            if got and _ok(got.get(lo_id)) and _ok(got.get(hi_id)):
-                st.thresholds = (units.demand_w(got[lo_id], fmt), units.demand_w(got[hi_id], fmt))
-            else:
-                st.thresholds = ()  # not supported: use the meter's own indicator
+        if st.thresholds is None and self._thresholds_due(st):
+            await self._read_thresholds(st)
         demand = self.model.fuels[st.fuel_id].demand_w
         if st.thresholds and demand is not None:
             lo, hi = st.thresholds
@@ -325,6 +437,49 @@ class MeterService:
         got = await self.zcl.read_attributes(m.node, m.ep, _METERING, (_AMBIENT,))
         if got and _ok(got.get(_AMBIENT)) and got[_AMBIENT] <= 2:
             self.model.set_ambient(got[_AMBIENT])
+
+    def _thresholds_due(self, st):
+        # A failed read is retried once its backoff has passed (or the clock went back by more
+        # than the longest backoff: a deadline a jump put far ahead is not waited for).
+        now = clock.now()
+        return now >= st.thr_next_utc or st.thr_next_utc - now > _THR_RETRY_MAX_S
+
+    async def _read_thresholds(self, st):
+        # LowMediumThreshold / MediumHighThreshold (the ESME's Device Management server, in the
+        # demand formatting) for the ambient level. Until they are read the meter's own
+        # indicator is used; a failed or unusable read is retried after 60 s, doubling up to
+        # once an hour (a meter asleep, a bad link, or thresholds set by the supplier later).
+        m = st.meter
+        fmt = st.fmt  # local: a tenancy refresh may clear st.fmt while we await
+        gen = st.gen
+        got = await self.zcl.read_attributes(m.node, m.ep, _DM, _THRESHOLD_IDS)
+        if gen != st.gen:  # a change of tenancy meanwhile: forget() asks again
+            return
+        lo_id, hi_id = _THRESHOLD_IDS
+        thr = why = None
+        if got is None:
+            why = "no answer"
+        elif not (_ok(got.get(lo_id)) and _ok(got.get(hi_id))):
+            why = "not supported"
+        elif fmt is not None:
+            lo, hi = units.demand_w(got[lo_id], fmt), units.demand_w(got[hi_id], fmt)
+            if lo is None or hi is None or not 0 < lo <= hi:
+                self.c.inc("bad_values")
+                why = "unusable (%r, %r)" % (got[lo_id], got[hi_id])
+            else:
+                thr = (lo, hi)
+        else:
+            why = "formatting unknown"
+        if thr is not None:
+            st.thresholds = thr
+            st.thr_backoff_s = 0
+            return
+        self.c.inc("threshold_failures")
+        b = min(_THR_RETRY_MAX_S, st.thr_backoff_s * 2 if st.thr_backoff_s else _THR_RETRY_S)
+        st.thr_backoff_s = b
+        st.thr_next_utc = clock.now() + b
+        log.info(_TAG, "%s: ambient thresholds %s; meter's indicator, retry in %d s", m.name,
+                 why, b)  # fmt: skip
 
     # ---------------- values ----------------
 
@@ -406,10 +561,26 @@ class MeterService:
     def _fold(self, st, milli, t):
         if t == 0:
             return
+        off = clock.offset()  # a module int: 0 B
         if st.summ_milli is None:
+            st.summ_milli, st.summ_utc, st.summ_off = milli, t, off
+            st.gas_rem = 0
+            st.hh_start = t - t % _HH_S
+            self._publish_today(st, t)
+            return
+        if off != st.summ_off:  # the clock was corrected since the last reading
+            self._redate(st, off)
+        if t < st.summ_utc - _HH_S:
+            # before the last reading by more than any correction explains (a caller's own
+            # times): the open half-hour cannot be dated; a new baseline
+            self.c.inc("time_backwards")
+            log.warn(_TAG, "%s: reading at %s before the last one (%s): new baseline, %d Wh of"
+                     " the open half-hour dropped", st.meter.name, clock.iso(t),
+                     clock.iso(st.summ_utc), st.hh_wh)  # fmt: skip
             st.summ_milli, st.summ_utc = milli, t
             st.gas_rem = 0
             st.hh_start = t - t % _HH_S
+            st.hh_wh = 0
             self._publish_today(st, t)
             return
         delta = milli - st.summ_milli
@@ -431,9 +602,28 @@ class MeterService:
         st.last_reading_utc = t
         self._publish_today(st, t)
 
+    def _redate(self, st, off):
+        # The clock was corrected by `shift` since the last reading: that reading's time moves
+        # with it, so the span to the next one is the real one (a step of a year is not a gap
+        # of a year). After a step (beyond clock.threshold_s()) the open half-hour moves too;
+        # a small correction leaves it (its half-hour may already be stored).
+        shift = off - st.summ_off
+        st.summ_off = off
+        st.summ_utc += shift
+        th = clock.threshold_s()
+        if shift > th or shift < -th:
+            t = st.summ_utc
+            st.hh_start = t - t % _HH_S
+            log.info(_TAG, "%s: clock stepped %d s: the last reading re-dated to %s",
+                     st.meter.name, shift, clock.iso(t))  # fmt: skip
+
     def _spread(self, st, t0, t1, wh):
         # Energy consumed between two readings goes to the half-hours it spans, pro rata by
-        # time; each half-hour is appended to history when the next one starts.
+        # time; each half-hour is appended to history when the next one starts. At most
+        # _GAP_HH + 1 half-hours close here: a longer gap is summarised (_gap).
+        if t1 - st.hh_start >= (_GAP_HH + 1) * _HH_S:
+            self._gap(st, t1, wh)
+            return
         span = max(1, t1 - t0)
         left = wh
         t = t0
@@ -442,13 +632,33 @@ class MeterService:
             if t1 < hh_end:
                 st.hh_wh += left
                 return
-            part = wh * (hh_end - t) // span
+            part = wh * (hh_end - t) // span if hh_end > t else 0
             st.hh_wh += part
             left -= part
             self._close_interval(st)
             st.hh_start = hh_end
             st.hh_wh = 0
-            t = hh_end
+            if hh_end > t:
+                t = hh_end
+
+    def _gap(self, st, t1, wh):
+        # No reading for more than _GAP_HH half-hours (the meter unheard; a clock step is
+        # re-dated instead, _redate). Pro rata it would be invented values in every half-hour
+        # of the gap, in one step (a year: 17,520 appends, thousands of files). Instead the
+        # open half-hour closes with what it had and the gap's whole energy is one record, the
+        # gap's last half-hour: the totals stay right and the work is two appends.
+        first = st.hh_start
+        self._close_interval(st)
+        last = t1 - t1 % _HH_S - _HH_S
+        st.hh_start = last
+        st.hh_wh = wh
+        self._close_interval(st)
+        st.hh_start = last + _HH_S
+        st.hh_wh = 0
+        self.c.inc("gaps")
+        log.warn(_TAG, "%s: no reading for %d half-hours from %s: %d Wh in one record at %s",
+                 st.meter.name, (last - first) // _HH_S, clock.iso(first), wh,
+                 clock.iso(last))  # fmt: skip
 
     def _close_interval(self, st):
         cost = 0

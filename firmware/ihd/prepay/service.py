@@ -9,7 +9,8 @@
 #     ConsumerTopUp, never re-sent on its own), emergency credit; each returns a Result
 #     (account.py);
 #   keeps the rate limit, unanswered codes, top-up log and alert arming in its Ledger
-#     (ledger.py, persisted), cleared by a change of tenancy.
+#     (ledger.py, persisted); a change of tenancy clears what its control bits name, of what
+#     was made before its implementation time (tenancy_clearer; docs/tenancy.md "Control bits").
 # Cluster, command and attribute ids are the names of zigbee/zcl/clusters.py.
 #
 # The words shared with the screens (ACCEPTED, message(), ALERT_LOW_CREDIT, ...) are in
@@ -250,7 +251,7 @@ class PrepayService:
         return self.ledger.pending.get(name)
 
     def discard_pending(self, name):
-        if self.ledger.pending.pop(name, None) is not None:
+        if self.ledger.unpend(name):
             self.ledger.save()
 
     async def retry(self, name):
@@ -297,7 +298,7 @@ class PrepayService:
         ledger = self.ledger
         was_pending = ledger.pending.get(name) == digits
         # Kept before sending: a reboot or a lost answer never loses the code.
-        ledger.pending[name] = digits
+        ledger.set_pending(name, digits)
         ledger.save()
         stats.inc("top_ups")
         log.info(_TAG, "%s: top-up %s", name, U.mask(digits))
@@ -314,12 +315,12 @@ class PrepayService:
             if st is not None and st != F.SUCCESS:
                 r = A.Result(P.REFUSED, name, utrn)
                 r.status = st
-                ledger.pending.pop(name, None)
+                ledger.unpend(name)
             elif st is not None or rsp.args is None or rsp.cmd_id != CL.PP_CONSUMER_TOP_UP_RSP:
                 r = A.Result(P.BAD_ANSWER, name, utrn)
             else:
                 r = A.decode_top_up_response(rsp.args, acc.scale(), name, utrn)
-                ledger.pending.pop(name, None)
+                ledger.unpend(name)
                 if r.code == P.REJ_DUPLICATE and was_pending:
                     # The earlier, unanswered attempt most likely got through.
                     r.maybe_applied = True
@@ -392,13 +393,45 @@ class PrepayService:
         return self.ledger.entries(name)
 
     def clear_log(self, name=None):
-        # Change of tenancy (Clear Prepayment Data): forget the log, pending codes, the
-        # rejection history and the alerts of one meter (or all).
+        # Forget the log, pending codes, the rejection history and the alerts of one meter (or
+        # all), whatever their time (a reset; a change of tenancy uses tenancy_clearer).
         self.ledger.clear(name)
         self._alerts = [a for a in self._alerts if name is not None and a[0] != name]
         log.info(_TAG, "top-up log cleared (%s)", name or "all")
 
-    def tenancy_clearer(self, meter_name, control_bits):
-        # For the change of tenancy (app: the tenancy watcher's `clearing` Signal).
-        if control_bits & CL.DM_CLEAR_PREPAY:
-            self.clear_log(meter_name)
+    def tenancy_clearer(self, meter_name, control_bits, t=0):
+        # A change of tenancy / supplier on meter `meter_name` applied at implementation time t
+        # (0: now); app.py calls it from the tenancy watcher's `clearing` Signal. What the
+        # control bits name is cleared of what was made before t; what the new occupant did
+        # from t on is kept (docs/tenancy.md "Control bits"):
+        #   Clear IHD Data - Consumer (0x200): top-up log, code left pending, alerts raised;
+        #   Clear Transaction Log (0x2000): top-up log;
+        #   Clear Prepayment Data (0x4000): all of those, the rejection count and lockout, the
+        #     alert arming, and the account as last heard (re-read).
+        # Whatever the bits, the account is re-read now (the "data refresh" at T).
+        if not t:
+            t = clock.now()
+        ledger = self.ledger
+        name = meter_name
+        consumer = control_bits & CL.DM_CLEAR_CONSUMER
+        prepay = control_bits & CL.DM_CLEAR_PREPAY
+        rows = pend = alerts = rejects = armed = 0
+        if consumer or prepay or control_bits & CL.DM_CLEAR_TXLOG:
+            rows = ledger.drop_log(name, t)
+        if consumer or prepay:
+            pend = ledger.drop_pending(name, t)
+            n = len(self._alerts)
+            self._alerts = [a for a in self._alerts if a[0] != name or a[2] >= t]
+            alerts = n - len(self._alerts)
+        if prepay:
+            rejects = ledger.drop_rejects(t)
+            armed = ledger.drop_disarmed(name, t)
+            self.accounts.pop(name, None)  # the meter's values as last heard: re-read below
+        if rows or pend or rejects or armed:
+            ledger.save()
+        if alerts and self.model is not None:
+            self.model.changed(M.D_PREPAY)
+        log.info(_TAG, "%s: change at %s, bits 0x%04x cleared: log rows %d, pending %d, "
+                 "alerts %d, lockout %d, re-armed %d", name, clock.iso(t), control_bits, rows,
+                 pend, alerts, rejects, armed)  # fmt: skip
+        self.kick()

@@ -1,22 +1,36 @@
 # Wall clock in UTC seconds since 2000-01-01 (the Zigbee epoch), synced from the Time cluster,
 # plus monotonic ticks. The offset is kept against ticks so a wall-clock jump on the host does
 # not move device time; set_utc() logs and counts jumps.
+#
+# offer(utc, meter_utc) is how a new hub time gets in: judged by runtime/timejudge.py (invalid
+# markers, implausible years, jumps beyond threshold_s() taken only once confirmed by the
+# meter's own clock or by repeated reads), logged and counted (counters "clock.*").
+# Deadlines are monotonic ticks, never the wall clock: deadline(s), due(dl), left_ms(dl) and
+# wait(event, dl) are what every loop sleeps with, so a time step never puts one to sleep.
 import time
 
 from micropython import const
 
 from ihd.runtime import log
+from ihd.runtime import timejudge as J
+from ihd.runtime.counters import Counters
 
 UNIX_OFFSET_S = const(946684800)  # 2000-01-01T00:00:00Z in Unix seconds
 INVALID = const(0xFFFFFFFF)
 _JUMP_LOG_S = const(120)
+_JUMP_S = const(300)  # a difference beyond this (+ the jitter below) is a jump, to be confirmed
+_JITTER_MS = const(2000)  # real ms of read latency and scheduling (x the fast-forward scale)
+_MAX_WAIT_MS = const(1 << 28)  # ticks_add/ticks_diff hold half the 2^30 ticks period
 
 _base_utc = 0  # UTC at _base_ticks
 _base_ticks = 0
 _synced = False
 _source = None  # test/simulation hook: fn() -> utc seconds
 _scale = 1  # simulated seconds per real second (unix board fast-forward against hansim)
+_offset = 0  # sum of every correction set_utc() made to a synced clock (device seconds)
 jumps = 0
+c = Counters("clock", ("syncs", "invalid", "implausible", "suspect", "refused", "steps"))
+_judge = J.TimeJudge()
 
 
 def ticks_ms():
@@ -64,9 +78,10 @@ def synced():
 
 
 def set_utc(utc):
-    # Called with the Time cluster's Time attribute. Rejects the invalid marker.
-    global _base_utc, _base_ticks, _synced, jumps
-    if utc == INVALID or utc <= 0:
+    # Sets the clock, unjudged (tests, benches; the hub's time goes through offer()). Rejects
+    # the invalid markers 0, 0xFFFFFFFE and 0xFFFFFFFF.
+    global jumps
+    if J.invalid(utc):
         log.warn("clock", "ignoring invalid time %r", utc)
         return False
     if _synced and _source is None:
@@ -74,18 +89,134 @@ def set_utc(utc):
         if drift > _JUMP_LOG_S * _scale or drift < -_JUMP_LOG_S * _scale:
             jumps += 1
             log.warn("clock", "time jump %d s", drift)
-    _base_utc = utc
-    _base_ticks = time.ticks_ms()
-    _synced = True
+    _apply(utc)
     return True
 
 
+def _apply(utc):
+    global _base_utc, _base_ticks, _synced, _offset
+    if _synced and _source is None:
+        _offset += utc - now()
+    _base_utc = utc
+    _base_ticks = time.ticks_ms()
+    _synced = True
+
+
+def threshold_s():
+    # Device seconds our clock and an offered time may differ by before it counts as a jump.
+    return _JUMP_S + _JITTER_MS * _scale // 1000
+
+
+def disputed(utc):
+    # True when offer(utc) would need confirmation: a valid, plausible time too far from ours
+    # (the caller then reads the meter's own clock for offer's meter_utc).
+    if not _synced or not J.usable(utc):
+        return False
+    d = utc - now()
+    th = threshold_s()
+    return d > th or d < -th
+
+
+def offer(utc, meter_utc=None):
+    # A new time from the hub (the Time cluster's Time attribute), judged before it is taken
+    # (timejudge.py); meter_utc: the meter's own Time, when the caller read it. -> verdict
+    # (timejudge.FIRST / ACCEPT / STEP set the clock; the others leave it alone).
+    global jumps
+    ours = now() if _synced else None
+    v = _judge.judge(utc, ours, threshold_s(), meter_utc)
+    if v == J.FIRST or v == J.ACCEPT:
+        _apply(utc)
+        c.inc("syncs")
+    elif v == J.STEP:
+        assert ours is not None
+        how = "the meter's time agrees" if J.usable(meter_utc) else "confirmed by repeated reads"
+        log.warn("clock", "clock stepped by %d s to %s (%s)", utc - ours, iso(utc), how)
+        _apply(utc)
+        c.inc("steps")
+    elif v == J.INVALID:
+        c.inc("invalid")
+        log.warn("clock", "hub time %r (0x%08x) is invalid: ignored", utc, _u32(utc))
+    elif v == J.IMPLAUSIBLE:
+        c.inc("implausible")
+        log.warn("clock", "hub time %s (0x%08x) is implausible for this firmware: ignored",
+                 iso(utc), utc)  # fmt: skip
+    elif v == J.REFUSED:
+        assert ours is not None
+        c.inc("refused")
+        log.warn("clock", "hub time %s is %d s from ours and the meter's time agrees with ours:"
+                 " refused", iso(utc), utc - ours)  # fmt: skip
+    else:  # SUSPECT
+        assert ours is not None
+        jumps += 1
+        c.inc("suspect")
+        p = _judge.pending()
+        log.warn("clock", "hub time %s jumps %d s from ours: not taken until confirmed (%d/%d)",
+                 iso(utc), utc - ours, p[1] if p else 0, _judge.confirm_reads)  # fmt: skip
+    return v
+
+
+def _u32(v):
+    return v & 0xFFFFFFFF if isinstance(v, int) else 0
+
+
+def offset():
+    # Sum of the corrections made to the synced clock so far (device seconds): a reading's
+    # time plus (offset() now - offset() then) is that moment on today's clock.
+    return _offset
+
+
 def reset():
-    global _base_utc, _base_ticks, _synced, _source, jumps, _scale
-    _base_utc = _base_ticks = jumps = 0
+    global _base_utc, _base_ticks, _synced, _source, jumps, _scale, _offset
+    _base_utc = _base_ticks = jumps = _offset = 0
     _synced = False
     _source = None
     _scale = 1
+    _judge.reset()
+    c.reset()
+
+
+# ---- deadlines: monotonic ticks, never the wall clock ----
+
+
+def deadline(s):
+    # The ticks_ms at which s device seconds (fast-forwarded by scale()) will have passed.
+    ms = int(s * 1000) // _scale
+    if ms > _MAX_WAIT_MS:
+        ms = _MAX_WAIT_MS
+    elif ms < 0:
+        ms = 0
+    return time.ticks_add(time.ticks_ms(), ms)
+
+
+def left_ms(dl):
+    # Real ms until deadline dl; <= 0 once it has passed.
+    return time.ticks_diff(dl, time.ticks_ms())
+
+
+def due(dl):
+    return time.ticks_diff(dl, time.ticks_ms()) <= 0
+
+
+def sooner(a, b):
+    # The earlier of two deadlines.
+    return a if time.ticks_diff(a, b) <= 0 else b
+
+
+async def wait(event, dl, min_s=1):
+    # Sleep until `event` is set or deadline dl, and at least min_s device seconds (no busy
+    # loop on a deadline already due). The event is left as it is.
+    import asyncio
+
+    ms = left_ms(dl)
+    floor = min_s * 1000 // _scale
+    if ms < floor:
+        ms = floor
+    if ms < 1:
+        ms = 1
+    try:
+        await asyncio.wait_for(event.wait(), ms / 1000)
+    except asyncio.TimeoutError:
+        pass
 
 
 def to_unix(utc):

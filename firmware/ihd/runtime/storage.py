@@ -1,17 +1,23 @@
 # Mount the device storage: littlefs (VfsLfs2) on all but the last RAW_BLOCKS erase blocks of a
 # block device, mounted at /flash (formatted, with a log line, if it does not mount), and the
 # last RAW_BLOCKS blocks kept outside littlefs for the history key region (ihd.history.keys:
-# KeyRegion.on(storage, dev)).
+# KeyRegion.on(storage, dev): two copies of the key record, one per raw block, so one bad block
+# loses no key). littlefs does not mount when one of its metadata pairs is unreadable (a flipped
+# bit in a directory block whose other half was never written can do it): then every file is
+# lost; that is logged, counted (storage.mount_errors) and remembered (Storage.formatted).
 import vfs
 from micropython import const
 
 from ihd.runtime import log
+from ihd.runtime.counters import Counters
 
 _TAG = "storage"
 RAW_BLOCKS = const(2)
 _IOCTL_COUNT = const(4)
 _IOCTL_SIZE = const(5)
 _IOCTL_ERASE = const(6)
+
+c = Counters("storage", ("mount_errors",))
 
 
 class Partition:
@@ -42,6 +48,7 @@ class Storage:
         self.raw_first = raw_first  # first raw block (device block number)
         self.block_size = block_size
         self.mountpoint = mountpoint
+        self.formatted = False  # littlefs did not mount and was formatted: every file is gone
 
     def umount(self):
         if self.mountpoint:
@@ -58,9 +65,31 @@ def mount(dev, mountpoint="/flash", raw_blocks=RAW_BLOCKS, progsize=128):
     try:
         fs = vfs.VfsLfs2(part, progsize=progsize, mtime=False)  # pyright: ignore[reportArgumentType]
     except OSError as e:
-        log.warn(_TAG, "littlefs does not mount (%s): formatting %d blocks", e, count - raw_blocks)
+        fmt = True
+        blank = _blank(part)
+        if blank:  # a new device
+            log.info(_TAG, "blank flash: formatting %d blocks", count - raw_blocks)
+        else:
+            c.inc("mount_errors")
+            log.error(_TAG, "littlefs does not mount (%s): formatting %d blocks, all files lost",
+                      e, count - raw_blocks)  # fmt: skip
         vfs.VfsLfs2.mkfs(part, progsize=progsize)  # pyright: ignore[reportArgumentType]
         fs = vfs.VfsLfs2(part, progsize=progsize, mtime=False)  # pyright: ignore[reportArgumentType]
+    else:
+        fmt = blank = False
     if mountpoint:
         vfs.mount(fs, mountpoint)
-    return Storage(fs, part, count - raw_blocks, bs, mountpoint)
+    st = Storage(fs, part, count - raw_blocks, bs, mountpoint)
+    st.formatted = fmt and not blank
+    return st
+
+
+def _blank(part):
+    # True if littlefs's superblock pair (blocks 0 and 1) is erased: nothing was ever there.
+    buf = bytearray(64)
+    for b in (0, 1):
+        part.readblocks(b, buf, 0)
+        for x in buf:
+            if x != 0xFF:
+                return False
+    return True

@@ -73,6 +73,9 @@ class FuelState:
         self.tier_label = None  # type: str | None
         self.next_rate_mp_kwh = None  # type: int | None
         self.next_rate_utc = None  # type: int | None
+        # From a tariff clear (change of supplier, Clear IHD Data - Supplier) until a tariff is
+        # read again: the half-hours since were not costed, today's cost is not shown.
+        self.cost_unknown = False
         # Prepayment.
         self.mode = MODE_CREDIT
         self.credit_mp = None  # type: int | None
@@ -190,9 +193,28 @@ class Model:
         f.standing_mp_day = standing_mp_day
         f.tier = tier
         f.tier_label = tier_label
+        if unit_rate_mp_kwh is not None and f.cost_unknown:
+            f.cost_unknown = False
+            self.changed(D_ENERGY)
         if supplier is not None:
             self.supplier = supplier
         self.changed(D_TARIFF | D_LIVE)
+
+    def clear_tariff(self, fuel_id, clear_supplier=False, supplier=None):
+        # Change of supplier / Clear IHD Data - Supplier: the fuel's tariff is gone until the
+        # meters service reads one again; clear_supplier: the supplier's name too (replaced by
+        # `supplier`, the proposed supplier's, when known).
+        f = self.fuels[fuel_id]
+        f.unit_rate_mp_kwh = None
+        f.standing_mp_day = None
+        f.tier = None
+        f.tier_label = None
+        f.next_rate_mp_kwh = None
+        f.next_rate_utc = None
+        f.cost_unknown = True
+        if clear_supplier:
+            self.supplier = supplier or None
+        self.changed(D_TARIFF | D_LIVE | D_ENERGY)
 
     def set_prepay(
         self,
@@ -259,6 +281,19 @@ class Model:
             self.messages.insert(0, msg)
         self.changed(D_MESSAGES, alert=msg.confirm or msg.urgent)
 
+    def clear_messages(self, fuel_id, before_utc):
+        # Change of tenancy / supplier (Clear IHD Data - Consumer / Supplier): the messages of
+        # the fuel stamped before the implementation time go; later ones are kept. -> how many.
+        n = len(self.messages)
+        self.messages = [
+            m for m in self.messages
+            if m.fuel != fuel_id or (m.time_utc is not None and m.time_utc >= before_utc)
+        ]  # fmt: skip
+        n -= len(self.messages)
+        if n:
+            self.changed(D_MESSAGES)
+        return n
+
     def remove_message(self, msg_id):
         self.messages = [m for m in self.messages if m.id != msg_id]
         self.changed(D_MESSAGES)
@@ -284,7 +319,7 @@ class Model:
         f = self.fuels[fuel_id]
         if f.today_wh is None or not self.visible(fuel_id, f.today_from_utc):
             return None
-        return f.today_wh, f.today_cost_mp
+        return f.today_wh, None if f.cost_unknown else f.today_cost_mp
 
     def view_reading_utc(self, fuel_id):
         f = self.fuels[fuel_id]

@@ -2,15 +2,19 @@
 # Commands first (GetChangeOfTenancy/Supplier); attributes when the meter does not support them;
 # pushed publishes from the bound meter too. Applying is one function, apply(): the whole
 # rewind (history, cleared data, persisted decision, readings, screens), top to bottom.
+# Two tasks under run(): the polls (network I/O, may wait seconds per request) and the apply
+# timer, which fires each scheduled change at its implementation time whatever the polls are
+# waiting for. Both sleep on monotonic ticks, never until a wall-clock deadline.
 import asyncio
+import time
 
 from micropython import const
 
-from ihd.runtime import clock, log
+from ihd.runtime import aio, clock, log
 from ihd.runtime.events import Signal
 from ihd.state import fuels as FU
 from ihd.tenancy import core
-from ihd.tenancy.core import COS, COT, Event
+from ihd.tenancy.core import COS, COT, KINDS, Event, stats
 from ihd.zigbee.zcl import clusters as C
 from ihd.zigbee.zcl import foundation as F
 from ihd.zigbee.zcl.frame import S2C
@@ -25,7 +29,17 @@ _ATTRS = {
         "proposed_provider_id", "proposed_provider_name", "proposed_provider_contact_details",
     )),
 }  # fmt: skip
-_CMD_RETRY_S = const(86400)  # re-try the commands daily on an attributes-only meter
+# Only these Default Responses to a Get mean "this meter has no such command": anything else
+# (FAILURE, NOT_AUTHORIZED, ...) is a refusal this time, not a reason to stop asking.
+_UNSUPPORTED = (F.UNSUP_CLUSTER_COMMAND, F.UNSUPPORTED_CLUSTER)
+_CMD_RETRY_S = const(86400)  # re-try a refused command daily (per meter and command)
+_APPLY_CHECK_S = const(60)  # a pending T is compared with the clock at least this often
+_IDLE_MS = const(600000)  # nothing pending: the apply timer still looks every 10 min
+_UNSYNCED_MS = const(200)
+_POLL_WAIT_MS = const(60000)  # the poll loop's longest sleep, however long its interval
+_RETRY_MIN_MS = const(1000)  # an apply that raised: retried after a doubling backoff
+_RETRY_MAX_MS = const(600000)
+_MAX_PERIOD_MS = const(0x10000000)  # tick deadlines well inside ticks_diff's range (2^29)
 _TAG = "tenancy"
 METHOD_COMMANDS = "commands"
 METHOD_ATTRIBUTES = "attributes"
@@ -41,10 +55,16 @@ def _text(v):
     return v
 
 
+def _ms(device_s):
+    # Device (possibly fast-forwarded) seconds -> real milliseconds of ticks.
+    return min(device_s * 1000 // clock.scale(), _MAX_PERIOD_MS)
+
+
 class TenancyWatcher:
-    # history: history.view.HistoryView (truncate, visible_from); state: core.TenancyState;
-    # meters: meters.service.MeterService (forget); model: state.model.Model. meters and model
-    # are None only in tests of the decisions alone.
+    # history: history.view.HistoryView (truncate, visible_from, epoch; a test double without
+    # epoch gets no reconcile); state: core.TenancyState; meters: meters.service.MeterService
+    # (forget); model: state.model.Model. meters and model are None only in tests of the
+    # decisions alone.
     def __init__(self, zcl, registry, history, state, poll_s=1800, meters=None, model=None):
         self.zcl = zcl
         self.registry = registry
@@ -53,41 +73,103 @@ class TenancyWatcher:
         self.poll_s = poll_s
         self.meters = meters
         self.model = model
-        # payload: the core.Event being applied; listeners clear what its control bits name
+        # payload: the core.Event being applied (ev.t: its effective implementation time);
+        # listeners clear what its control bits name
         self.clearing = Signal(_TAG)
         self.last_event = None  # summary for the status screen (no personal data)
-        self._wake = asyncio.Event()
-        self._cmd_tried = {}  # meter -> device time the commands were last tried
+        self._wake = asyncio.Event()  # poll now
+        self._rearm = asyncio.Event()  # the schedule changed: the apply timer recomputes
+        self._cmd_tried = {}  # "meter/kind" -> ticks_ms the command was last tried
+        self._epoch = getattr(history, "epoch", None)
         zcl.on_command(_DM, C.DM_PUBLISH_COT, S2C, self._on_publish_cot)
         zcl.on_command(_DM, C.DM_PUBLISH_COS, S2C, self._on_publish_cos)
 
     def kick(self):
-        # Poll now: boot, rejoin, NCP reset.
+        # Poll now: boot, rejoin, NCP reset (the apply timer re-reads the clock too).
         self._wake.set()
+        self._rearm.set()
 
     async def run(self):
-        next_poll = 0
+        applier = asyncio.create_task(self._apply_loop())
+        try:
+            await self._poll_loop(applier)
+        finally:
+            applier.cancel()
+
+    async def _poll_loop(self, applier):
+        next_poll = None  # ticks_ms of the next periodic poll; None: now
         while True:
+            if applier.done():  # never expected: let the supervisor restart both
+                raise RuntimeError("tenancy apply timer stopped")
             if not clock.synced():
-                await asyncio.sleep_ms(200)
+                await asyncio.sleep_ms(_UNSYNCED_MS)
                 continue
-            now = clock.now()
-            for ev in self.state.due(now):
-                await self._handle(ev, now)
-            if self._wake.is_set() or now >= next_poll:
+            if (
+                self._wake.is_set()
+                or next_poll is None
+                or time.ticks_diff(next_poll, time.ticks_ms()) <= 0
+            ):
                 self._wake.clear()
                 for m in self.registry.all():
                     await self.poll(m)
-                next_poll = clock.now() + self.poll_s
-            wake_at = next_poll
-            nd = self.state.next_due()
-            if nd is not None and nd < wake_at:
-                wake_at = nd
-            wait_s = max(1, wake_at - clock.now())
+                next_poll = time.ticks_add(time.ticks_ms(), _ms(self.poll_s))
+            wait_ms = min(max(1, time.ticks_diff(next_poll, time.ticks_ms())), _POLL_WAIT_MS)
             try:
-                await asyncio.wait_for(self._wake.wait(), wait_s / clock.scale())
+                await aio.wait_ms(self._wake.wait(), wait_ms)
             except asyncio.TimeoutError:
                 pass
+
+    async def _apply_loop(self):
+        # The apply timer: every due change applied at its T, independent of the polls.
+        backoff_ms = _RETRY_MIN_MS
+        while True:
+            if not clock.synced():
+                await asyncio.sleep_ms(_UNSYNCED_MS)
+                continue
+            self._rearm.clear()
+            if not await self._apply_due():
+                await asyncio.sleep_ms(backoff_ms)  # one raised: the others were still tried
+                backoff_ms = min(backoff_ms * 2, _RETRY_MAX_MS)
+                continue
+            backoff_ms = _RETRY_MIN_MS
+            try:
+                await aio.wait_ms(self._rearm.wait(), self._due_wait_ms())
+            except asyncio.TimeoutError:
+                pass
+
+    async def _apply_due(self):
+        # -> False if an apply raised (logged, counted; its intent or pending entry stays, so it
+        # is tried again after the backoff).
+        ok = True
+        for ev in self.state.interrupted():  # a power cut or an error stopped its rewind
+            log.warn(_TAG, "completing the interrupted %s rewind of %s at %d", ev.kind,
+                     ev.meter, ev.t)  # fmt: skip
+            ok = await self._apply_safe(ev) and ok
+        for ev in self.state.due(clock.now()):
+            ok = await self._apply_safe(ev, True) and ok
+        return ok
+
+    async def _apply_safe(self, ev, reconcile=False):
+        try:
+            if reconcile:
+                self._reconcile(ev.meter)
+            await self.apply(ev, ev.t)
+            return True
+        except Exception as e:
+            stats.inc("apply_errors")
+            log.exc(_TAG, e, "applying %s on %s at %s", ev.kind, ev.meter, ev.t)
+            return False
+
+    def _due_wait_ms(self):
+        nd = self.state.next_due()
+        if nd is None:
+            return _IDLE_MS
+        s = nd - clock.now()
+        if s <= 0:
+            return 1
+        s = min(s, _APPLY_CHECK_S)  # a long int for far-off times: small from here on
+        k = clock.scale()
+        return max(1, (s * 1000 + k - 1) // k)
 
     async def poll(self, meter):
         for kind in (COT, COS):
@@ -96,47 +178,61 @@ class TenancyWatcher:
             except Exception as e:  # one bad answer must not stop the other meter's poll
                 log.exc(_TAG, e, "poll %s %s", meter.name, kind)
 
+    def _cmd_due(self, key):
+        t0 = self._cmd_tried.get(key)
+        if t0 is None:
+            return True
+        el = time.ticks_diff(time.ticks_ms(), t0)
+        return el < 0 or el >= _ms(_CMD_RETRY_S)
+
     async def _poll_kind(self, meter, kind):
-        method = self.state.method.get(meter.name)
-        now = clock.now()
-        if method == METHOD_ATTRIBUTES:
-            last = self._cmd_tried.get(meter.name, 0)
-            if now - last < _CMD_RETRY_S:
-                await self._poll_attributes(meter, kind)
-                return
-        self._cmd_tried[meter.name] = now
+        key = meter.name + "/" + kind
+        if self.state.method.get(key) == METHOD_ATTRIBUTES and not self._cmd_due(key):
+            await self._poll_attributes(meter, kind)
+            return
+        self._cmd_tried[key] = time.ticks_ms()
         rsp = await self.zcl.command(meter.node, meter.ep, _DM, _GET[kind], rsp_cmd=_GET[kind])
         if rsp is None:
             # No answer (meter asleep, link or NCP trouble): read the attributes this time, but
-            # only an explicit refusal (0x81) makes "attributes" the remembered method.
+            # only "unsupported" makes "attributes" the remembered method.
             log.info(_TAG, "%s: no answer to Get %s; reading attributes", meter.name, kind)
             await self._poll_attributes(meter, kind)
             return
         st = rsp.default_status()
         if st == F.NOT_FOUND or st == F.SUCCESS:
-            self._set_method(meter, METHOD_COMMANDS)
+            self._set_method(meter, kind, METHOD_COMMANDS)
             return
-        if st is not None:  # UNSUP_CLUSTER_COMMAND and any other refusal
-            log.info(_TAG, "%s: Get %s refused (0x%02x); using attributes", meter.name, kind, st)
-            await self._use_attributes(meter, kind)
+        if st in _UNSUPPORTED:
+            log.info(_TAG, "%s: Get %s unsupported (0x%02x)", meter.name, kind, st)
+            self._set_method(meter, kind, METHOD_ATTRIBUTES)
+            await self._poll_attributes(meter, kind)
+            return
+        if st is not None:
+            stats.inc("refused")
+            log.warn(_TAG, "%s: Get %s refused (0x%02x); reading attributes this time",
+                     meter.name, kind, st)  # fmt: skip
+            await self._poll_attributes(meter, kind)
             return
         if self.registry.source_of(rsp) is None:
             return
-        self._set_method(meter, METHOD_COMMANDS)
+        if rsp.args is None:  # malformed publish (decode failure logged + counted by zcl)
+            stats.inc("bad_publish")
+            log.warn(_TAG, "%s: malformed Publish %s: MALFORMED_COMMAND; reading attributes",
+                     meter.name, kind)  # fmt: skip
+            self.zcl.default_response(rsp, F.MALFORMED_COMMAND)
+            await self._poll_attributes(meter, kind)
+            return
+        self._set_method(meter, kind, METHOD_COMMANDS)
         if not rsp.disable_dr:
             self.zcl.default_response(rsp, F.SUCCESS)
-        if rsp.args is not None:  # None: malformed publish, already logged + counted by zcl
-            await self._publish(meter, kind, rsp.args, "command")
+        await self._publish(meter, kind, rsp.args, "command")
 
-    def _set_method(self, meter, method):
-        if self.state.method.get(meter.name) != method:
-            self.state.method[meter.name] = method
+    def _set_method(self, meter, kind, method):
+        key = meter.name + "/" + kind
+        if self.state.method.get(key) != method:
+            self.state.method[key] = method
             self.state.save()
-            log.info(_TAG, "%s: using %s", meter.name, method)
-
-    async def _use_attributes(self, meter, kind):
-        self._set_method(meter, METHOD_ATTRIBUTES)
-        await self._poll_attributes(meter, kind)
+            log.info(_TAG, "%s: using %s for %s", meter.name, method, kind)
 
     async def _poll_attributes(self, meter, kind):
         ids = _ATTRS[kind]
@@ -186,36 +282,70 @@ class TenancyWatcher:
         return F.SUCCESS
 
     async def _handle(self, ev, now):
+        self._reconcile(ev.meter)
         decision, t = self.state.on_event(ev, now)
         if decision == core.APPLY:
             await self.apply(ev, t)
         elif decision in (core.SCHEDULED, core.CANCELLED):
+            self._rearm.set()  # the apply timer recomputes its deadline
             self._summarise(ev, decision, t)
+
+    def _reconcile(self, name):
+        # What the history says was applied, against tenancy.json (core.reconcile); and a
+        # history behind an applied change (its key region reset) rewound again, history only.
+        f = FU.by_key(name)
+        if f is None or self._epoch is None:
+            return
+        i = f.index
+        vf = self.history.visible_from(i)
+        self.state.reconcile(name, self._epoch(i), vf, clock.now())
+        floor = max(self.state.floor(name, k) for k in KINDS)
+        if floor > vf:
+            stats.inc("restored")
+            log.warn(_TAG, "%s: history visible from %d, before the applied change at %d: "
+                     "rewinding it again", name, vf, floor)  # fmt: skip
+            self.history.truncate(name, floor)
+            self.state.note_epoch(name, self._epoch(i))
+            if self.model is not None:
+                self.model.set_visible_from(i, self.history.visible_from(i))
 
     async def apply(self, ev, t):
         # The rewind of one meter at its implementation time T. Order matters for power cuts:
-        # the truncation is durable and idempotent and comes before the event is marked
-        # applied, so a cut in between re-applies the same truncation after reboot.
+        # the intent is persisted first (begin), the truncation is durable and idempotent, and
+        # the event is marked applied last, so a cut anywhere in between completes the same
+        # rewind at the next boot (interrupted()). Never twice: a T at or before the applied
+        # one of (meter, kind) is dropped here whatever path brought it. -> True if applied.
+        ev.t = t
+        now = clock.now()
+        if t <= self.state.floor(ev.meter, ev.kind):
+            stats.inc("duplicates")
+            log.info(_TAG, "%s/%s at %d already applied: not again", ev.meter, ev.kind, t)
+            self.state.drop(ev, now, "duplicate")
+            return False
+        fuel = FU.index(ev.meter)
         t0 = clock.ticks_ms()
-        log.info(_TAG, "applying %s %d on %s at %s", ev.kind, ev.issuer_event_id, ev.meter,
-                 clock.iso(t))  # fmt: skip
+        log.info(_TAG, "applying %s %d on %s at %s (%d s after T, %s)", ev.kind,
+                 ev.issuer_event_id, ev.meter, clock.iso(t), now - t, ev.method)  # fmt: skip
+        self.state.begin(ev)
         # 1. History: post-T data re-encrypted under a new key, the old key erased from flash.
         self.history.truncate(ev.meter, t)
         # 2. What the control bits name (prepayment data, ...): the listeners' business.
         self.clearing.emit(ev)
         # 3. The decision survives reboots from here on.
-        self.state.mark_applied(ev, clock.now())
+        self.state.mark_applied(
+            ev, clock.now(), None if self._epoch is None else self._epoch(fuel)
+        )
         # 4. Readings: cached ones forgotten, those in flight discarded, all re-read.
         if self.meters is not None:
             self.meters.forget(ev.meter)
         # 5. Screens: nothing before the new visible_from is shown; every area redraws.
         if self.model is not None:
-            fuel = FU.index(ev.meter)
             self.model.tenancy_event = "change applied %s" % clock.iso(t)[:16]
             self.model.set_visible_from(fuel, self.history.visible_from(fuel))
         self._summarise(ev, "applied", t)
         log.info(_TAG, "%s %d applied in %d ms", ev.kind, ev.issuer_event_id,
                  clock.ticks_diff_ms(t0))  # fmt: skip
+        return True
 
     def _summarise(self, ev, outcome, t):
         self.last_event = (ev.kind, ev.meter, outcome, t, ev.method)

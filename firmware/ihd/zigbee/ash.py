@@ -78,6 +78,7 @@ _COUNTER_NAMES = (
     "substitutes",
     "xon",
     "xoff",
+    "xoff_expired",
     "resets",
     "reset_timeouts",
     "unsolicited_rstack",
@@ -208,8 +209,10 @@ class Decoder:
     # Streaming receiver. Unstuffs into one preallocated buffer, checks the CRC, de-randomizes
     # DATA in place and calls on_frame(ctrl, n) with the data at buf[1:1 + n]; on_bad(ctrl) for a
     # frame with a bad CRC / escape / length (ctrl -1 if not even a control byte arrived).
-    # Handles XON/XOFF (dropped, `xoff` tracks the peer), CANCEL (drop the frame so far),
-    # SUBSTITUTE (drop up to and including the next FLAG) and WAKE between frames.
+    # Handles XON/XOFF (dropped; `xoff` tracks the peer from the first XOFF, `xoff_t` is when it
+    # came, `xoff_ignore` discredits the peer's XOFFs until its next XON: Ash._write), CANCEL
+    # (drop the frame so far), SUBSTITUTE (drop up to and including the next FLAG) and WAKE
+    # between frames.
     # Allocates nothing per byte or per frame (proved in tests/firmware/test_ash.py).
     def __init__(self, on_frame, on_bad=None, max_data=MAX_DATA, counters=None):
         self.buf = bytearray(max_data + 3)
@@ -218,6 +221,8 @@ class Decoder:
         self.on_bad = on_bad
         self.c = counters
         self.xoff = False
+        self.xoff_t = 0
+        self.xoff_ignore = False
         self.reset()
 
     def reset(self):
@@ -239,9 +244,16 @@ class Decoder:
         for i in range(n):
             b = data[i]
             if b in (XON, XOFF):
-                # Flow-control bytes are never part of a frame (stuffed if they are data).
-                self.xoff = b == XOFF
-                self._count("xoff" if b == XOFF else "xon")
+                # Flow-control bytes are never part of a frame (stuffed if they are data). A
+                # repeated XOFF does not restart the pause (Ash._write bounds it from the first).
+                if b == XON:
+                    self.xoff = self.xoff_ignore = False
+                    self._count("xon")
+                else:
+                    if not (self.xoff or self.xoff_ignore):
+                        self.xoff = True
+                        self.xoff_t = time.ticks_ms()
+                    self._count("xoff")
             elif b == FLAG:
                 if self._drop:
                     self._drop = False
@@ -405,7 +417,7 @@ class Ash:
                 # Only a non-software RSTACK came: accept it (some NCPs answer RST that way).
                 self.last_reset_code = self._rst_other
             self._init_seq()
-            self._dec.xoff = False
+            self._dec.xoff = self._dec.xoff_ignore = False
             self.t_rx_ack_ms = self.t_ack_init_ms
             self.state = ST_CONNECTED
             self.c.inc("resets")
@@ -435,8 +447,8 @@ class Ash:
             while True:
                 self._tx_evt.clear()
                 self._tx_acked = self._tx_nak = False
-                t0 = time.ticks_ms()
                 await self._write_data(frm, re_tx, n)
+                t0 = time.ticks_ms()  # the ack timer measures the NCP, not our XOFF/lock wait
                 if not (self._tx_acked or self._tx_nak or self._tx_fail):
                     try:
                         await wait_ms(self._tx_evt.wait(), self.t_rx_ack_ms)
@@ -491,10 +503,23 @@ class Ash:
         await self._write(self._ctl_out_mv, k + 1)
 
     async def _write(self, buf, n):
-        # Honour XOFF from the NCP, but never wait forever on a lost XON.
-        if self._dec.xoff:
+        # Honour an XOFF from the NCP for at most t_xoff_max_ms from its arrival, in all (ASH has
+        # no flow control of its own, ezsp-ash 1.1/1.8, and the boards use RTS/CTS: an XOFF is
+        # most likely a stray byte). An XOFF that outlasts the bound is dropped, counted
+        # (xoff_expired) and logged, and the peer's XOFFs are ignored until it sends an XON: one
+        # stray byte costs one bounded pause, a held XOFF cannot stall the link.
+        d = self._dec
+        if d.xoff:
+            lim = self.t_xoff_max_ms
             t0 = time.ticks_ms()
-            while self._dec.xoff and time.ticks_diff(time.ticks_ms(), t0) < self.t_xoff_max_ms:
+            while d.xoff:
+                now = time.ticks_ms()
+                if time.ticks_diff(now, d.xoff_t) >= lim or time.ticks_diff(now, t0) >= lim:
+                    d.xoff = False
+                    d.xoff_ignore = True
+                    self.c.inc("xoff_expired")
+                    log.warn("ash", "XOFF without XON for %d ms: ignored until an XON", lim)
+                    break
                 await asyncio.sleep_ms(2)
         try:
             self._writer.write(buf[:n])

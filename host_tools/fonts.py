@@ -41,6 +41,14 @@ FONTS = {
     "digits20": (20, DIGITS, 110),
 }
 BOLD = ("bold16",)
+# Hand-drawn glyphs where the rendering does not read: at 10 px DejaVu's "J" is a bare stem with
+# a one-pixel hook below the baseline, which on the 128x64 panel reads as "|" ("|an", "|ul").
+# Rows top to bottom ("#" ink), one string per row of the font's height.
+GLYPHS = {
+    "sans10": {
+        "J": ("....", "..#.", "..#.", "..#.", "..#.", "..#.", "#.#.", ".#..", "....", "...."),
+    },
+}
 
 OUT_DIR = os.path.join(paths.FIRMWARE, "ihd", "ui", "fonts")
 
@@ -100,8 +108,15 @@ def build(name, ttf=None):
     height = bottom - top
     baseline = ascent - top
     widths, offsets, bitmap = bytearray(), bytearray(), bytearray()
+    fixed = GLYPHS.get(name, {})
     for ch in charset:
-        adv, rows = _glyph_rows(font, ch, top, height, threshold)
+        if ch in fixed:
+            rows = [[1 if c == "#" else 0 for c in r] for r in fixed[ch]]
+            adv = len(rows[0])
+            if len(rows) != height:
+                raise ValueError("%s %r: %d rows, the font has %d" % (name, ch, len(rows), height))
+        else:
+            adv, rows = _glyph_rows(font, ch, top, height, threshold)
         if adv > 255:
             raise ValueError("glyph too wide")
         widths.append(adv)

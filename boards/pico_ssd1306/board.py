@@ -8,6 +8,7 @@ NAME = "pico_ssd1306"
 CAPS = ("display", "buttons", "buzzer")  # no keypad: UTRN digits are entered with the buttons
 HW_VERSION = 0x0100  # OTA hardware version: 1.0
 STATUS_PERIOD_S = 60
+STATUS_KEY = "hold OK"  # what opens the Status screen, as the footer names it (select held)
 METERS = None  # bindings come from discovery (docs/joining.md)
 INSTALL_CODE = None  # provisioned to flash at the factory, not in code
 OTA_KEYS_FILE = None  # OTA signing keys: only those frozen in ihd/ota/trust.py

@@ -39,6 +39,7 @@ CAPS = ("display", "buttons", "buzzer") if _PANELS == "mono" else (
     "display", "buttons", "keypad", "buzzer")  # fmt: skip
 HW_VERSION = 0x0100
 STATUS_PERIOD_S = 10
+STATUS_KEY = "s"  # the terminal key that opens the Status screen (keys.py: long select)
 METERS = env("IHD_METERS")
 INSTALL_CODE = env("IHD_INSTALL_CODE")  # factory provisioning (docs/joining.md)
 # Besides the firmware's own keys; the simulator and the tests name theirs (a host path).
@@ -143,7 +144,9 @@ def panels():
 
         log.console = False  # the terminal is the display; the log goes to IHD_LOG only
         _term = TermPanel(128, 64, mono=True) if _PANELS == "mono" else TermPanel(320, 240)
-        _term.clear_screen()
+        _term.clear_screen()  # (scaled down: the line under the screen says the size needed)
+        if _term.scale > 1:
+            log.info("board", "terminal too small for full size: %s", _term.size_note())
         return (_term,)
     import framedump
 
@@ -284,6 +287,24 @@ def _meters_state(app):
     return meters
 
 
+def _status_state(m):
+    # The Status screen as text (its rows, as drawn on 320x240) and the model fields behind it.
+    from ihd.ui import fmt
+    from ihd.ui.screens import status_rows
+
+    return {
+        "screen": [list(r) for r in status_rows(m)],
+        "link": m.link,
+        "channel": m.channel,
+        "pan_id": m.pan_id,
+        "node_id": m.node_id,
+        "eui64": fmt.hex_eui64(m.eui64),
+        "ncp_resets": m.ncp_resets,
+        "lqi": {f.fuel.key: f.lqi for f in m.fuels},
+        "tenancy_event": m.tenancy_event,
+    }
+
+
 def _write_counters(f):
     # Streamed (no snapshot() dict: at the end of a run in a board-sized heap there may be no
     # room for it).
@@ -335,6 +356,7 @@ def dump_state(app):
         ("fuels", fuels),
         ("meters", value(lambda: _meters_state(app))),
         ("ambient", value(lambda: m.ambient)),
+        ("status", value(lambda: _status_state(m))),
         ("tenancy_last", value(lambda: tenancy.last_event if tenancy else None)),
         ("tenancy_audit", value(lambda: tenancy.state.audit if tenancy else None)),
         ("counters", counters),

@@ -56,11 +56,13 @@ class DemoHistory:
         out = []
         mid = fmt.local_midnight_utc(now_utc)
         if period == M.P_DAY:
+            # today up to now (the slot in progress partial), an earlier day whole
             f = _elec_hh if fuel == M.FUEL_ELEC else _gas_hh
-            cur = (now_utc - mid) // 1800
+            day = (fmt.local_midnight_utc(self.now) - mid) // 86400
+            cur = (now_utc - mid) // 1800 if day == 0 else 47
             for s in range(cur + 1):
-                wh = f(s, 0)
-                if s == cur:  # slot in progress: partial
+                wh = f(s, day)
+                if s == cur and day == 0:
                     wh = wh * ((now_utc - mid) % 1800) // 1800
                 out.append((mid + 1800 * s, wh, wh * rate // 1000))
         elif period == M.P_8D:
@@ -117,21 +119,17 @@ def make_model(now_utc=NOW_UTC):
     )
     m.set_tariff(M.FUEL_GAS, GAS_RATE_MP, 31430, tier=1, tier_label="Standard")
     m.set_ambient(M.AMBIENT_HIGH)
-    m.set_link(M.LINK_UP, 212)
+    m.set_link(M.LINK_UP)
     m.fw_version = "0.1.0"
-    m.ncp_version = "EmberZNet 7.4.3.0"
-    m.ezsp_version = 13
-    m.net_state = "joined (SE)"
-    m.eui64 = bytes((0x00, 0x0D, 0x6F, 0x00, 0x0A, 0x1B, 0x2C, 0x3D))
-    m.channel = 11
-    m.pan_id = 0x1A2B
-    m.meters = [
-        (M.FUEL_ELEC, bytes((0x00, 0x0D, 0x6F, 0x00, 0x01, 0x02, 0x03, 0x04)), 0x0000),
-        (M.FUEL_GAS, bytes((0x00, 0x0D, 0x6F, 0x00, 0x05, 0x06, 0x07, 0x08)), 0x4F21),
-    ]
-    m.tenancy_event = "none since install (1 Nov 2024)"
+    # the NCP's EUI64 00:0D:6F:00:0A:1B:2C:3D, little-endian as the NCP reports it
+    m.set_ncp(13, "7.4.3.0 build 0", bytes((0x3D, 0x2C, 0x1B, 0x0A, 0x00, 0x6F, 0x0D, 0x00)),
+              11, 0x1A2B, 0x7A3C, 1)  # fmt: skip
+    m.set_lqi(M.FUEL_ELEC, 212)
+    m.set_lqi(M.FUEL_GAS, 176)
+    moved_in = fmt.days_from_civil(2024, 11, 1) * 86400
+    m.set_tenancy_event("cot", moved_in)
     for f in m.fuels:
-        f.visible_from_utc = fmt.days_from_civil(2024, 11, 1) * 86400
+        f.visible_from_utc = moved_in
     m.add_message(
         M.Message(
             1,
@@ -179,6 +177,18 @@ def _go(name, **attrs):
     return f
 
 
+def _budget_home(ui):
+    ui.m.set_budget(450000)  # £4.50 a day: today's £3.71 is past 80 % of it
+    ui.go("home")
+    ui.redraw()
+
+
+def _history_from(ui):
+    # A change of tenancy at 11:00 today: the day's history starts there.
+    ui.m.elec.visible_from_utc = fmt.local_midnight_utc(ui.m.now()) + 11 * 3600
+    _history(M.P_DAY, M.FUEL_ELEC, False)(ui)
+
+
 def _prepay_home(ui):
     set_prepay(ui.m)
     ui.go("home")
@@ -194,8 +204,10 @@ def _prepay(ui):
 # (name, setup(ui)) applied to a fresh demo model each.
 SCENES = (
     ("home", _go("home")),
+    ("home_budget", _budget_home),
     ("home_prepay", _prepay_home),
     ("history_day", _history(M.P_DAY, M.FUEL_ELEC, False)),
+    ("history_from", _history_from),
     ("history_8d", _history(M.P_8D, M.FUEL_ELEC, True, True)),
     ("history_5w", _history(M.P_5W, M.FUEL_GAS, False)),
     ("history_13m", _history(M.P_13M, M.FUEL_GAS, True)),
@@ -204,6 +216,9 @@ SCENES = (
     ("message_detail", _go("messages", focus=True, sel=0, detail=True)),
     ("prepay", _prepay),
     ("status", _go("status")),
+    # the 128x64 Status pages after the first (320x240 has one page: the same as "status")
+    ("status_2", _go("status", focus=True, page=1)),
+    ("status_3", _go("status", focus=True, page=2)),
 )
 
 

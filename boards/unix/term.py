@@ -1,6 +1,7 @@
 # Live terminal view of the framebuffer for the unix port: ANSI true colour with upper half
 # blocks ("▀": foreground = top pixel row, background = bottom row), scaled down by an integer
-# factor (box average) to fit the terminal, rewriting only cells that changed.
+# factor (box average) to fit the terminal, rewriting only cells that changed. Scaled down, the
+# line under the screen says what terminal size shows it larger (size_note).
 #
 # TermPanel follows the display driver contract (buffer, width, height, FMT, mono, dirty, mark,
 # mark_all, show, show_rect, async show_dirty, backlight), so the UI runs on it unchanged:
@@ -20,11 +21,18 @@ _MONO_OFF = (0x05, 0x08, 0x10)
 
 
 def term_size():
-    # MicroPython has no os.get_terminal_size(): COLUMNS/LINES if exported, else 100x32.
+    # MicroPython has no os.get_terminal_size(): COLUMNS/LINES if exported (host_tools.run
+    # exports them), else 100x32.
     try:
         return int(os.getenv("COLUMNS") or 100), int(os.getenv("LINES") or 32)
     except ValueError:
         return 100, 32
+
+
+def needed(width, height, scale):
+    # -> (columns, lines) a terminal needs to show a width x height screen at 1/scale: half
+    # blocks (two pixel rows a line), and a line for this note.
+    return width // scale, (height + 2 * scale - 1) // (2 * scale) + 1
 
 
 class TermPanel(framebuf.FrameBuffer):
@@ -46,6 +54,7 @@ class TermPanel(framebuf.FrameBuffer):
         while width // s > cols or (height + 2 * s - 1) // (2 * s) > rows:
             s += 1
         self.scale = s
+        self.term_cols = cols
         self.cols = width // s
         self.rows = height // (2 * s)
         self.top = top  # first terminal row used
@@ -143,8 +152,24 @@ class TermPanel(framebuf.FrameBuffer):
             self._prev[i] = -1
         self.show()
 
+    def size_note(self):
+        # "" at full size, else e.g. "screen at 1/6: 160x61 shows 1/2, 320x121 full size"
+        s = self.scale
+        if s == 1:
+            return ""
+        out = "screen at 1/%d:" % s
+        if s > 2:
+            out += " %dx%d shows 1/2," % needed(self.width, self.height, 2)
+        out += " %dx%d full size" % needed(self.width, self.height, 1)
+        if not (os.getenv("COLUMNS") and os.getenv("LINES")):
+            out += " (export COLUMNS, LINES)"
+        return out
+
     def clear_screen(self):
         self.out.write("\x1b[2J\x1b[?25l")
+        note = self.size_note()
+        if note:  # on the line under the screen
+            self.out.write("\x1b[%d;1H%s" % (self.top + self.rows, note[: self.term_cols]))
 
     def restore(self):
         self.out.write("\x1b[0m\x1b[?25h\n")

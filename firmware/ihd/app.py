@@ -97,6 +97,7 @@ class App:
 
         m = Model(now_fn=clock.now, history=self.history)
         m.fw_version = ihd.VERSION
+        m.set_budget(self.config.get("daily_budget_mp"))
         for i in (0, 1):
             m.fuels[i].visible_from_utc = self.history.visible_from(i)
         self.model = m
@@ -136,6 +137,7 @@ class App:
         self.commission = Commissioner(self.ncp, code)
         self.ncp.join = self.commission.join
         self.commission.changed.connect(self._show_join)
+        self.ncp.changed.connect(self._show_network)
         self.ke = KeyEstablishment(self.ncp, self.zcl)
         self.discovery = discovery.Discovery(self.ncp, self.zcl)
         self.discovered = discovery.load()  # persisted bindings, None until discovered
@@ -151,6 +153,31 @@ class App:
     def _show_join(self, commissioner):
         text, install_code_text = commissioner.shown()
         self.model.set_join(text, install_code_text)
+        self._show_network(self.ncp)
+
+    def _show_network(self, ncp):
+        # ncp.changed (and commission.changed) listener: the network as the header and the
+        # Status screen show it. Up: the NCP is on its network; joining: scanning, joining or
+        # rejoining (or the stack looking for its parent); else down.
+        from ihd.state.model import LINK_DOWN, LINK_JOINING, LINK_UP
+        from ihd.zigbee import commission as CM
+        from ihd.zigbee import ncp as N
+
+        ready = ncp.ready()
+        net = ncp.network_state
+        if ready and net == N.NET_JOINED:
+            link = LINK_UP
+        elif self.commission.state in (CM.SCANNING, CM.JOINING, CM.REJOINING) or (
+            ready and net in (N.NET_JOINING, N.NET_JOINED_NO_PARENT)
+        ):
+            link = LINK_JOINING
+        else:
+            link = LINK_DOWN
+        self.model.set_link(link)
+        up = link == LINK_UP
+        self.model.set_ncp(ncp.ezsp_version or None, ncp.stack_version or None, ncp.eui64,
+                           ncp.channel if up else None, ncp.pan_id if up else None,
+                           ncp.node_id if up else None, ncp.reset_count)  # fmt: skip
 
     def build_services(self):
         from ihd.meters.registry import Registry
@@ -164,6 +191,7 @@ class App:
         # Before any payload is decoded: SE clusters only from bound meters / the hub, secured.
         self.zcl.set_gate(self.registry.admits)
         self.meters = MeterService(self.zcl, self.registry, self.history, self.model, cfg)
+        self.ncp.messages.connect(self.meters.heard)  # each meter's link quality (Status)
         if self.discovered is not None:
             self.bind_meters(self.discovered)
         elif self.registered.is_set():
@@ -298,24 +326,19 @@ class App:
 
     async def link_task(self):
         # Follows the NCP: each (re)start of the network re-polls tenancy and re-reads meters
-        # (a CoT may have happened while we were away); the UI shows the link state.
-        from ihd.state.model import LINK_DOWN, LINK_UP
-
+        # (a CoT may have happened while we were away). (The screens learn of the network from
+        # ncp.changed: _show_network.)
         seen_resets = -1
         while True:
             await self.ncp.wait_ready()
             if self.ncp.reset_count != seen_resets or seen_resets < 0:
                 seen_resets = self.ncp.reset_count
                 log.info("app", "network up (NCP resets: %d)", seen_resets)
-                self.model.set_link(LINK_UP)
-                st = self.ncp.status()
-                self.model.set_ncp(st["ezsp_version"], st["stack_version"], st["eui64"])
                 self.meters.kick()
                 self.tenancy.kick()
                 self.prepay.kick()
             while self.ncp.ready():
                 await asyncio.sleep_ms(200)
-            self.model.set_link(LINK_DOWN)
 
     async def heap_task(self):
         # Heap high-water marks for the status screen and benches: allocated (garbage included,
@@ -366,7 +389,7 @@ class App:
 
         for i, panel in enumerate(self.panels):
             ui = Ui(panel, self.model, inputs=self.inputs if i == 0 else InputQueue(),
-                    backlight=panel.backlight)  # fmt: skip
+                    backlight=panel.backlight, status_key=self.board.STATUS_KEY)  # fmt: skip
             self.uis.append(ui)
             self.sup.spawn("ui%dx%d" % (panel.width, panel.height), ui.run)
         for i, src in enumerate(self.sources):

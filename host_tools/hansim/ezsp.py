@@ -14,6 +14,7 @@ import struct
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import trust
+from .scenario import eui64_str
 
 log = logging.getLogger("hansim.ezsp")
 
@@ -56,6 +57,9 @@ CALCULATE_SMACS_283K1 = 0x00EA
 CALCULATE_SMACS_HANDLER_283K1 = 0x00EB
 GET_CERTIFICATE_283K1 = 0x00EC
 CLEAR_TEMPORARY_DATA_MAYBE_STORE_LINK_KEY_283K1 = 0x00EE
+
+# Link quality and RSSI of every frame handed up (incomingMessageHandler): one steady link.
+RX_LQI = 220
 
 # EmberStatus (u8, v13) and the sl_status_t (u32, v14) we send for it
 SUCCESS = 0x00
@@ -618,6 +622,18 @@ class EzspNcp:
 
         return self.st(SUCCESS) + bytes((seq,)), after
 
+    def status(self) -> Dict[str, Any]:
+        # The NCP as the device should see it (control channel "status": system tests' truth).
+        c = self.cfg
+        return {
+            "network_up": self.network_up,
+            "eui64": eui64_str(c.eui64),
+            "node_id": "0x%04X" % c.node_id,
+            "channel": c.channel,
+            "pan_id": "0x%04X" % c.pan_id,
+            "rx_lqi": RX_LQI,
+        }
+
     # ---- callbacks driven by the HAN ------------------------------------------------------
 
     def incoming_message(
@@ -626,7 +642,7 @@ class EzspNcp:
         sender_eui64: bytes,
         aps: ApsFrame,
         payload: bytes,
-        lqi: int = 220,
+        lqi: int = RX_LQI,
         rssi: int = -48,
     ) -> None:
         if not self.network_up:

@@ -251,6 +251,7 @@ class Simulator:
                 ash=dict(self.ash.counters),
                 ezsp=dict(self.ezsp.counters),
                 ezsp_version=self.ezsp.cfg.version,
+                ncp=self.ezsp.status(),
                 corrupt=self.link.rate,
             )
             return out

@@ -90,6 +90,8 @@ class FakeNcp:
         self.network_up = False
         self.eui64 = bytes([1, 2, 3, 4, 5, 6, 7, 8])
         self.node_id = 0x4C21
+        self.channel = 15
+        self.pan_id = 0x1A62
         self.bad = 0
         self.last_seq = 0
 
@@ -186,6 +188,12 @@ class FakeNcp:
             return [hdr + struct.pack("<H", self.node_id)]
         if fid == 0x18:
             return [hdr + bytes([2 if self.network_up else 0])]
+        if fid == 0x28:  # getNetworkParameters: status, node type, EmberNetworkParameters
+            if not self.network_up:
+                return [hdr + self.st(0x93) + bytes(21)]  # NOT_JOINED
+            params = struct.pack("<8sHbBBHBI", bytes(8), self.pan_id, 3, self.channel, 0, 0, 0,
+                                 1 << self.channel)  # fmt: skip
+            return [hdr + self.st(0) + b"\x03" + params]
         if fid == 0x17:  # networkInit: response first, then the callback
             self.network_up = True
             return [hdr + self.st(0), self.stack_status(True)]

@@ -12,7 +12,7 @@ import fakemachine as FM
 
 # Every name a board module must provide (docs/boards.md "The contract").
 CONTRACT_CONSTANTS = ("NAME", "CAPS", "HW_VERSION", "STATUS_PERIOD_S", "METERS", "INSTALL_CODE",
-                      "OTA_KEYS_FILE")  # fmt: skip
+                      "OTA_KEYS_FILE", "STATUS_KEY")  # fmt: skip
 CONTRACT_FUNCTIONS = ("storage", "flash_root", "open_ncp", "panels", "inputs", "buzzer",
                       "reset", "fatal", "stopped")  # fmt: skip
 _CAPS = ("display", "buttons", "keypad", "buzzer")

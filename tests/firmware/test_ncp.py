@@ -38,7 +38,10 @@ def test_bring_up_v13_and_v14():
             fids = [fid for fid, _ in f.commands]
             # v13 NCP: legacy version(14) answered 13, then extended version(13)
             versions = [0x00, 0x00] if version == 13 else [0x00]
-            assert fids == versions + [0xAA, 0x53, 0x53, 0x53, 0x55, 0x02, 0x26, 0x17, 0x18, 0x27]
+            assert fids == versions + [0xAA, 0x53, 0x53, 0x53, 0x55, 0x02, 0x26, 0x17, 0x18, 0x27,
+                                       0x28]  # fmt: skip
+            # the network it is on, for the Status screen (getNetworkParameters)
+            assert s["channel"] == 15 and s["pan_id"] == 0x1A62
             cmds = dict(f.commands)
             assert cmds[0x55] == b"\x04\x40"  # messageSentHandler with the tag only
             assert cmds[0x17] == b"\x03\x00"  # networkInit bitmask
@@ -182,6 +185,26 @@ def test_bring_up_retries_when_ncp_silent():
         f.answer_rst = True
         await n.wait_ready(3000)
         assert n.state == ncp.ST_READY
+        n.stop()
+
+    fwtest.run(main())
+
+
+def test_changed_signal_follows_the_network():
+    # ncp.changed (app.py -> the Status screen): up with the network's channel and PAN id,
+    # then not ready at an NCP reset, then up again.
+    async def main():
+        f, n = make(14)
+        seen = []
+        n.changed.connect(lambda x: seen.append((x.ready(), x.channel, x.pan_id, x.reset_count)))
+        await up(f, n)
+        assert seen[-1] == (True, 15, 0x1A62, 0)
+        f.reset_now(ash.RESET_POWER_ON)
+        await settle()
+        assert (False, 15, 0x1A62, 1) in seen  # the reset, before the bring-up re-ran
+        await n.wait_ready(3000)
+        await settle()
+        assert seen[-1] == (True, 15, 0x1A62, 1)
         n.stop()
 
     fwtest.run(main())

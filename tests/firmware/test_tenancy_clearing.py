@@ -162,3 +162,20 @@ def test_implementation_time_now_clears_up_to_now():
     fwtest.run(w.poll(w.registry.get("elec")))
     assert h.truncations == [("elec", NOW)]
     assert _amounts(pp) == []
+
+
+def test_status_shows_the_last_change_kind_and_date():
+    # The Status screen's "Tenancy" row: the model has (kind, T) once applied, and again after
+    # a boot (from the persisted state); nothing else of the change.
+    from ihd.state import model as M
+    from ihd.tenancy.core import TenancyState
+    from ihd.tenancy.watcher import TenancyWatcher
+
+    w, z, h, mdl, meters, pp = _setup("s")
+    assert mdl.tenancy_event is None
+    _publish(z, "cot", 0x0180)
+    fwtest.run(w.poll(w.registry.get("elec")))
+    assert mdl.tenancy_event == ("cot", T)
+    booted = M.Model(now_fn=lambda: NOW)
+    TenancyWatcher(z, w.registry, h, TenancyState(w.state.path), meters=meters, model=booted)
+    assert booted.tenancy_event == ("cot", T)

@@ -56,4 +56,8 @@ def test_age_and_dates():
     assert fmt.age(t, t - 600) == "10 min ago"
     assert fmt.age(t, t - 7200) == "2 h ago"
     assert fmt.age(t, None) == "no data"
-    assert fmt.hex_eui64(b"\x00\x0d\x6f\x00\x01\x02\x03\x04") == "00:0D:6F:00:01:02:03:04"
+    # EUI64s travel little-endian; shown most significant byte first, as Zigbee tools print
+    assert fmt.hex_eui64(bytes.fromhex("5634120b006f0d00")) == "00:0D:6F:00:0B:12:34:56"
+    assert fmt.hex_eui64(None) == "-"
+    assert fmt.date_long(t) == "15 Jan 2026"
+    assert fmt.day_hhmm(t) == "15 Jan 18:42"

@@ -72,3 +72,24 @@ def test_frame_dump_header(tmp="/tmp/ihd_ui_dump_test.fb"):
     magic, ver, fmt, w, h = struct.unpack_from("<4sBBHH", data)
     assert (magic, ver, fmt, w, h) == (b"IHDF", 1, framedump.FMT_MONO_VLSB, 128, 64)
     assert len(data) == 16 + 1024
+
+
+def test_status_key_is_the_terminals():
+    # The footer names board.STATUS_KEY: on the unix board the key that opens Status.
+    import board
+
+    assert keys.parse(board.STATUS_KEY) == [I.EV_LONG_SELECT]
+
+
+def test_term_too_small_says_what_size_is_needed():
+    out = Out()
+    p = TermPanel(320, 240, cols=80, rows=24, out=out)
+    assert p.scale == 6
+    p.clear_screen()
+    note = p.size_note()
+    assert note.startswith("screen at 1/6: 160x61 shows 1/2, 320x121 full size"), note
+    assert note in out.text()  # on the line under the screen
+    assert "\x1b[%d;1H" % (1 + p.rows) in out.text()
+    p = TermPanel(320, 240, cols=160, rows=61, out=Out())  # what it asked for
+    assert p.scale == 2 and p.size_note().startswith("screen at 1/2: 320x121 full size")
+    assert TermPanel(128, 64, mono=True, cols=128, rows=33, out=Out()).size_note() == ""

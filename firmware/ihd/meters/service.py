@@ -164,6 +164,20 @@ class MeterService:
     def kick(self):
         self._wake.set()
 
+    def heard(self, msg):
+        # ncp.messages listener (app.py): the link quality of each bound meter's last frame
+        # (zigbee.ezsp.IncomingMessage.lqi) for the Status screen, under the registry's rule
+        # (its node and endpoint, APS-encrypted when that is required). Header fields only,
+        # 0 B; never claims the message.
+        for st in self._by_fuel:
+            if st is None:
+                continue
+            m = st.meter
+            if m.node == msg.sender and m.ep == msg.src_ep:
+                if msg.secured or not self.registry.require_aps_security:
+                    self.model.set_lqi(st.fuel_id, msg.lqi)
+                return
+
     # ---------------- main loop ----------------
 
     async def run(self):

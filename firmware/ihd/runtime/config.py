@@ -9,6 +9,9 @@ DEFAULTS = {
     "meter_poll_s": 10,  # SE: do not poll faster than 7.5 s
     "gas_poll_s": 900,
     "dim_after_s": 60,
+    # Home's daily budget in the money unit (1e-5 GBP: 500000 = GBP 5.00), today's cost
+    # against it; None (or not a positive int): no budget shown (docs/ui.md "Home").
+    "daily_budget_mp": None,
     "ota_query_s": 86400,
     "ota_start_delay_s": 300,  # random 0..this before the first query after boot
     "ota_block_size": 48,

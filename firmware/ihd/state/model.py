@@ -22,6 +22,8 @@ P_8D = const(1)
 P_5W = const(2)
 P_13M = const(3)
 PERIOD_SLOTS = (48, 8, 5, 13)
+_HH_S = const(1800)
+_DAY_S = const(86400)
 
 # Dirty flags (one per screen area).
 D_LIVE = const(0x001)  # live demand
@@ -84,6 +86,8 @@ class FuelState:
         self.debt_mp = None  # type: int | None
         self.prepay_utc = None  # type: int | None
         self.low_credit = False
+        # Link quality (0-255) of the last frame from this fuel's meter (Status screen).
+        self.lqi = None  # type: int | None
 
 
 class Message:
@@ -139,21 +143,23 @@ class Model:
         self.ambient = AMBIENT_UNKNOWN
         self.messages = []
         self.link = LINK_DOWN
-        self.link_lqi = None  # type: int | None
-        # Status (no personal data).
+        # Status (no personal data), from the NCP (set_ncp).
         self.fw_version = "0.0.0"
         self.ncp_version = None  # type: str | None
         self.ezsp_version = None  # type: int | None
-        self.net_state = "down"
-        self.eui64 = None  # type: bytes | None
+        self.eui64 = None  # type: bytes | None  # little-endian, as on the wire
         self.channel = None  # type: int | None
         self.pan_id = None  # type: int | None
-        self.meters = []  # (fuel_id, eui64 bytes, node_id)
+        self.node_id = None  # type: int | None
+        self.ncp_resets = 0
+        # Daily budget in 1e-5 GBP (config daily_budget_mp); None: no budget shown.
+        self.daily_budget_mp = None  # type: int | None
         # Joining (docs/joining.md): None once nothing is pending; the install code text is
         # shown to the installer only while the device is not on a network.
         self.join_status = None  # type: str | None
         self.install_code_text = None  # type: str | None
-        self.tenancy_event = None  # type: str | None  # e.g. "CoT applied 12 Jan 09:00"
+        # The last change of tenancy / supplier applied: (kind "cot" | "cos", T in UTC), or None.
+        self.tenancy_event = None  # type: tuple | None
         self.history_source = history
         self.confirmed = Signal("confirm")  # payload: the Message the user confirmed
         # PPMID: the prepayment service's user actions (top_up, select_emergency_credit, ...;
@@ -245,16 +251,41 @@ class Model:
             self.ambient = level
             self.changed(D_AMBIENT)
 
-    def set_link(self, state, lqi=None):
-        self.link = state
-        self.link_lqi = lqi
-        self.changed(D_LINK | D_STATUS)
+    def set_link(self, state):
+        if state != self.link:
+            self.link = state
+            self.changed(D_LINK | D_STATUS)
 
-    def set_ncp(self, ezsp_version, stack_version, eui64):
+    def set_ncp(self, ezsp_version, stack_version, eui64, channel, pan_id, node_id, resets):
+        # The NCP's versions and the network it is on (channel, PAN id, node id: None when
+        # not on one); resets: NCP resets since boot.
         self.ezsp_version = ezsp_version
         self.ncp_version = stack_version
         self.eui64 = eui64
+        self.channel = channel
+        self.pan_id = pan_id
+        self.node_id = node_id
+        self.ncp_resets = resets
         self.changed(D_STATUS)
+
+    def set_lqi(self, fuel_id, lqi):
+        # Every frame from a meter brings one; only a move of 8 or more redraws (the Status
+        # screen also redraws each minute, with the latest value).
+        f = self.fuels[fuel_id]
+        old = f.lqi
+        f.lqi = lqi
+        if old is None or lqi - old >= 8 or old - lqi >= 8:
+            self.changed(D_STATUS)
+
+    def set_tenancy_event(self, kind, t_utc):
+        self.tenancy_event = (kind, t_utc)
+        self.changed(D_STATUS)
+
+    def set_budget(self, daily_mp):
+        # A positive amount in 1e-5 GBP, else no budget.
+        ok = isinstance(daily_mp, int) and not isinstance(daily_mp, bool) and daily_mp > 0
+        self.daily_budget_mp = daily_mp if ok else None
+        self.changed(D_ENERGY)
 
     def set_prepay_actions(self, actions):
         # The PPMID's way to the prepayment service (an object with the methods docs/prepay.md
@@ -335,19 +366,60 @@ class Model:
     def view_messages(self):
         return [m for m in self.messages if self.visible(m.fuel, m.time_utc)]
 
-    def history(self, fuel_id, period):
+    def history(self, fuel_id, period, at_utc=None):
         # -> sequence of (start_utc, energy_wh, cost_mp) (tuples or 3-item lists), oldest first,
-        # only from visible_from on. When all of the source's rows are visible they are returned
-        # as they are (no copy, 0 B with a history.view.HistoryView): treat them as read-only.
+        # only from visible_from on; at_utc: the period holding that time instead of now (an
+        # earlier day: HistoryView reads it from the store, uncached). When all of the source's
+        # rows are visible they are returned as they are (no copy, 0 B with a
+        # history.view.HistoryView): treat them as read-only.
         src = self.history_source
         if src is None:
             return []
         vf = self.fuels[fuel_id].visible_from_utc
-        rows = src.history(fuel_id, period, self.now())
+        rows = src.history(fuel_id, period, self.now() if at_utc is None else at_utc)
         for e in rows:
             if e[0] < vf:
                 return [e for e in rows if e[0] >= vf]
         return rows
+
+    def vs_yesterday(self, fuel_id):
+        # The comparison rule: today's energy against yesterday's at the same time of day, in
+        # whole percent (+12: 12 % more), or None. Only complete half-hours count (the one in
+        # progress does not), and only those both days have data for, so a gap or a change of
+        # tenancy never compares a part with a whole; fewer than two such half-hours, or none
+        # used yesterday: None. Both days through history(): nothing before visible_from.
+        # Call it when the history changed, not per frame: yesterday comes from the store.
+        now = self.now()
+        cut = now - now % _HH_S
+        today = self.history(fuel_id, P_DAY)  # first: keeps a HistoryView's cache on today
+        yday = self.history(fuel_id, P_DAY, now - _DAY_S)
+        t_wh = y_wh = n = j = 0
+        ny = len(yday)
+        for row in today:
+            s = row[0]
+            if s >= cut:
+                break
+            if row[1] is None:
+                continue
+            s -= _DAY_S
+            while j < ny and yday[j][0] < s:
+                j += 1
+            if j < ny and yday[j][0] == s and yday[j][1] is not None:
+                t_wh += row[1]
+                y_wh += yday[j][1]
+                n += 1
+        if n < 2 or y_wh <= 0:
+            return None
+        return ((t_wh - y_wh) * 200 // y_wh + 1) // 2  # rounded to the nearest percent
+
+    def today_cost_mp(self):
+        # Today's cost so far over the fuels that have one (privacy-filtered), None if none.
+        total = None
+        for f in self.fuels:
+            t = self.view_today(f.id) if f.present else None
+            if t is not None and t[1] is not None:
+                total = t[1] if total is None else total + t[1]
+        return total
 
     def history_version(self):
         # A number that changes whenever the source's rows may have changed (a screen can keep

@@ -210,6 +210,14 @@ class TenancyState:
         if len(self.audit) > _AUDIT_LEN:
             self.audit = self.audit[-_AUDIT_LEN:]
 
+    def last_applied(self):
+        # -> (kind, T) of the latest change applied to any meter, or None (Status screen).
+        best = None
+        for key, a in self.applied.items():
+            if best is None or a["t"] > best[1]:
+                best = (key.split("/")[-1], a["t"])
+        return best
+
     def floor(self, meter, kind):
         # The last applied T of (meter, kind), -1 if none: nothing at or before it is new.
         a = self.applied.get(meter + "/" + kind)

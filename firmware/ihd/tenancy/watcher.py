@@ -81,6 +81,9 @@ class TenancyWatcher:
         self._rearm = asyncio.Event()  # the schedule changed: the apply timer recomputes
         self._cmd_tried = {}  # "meter/kind" -> ticks_ms the command was last tried
         self._epoch = getattr(history, "epoch", None)
+        last = state.last_applied()
+        if model is not None and last is not None:  # what the Status screen shows after a boot
+            model.set_tenancy_event(last[0], last[1])
         zcl.on_command(_DM, C.DM_PUBLISH_COT, S2C, self._on_publish_cot)
         zcl.on_command(_DM, C.DM_PUBLISH_COS, S2C, self._on_publish_cos)
 
@@ -340,7 +343,7 @@ class TenancyWatcher:
             self.meters.forget(ev.meter)
         # 5. Screens: nothing before the new visible_from is shown; every area redraws.
         if self.model is not None:
-            self.model.tenancy_event = "change applied %s" % clock.iso(t)[:16]
+            self.model.set_tenancy_event(ev.kind, t)  # kind and date: no personal data
             self.model.set_visible_from(fuel, self.history.visible_from(fuel))
         self._summarise(ev, "applied", t)
         log.info(_TAG, "%s %d applied in %d ms", ev.kind, ev.issuer_event_id,

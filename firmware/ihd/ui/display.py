@@ -52,9 +52,9 @@ _FRAME_128x64 = const(
     (
         (None, "fill", (0, 0, 128, 11), "header"),
         (None, "fill", (0, 11, 128, 1), "line"),
-        ("title", "field", (0, 0, 0, 0), "small", "fg", 0),
+        ("title", "field", (1, 0, 0, 0), "small", "fg", 0),
         ("link", "box", (88, 2, 7, 6)),
-        ("clock", "label", (100, 0, 28, 10), "small", "header", _RIGHT),
+        ("clock", "label", (99, 0, 28, 10), "small", "header", _RIGHT),
         ("body", "box", (0, 12, 128, 52)),
     )
 )
@@ -79,7 +79,9 @@ class Ui:
         backlight=None,
         dim_after_ms=60000,
         off_after_ms=600000,
+        status_key="hold OK",
     ):
+        # status_key: what opens Status on this board, as the footer names it (board.STATUS_KEY)
         self.panel = panel
         self.m = model
         self.t = theme or T.for_panel(panel)
@@ -90,6 +92,7 @@ class Ui:
         self.backlight = backlight
         self.dim_after_ms = dim_after_ms
         self.off_after_ms = off_after_ms
+        self.status_key = status_key
         self.frame = _FRAME_128x64 if self.t.mono else _FRAME_320x240
         W.place(self, self.frame)
         self._link = -1  # link state the header shows
@@ -140,8 +143,10 @@ class Ui:
     def handle(self, ev):
         self._last_input_ms = time.ticks_ms()
         if self.bright_pct < 100:
+            # The first press on a dimmed or dark screen only wakes it: a key pressed to see
+            # the screen must not also act on what was not visible (docs/ui.md).
             self._set_backlight(100)
-            return  # the first press only wakes the screen
+            return
         if self.cur.event(self, ev):
             return
         if ev in (EV_PREV, EV_NEXT):

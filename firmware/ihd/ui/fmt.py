@@ -131,7 +131,21 @@ def age(now_utc, t_utc):
     return "%d d ago" % (s // _DAY_S)
 
 
+def date_long(utc):
+    # "15 Jan 2026"
+    y, m, d = civil(local(utc) // _DAY_S)
+    return "%d %s %d" % (d, month_name(m), y)
+
+
+def day_hhmm(utc):
+    # "15 Jan 11:00"
+    _, m, d = civil(local(utc) // _DAY_S)
+    return "%d %s %s" % (d, month_name(m), hhmm(utc))
+
+
 def hex_eui64(b):
+    # Wire (little-endian) bytes -> display order, most significant byte first, as Zigbee
+    # tools print it: 00:0D:6F:00:0B:12:34:56.
     if not b:
         return "-"
-    return ":".join("%02X" % x for x in b)
+    return ":".join("%02X" % b[i] for i in range(len(b) - 1, -1, -1))

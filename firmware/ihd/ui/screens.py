@@ -25,6 +25,7 @@ from ihd.ui.input import (
 from ihd.ui.theme import fuel_colour
 
 _DAY_S = const(86400)
+_HH_S = const(1800)
 # Text alignment in layouts (widgets.py).
 _CENTRE = const(1)
 _RIGHT = const(2)
@@ -88,36 +89,44 @@ class Screen:
 
 
 # -- Home --------------------------------------------------------------------------------------
-# Live demand, ambient level, today per fuel; the credit (prepayment) or the unit rates.
+# Live demand, ambient level, today per fuel (with the comparison with yesterday); the credit
+# (prepayment), the daily budget or the unit rates. 128x64 has one summary line for the extras:
+# the credit, or in turn (every _TURN_S) the budget, each fuel's comparison, the gas reading age.
 _HOME_320x240 = const(
     (
-        (None, "icon", (10, 47, 16, 20), _ELEC, False),
-        (None, "text", (36, 29, 150, 14), "small", "dim", "Electricity now", 0),
-        (None, "card", (8, 101, 148, 96), _ELEC, _CARD_HOME),
-        (None, "card", (164, 101, 148, 96), _GAS, _CARD_HOME),
-        (None, "text", (18, 125, 0, 0), "small", "dim", "Today", 0),
-        (None, "text", (174, 125, 0, 0), "small", "dim", "Today", 0),
-        ("demand", "label", (34, 43, 200, 34), "big", "bg", 0),
-        ("cost_hour", "label", (36, 79, 150, 14), "small", "bg", 0),
-        ("ambient", "box", (266, 31, 50, 62)),
-        ("energy", "per-fuel", (18, 139, 134, 18), "medium", "panel", 0, 156, 0),
-        ("cost", "per-fuel", (18, 157, 134, 18), "bold", "panel", 0, 156, 0),
-        ("age", "per-fuel", (18, 178, 134, 15), "small", "panel", 0, 156, 0),
-        # the bottom row: "Credit" and a balance per fuel, or the unit rates (one or the other)
-        ("credit_caption", "label", (8, 201, 64, 20), "bold", "bg", 0),
-        ("credit", "per-fuel", (72, 201, 120, 20), "bold", "bg", 0, 120, 0),
-        ("rates", "label", (8, 201, 304, 20), "small", "bg", _CENTRE),
+        (None, "icon", (10, 45, 16, 20), _ELEC, False),
+        (None, "text", (36, 27, 150, 14), "small", "dim", "Electricity now", 0),
+        (None, "card", (8, 91, 148, 108), _ELEC, _CARD_HOME),
+        (None, "card", (164, 91, 148, 108), _GAS, _CARD_HOME),
+        (None, "text", (18, 113, 0, 0), "small", "dim", "Today", 0),
+        (None, "text", (174, 113, 0, 0), "small", "dim", "Today", 0),
+        ("demand", "label", (34, 41, 200, 34), "big", "bg", 0),
+        ("cost_hour", "label", (36, 76, 150, 14), "small", "bg", 0),  # apart: pushed on its own
+        ("ambient", "box", (266, 29, 50, 62)),
+        ("energy", "per-fuel", (18, 126, 134, 18), "medium", "panel", 0, 156, 0),
+        ("cost", "per-fuel", (18, 144, 134, 18), "bold", "panel", 0, 156, 0),
+        ("compare", "per-fuel", (18, 164, 134, 15), "small", "panel", 0, 156, 0),
+        ("age", "per-fuel", (18, 180, 134, 15), "small", "panel", 0, 156, 0),
+        # the bottom row: "Credit" and a balance per fuel, the budget, or the unit rates
+        ("credit_caption", "label", (8, 202, 64, 20), "bold", "bg", 0),
+        ("credit", "per-fuel", (72, 202, 120, 20), "bold", "bg", 0, 120, 0),
+        ("budget_caption", "label", (8, 202, 56, 20), "small", "bg", 0),
+        ("budget_bar", "box", (64, 202, 120, 20)),
+        ("budget_text", "label", (188, 202, 124, 20), "small", "bg", _RIGHT),
+        ("rates", "label", (8, 202, 304, 20), "small", "bg", _CENTRE),
     )
 )
 _HOME_128x64 = const(
     (
         ("demand", "label", (0, 13, 88, 19), "big", "bg", 0),
-        ("ambient", "box", (90, 14, 38, 16)),
+        ("ambient", "box", (90, 14, 37, 16)),
         ("energy", "per-fuel", (0, 33, 84, 10), "small", "bg", 0, 0, 10),  # "E  4.25 kWh"
-        ("cost", "per-fuel", (84, 33, 44, 10), "small", "bg", _RIGHT, 0, 10),
-        ("summary", "label", (0, 53, 128, 10), "small", "bg", 0),  # credit or last gas reading
+        ("cost", "per-fuel", (84, 33, 43, 10), "small", "bg", _RIGHT, 0, 10),
+        ("summary", "label", (0, 53, 127, 10), "small", "bg", 0),
+        ("budget_bar", "box", (76, 53, 50, 10)),  # right of the summary's "£3.71 of £5.00"
     )
 )
+_TURN_S = const(5)  # 128x64: seconds each summary item stays
 
 
 class Home(Screen):
@@ -127,18 +136,47 @@ class Home(Screen):
     ambient: tuple
     energy: tuple
     cost: tuple
+    budget_bar: tuple
     cost_hour: "W.Label | None" = None
+    compare: "tuple | None" = None
     age: "tuple | None" = None
     credit_caption: "W.Label | None" = None
     credit: "tuple | None" = None
+    budget_caption: "W.Label | None" = None
+    budget_text: "W.Label | None" = None
     rates: "W.Label | None" = None
     summary: "W.Label | None" = None
 
     def __init__(self, t):
         super().__init__(t, _HOME_320x240, _HOME_128x64)
+        # Each fuel's comparison text and what it was computed from (history version, the
+        # half-hour, visible_from, the source): recomputed only when one of them changes.
+        self._cmp = ["", ""]
+        self._cmp_in = ([None] * 4, [None] * 4)
+        self._bar = -1  # the budget bar's fill as drawn (px), -1: not drawn
+        self.turn = 0  # 128x64: which summary item is shown (advanced every _TURN_S)
+        self._turn_at = -1
+
+    def reset(self):
+        super().reset()
+        self._bar = -1
 
     def hint(self, ui):
-        return "< > screens   hold OK: status"
+        return "< > screens   %s: status" % ui.status_key
+
+    def tick(self, ui):
+        # 128x64: the summary line moves to its next item every _TURN_S (model time).
+        if self.summary is None:
+            return 0
+        k = ui.m.now() // _TURN_S
+        if k == self._turn_at:
+            return 0
+        first = self._turn_at < 0
+        self._turn_at = k
+        if first:
+            return 0
+        self.turn += 1
+        return M.D_ENERGY
 
     def draw(self, ui, flags):
         cv, t, m = ui.cv, ui.t, ui.m
@@ -155,13 +193,34 @@ class Home(Screen):
                 self.cost_hour.show(ui, s, t.dim)
         if flags & M.D_AMBIENT:
             W.ambient(cv, t, self.ambient, m.ambient)
-        if flags & (M.D_ENERGY | M.D_CLOCK | M.D_PREPAY):
+        if flags & (M.D_ENERGY | M.D_HISTORY | M.D_CLOCK | M.D_PREPAY):
             for f in m.fuels:
                 self._today(ui, f)
             if self.summary is not None:
                 self._summary(ui, self.summary)
         if flags & (M.D_PREPAY | M.D_TARIFF | M.D_ENERGY):
             self._bottom(ui)
+
+    def _compared(self, ui, fuel_id):
+        # The comparison with yesterday (model.vs_yesterday) as text, "vs yesterday +12%" ("E vs
+        # yesterday +12%" on 128x64), or "": kept until its inputs change (a reading: 0 B).
+        m = ui.m
+        now = m.now()
+        k = self._cmp_in[fuel_id]
+        ver = m.history_version()
+        hh = now - now % _HH_S
+        vf = m.fuels[fuel_id].visible_from_utc
+        src = m.history_source
+        if ver is None or ver != k[0] or hh != k[1] or vf != k[2] or src is not k[3]:
+            k[0], k[1], k[2], k[3] = ver, hh, vf, src
+            p = m.vs_yesterday(fuel_id)
+            s = ""
+            if p is not None:
+                s = "vs yesterday %+d%%" % p
+                if ui.t.mono:
+                    s = FU.FUELS[fuel_id].letter + " " + s
+            self._cmp[fuel_id] = s
+        return self._cmp[fuel_id]
 
     def _today(self, ui, f):
         t, m = ui.t, ui.m
@@ -179,6 +238,8 @@ class Home(Screen):
                 c = ""
         self.energy[f.id].show(ui, e, t.fg)
         self.cost[f.id].show(ui, c, fuel_colour(t, f.id))
+        if self.compare is not None:
+            self.compare[f.id].show(ui, self._compared(ui, f.id) if f.present else "", t.dim)
         if self.age is not None:
             r = m.view_reading_utc(f.id)
             s = ""
@@ -189,24 +250,70 @@ class Home(Screen):
             self.age[f.id].show(ui, s, t.dim)
 
     def _summary(self, ui, lab):
-        # 128x64: the credit on a prepayment meter, else the age of the last gas reading.
+        # 128x64: the credit on a prepayment meter; else in turn the budget, each fuel's
+        # comparison with yesterday and the age of the last gas reading (those there are).
         m = ui.m
         if m.prepay_mode():
             p = m.view_prepay(M.FUEL_ELEC) or m.view_prepay(M.FUEL_GAS)
-            s = "Credit " + (fmt.money(p[0]) if p else "--")
+            lab.show(ui, "Credit " + (fmt.money(p[0]) if p else "--"), ui.t.fg)
+            return
+        items = []
+        if m.daily_budget_mp is not None:
+            items.append(None)  # the budget: text and bar
+        for f in m.fuels:
+            if f.present:
+                s = self._compared(ui, f.id)
+                if s:
+                    items.append(s)
+        r = m.view_reading_utc(M.FUEL_GAS)
+        if r is not None:
+            items.append("Gas read " + fmt.age(m.now(), r))
+        s = items[self.turn % len(items)] if items else ""
+        if s is None:
+            self._budget(ui, lab, None)
         else:
-            r = m.view_reading_utc(M.FUEL_GAS)
-            s = ("Gas read " + fmt.age(m.now(), r)) if r is not None else ""
-        lab.show(ui, s, ui.t.fg)
+            lab.show(ui, s, ui.t.fg)
+            self._bar = -1
+
+    def _budget(self, ui, text, caption):
+        # Today's cost so far against the daily budget: "£3.71 of £5.00" and a bar filled to
+        # the share spent (on 320x240 good / warn from 80 % / bad over the budget).
+        t, m = ui.t, ui.m
+        budget = m.daily_budget_mp or 1
+        spent = m.today_cost_mp()
+        if caption is not None:
+            caption.show(ui, "Budget", t.dim)
+        s = fmt.money(budget)
+        drew = text.show(ui, ("--" if spent is None else fmt.money(spent)) + " of " + s, t.fg)
+        x, y, w, h = self.budget_bar
+        fill = 0 if spent is None or spent <= 0 else W.muldiv(min(spent, budget), w - 2, budget)
+        c = t.good if spent is None or spent * 5 < budget * 4 else (
+            t.warn if spent <= budget else t.bad)  # fmt: skip
+        if drew or fill != self._bar:
+            self._bar = fill
+            W.progress(ui.cv, t, self.budget_bar, fill, c)
 
     def _bottom(self, ui):
-        # 320x240: the credit per fuel in prepayment, else the unit rates, in one row.
+        # 320x240: the credit per fuel in prepayment, else the daily budget if there is one,
+        # else the unit rates, in one row.
         t, m = ui.t, ui.m
         caption, credit, rates = self.credit_caption, self.credit, self.rates
-        if caption is None or credit is None or rates is None:
+        bcap, btext = self.budget_caption, self.budget_text
+        if caption is None or credit is None or rates is None or bcap is None or btext is None:
             return
-        if m.prepay_mode():
+        prepay = m.prepay_mode()
+        budget = not prepay and m.daily_budget_mp is not None
+        if not prepay:
+            caption.reset()
+            for lab in credit:
+                lab.reset()
+        if not budget:
+            bcap.reset()
+            btext.reset()
+            self._bar = -1
+        if prepay or budget:
             rates.reset()
+        if prepay:
             caption.show(ui, "Credit", t.dim)
             for f in m.fuels:
                 p = m.view_prepay(f.id)
@@ -216,9 +323,9 @@ class Home(Screen):
                 c = t.bad if f.low_credit or (p is not None and p[0] <= 0) else t.fg
                 credit[f.id].show(ui, s, c)
             return
-        caption.reset()
-        for lab in credit:
-            lab.reset()
+        if budget:
+            self._budget(ui, btext, bcap)
+            return
         parts = []
         for f in m.fuels:
             if f.present and f.unit_rate_mp_kwh is not None:
@@ -228,13 +335,17 @@ class Home(Screen):
 
 # -- History -----------------------------------------------------------------------------------
 # A bar chart of one fuel's energy or cost over a period. 320x240: period tabs, the fuel and the
-# total above the chart; 128x64: a title line ("E Today", total) and the axis maximum.
+# total above the chart; 128x64: a title line ("E Today", total). When the history starts inside
+# the period (visible_from: a change of tenancy), "from 15 Jan 11:00" takes the chart's first
+# "from_h" rows ("from_line").
 _HISTORY_320x240 = const(
     (
         ("tabs", "box", (8, 29, 304, 20)),  # four tabs, 76 px each
         ("head", "box", (0, 53, 320, 22)),  # fuel icon, name, unit
         ("total", "field", (8, 55, 304, 0), "bold", "fg", _RIGHT),
         ("chart", "box", (8, 79, 304, 143)),
+        ("from_line", "field", (8, 79, 304, 0), "small", "dim", _RIGHT),
+        ("from_h", "value", 16),
         ("empty", "field", (0, 79, 320, 127), "medium", "dim", _CENTRE),  # "No data yet"
         ("frame", "box", (6, 27, 304, 24)),  # around the tabs while focused
     )
@@ -243,9 +354,10 @@ _HISTORY_128x64 = const(
     (
         ("clear", "box", (0, 12, 128, 52)),  # cleared first
         ("title_line", "field", (0, 13, 0, 0), "small", "fg", 0),  # "E Today"
-        ("total", "field", (0, 13, 128, 0), "small", "fg", _RIGHT),
-        ("chart", "box", (0, 24, 128, 40)),
-        ("ymax", "field", (0, 23, 0, 10), "small", "fg", 0),  # the axis maximum, over the chart
+        ("total", "field", (0, 13, 127, 0), "small", "fg", _RIGHT),
+        ("chart", "box", (0, 24, 128, 40)),  # the axis maximum in its top-left corner
+        ("from_line", "field", (0, 24, 127, 0), "small", "fg", _RIGHT),
+        ("from_h", "value", 11),
         ("frame", "box", (0, 12, 128, 11)),  # around the title line while focused
     )
 )
@@ -285,7 +397,10 @@ def _axis_money(v):
 
 
 def _value_money(v):
-    return fmt.money(v)[1:]  # "3.02": the axis carries the unit
+    # A bar's cost: "£3.02", whole pounds from £10 ("£12": the total has the pence).
+    if v >= 995000:
+        return "£%d" % ((v + 50000) // 100000)
+    return fmt.money(v)
 
 
 _MONO_TITLES = tuple("%s %s" % (f, p) for f in (x.letter for x in FU.FUELS) for p in _PERIOD_NAMES)
@@ -300,12 +415,13 @@ class History(Screen):
     chart: tuple
     total: tuple
     frame: tuple
+    from_line: tuple
+    from_h: int
     tabs: "tuple | None" = None
     head: "tuple | None" = None
     empty: "tuple | None" = None
     clear: "tuple | None" = None
     title_line: "tuple | None" = None
-    ymax: "tuple | None" = None
     _vals: list
     _xlabs: list
     _vlabs: list
@@ -331,6 +447,8 @@ class History(Screen):
         self._total = 0
         self._empty = True
         self._tot = ""
+        self._from = None  # "from 15 Jan 11:00" while the history starts inside the period
+        self._box = self.chart  # where the bars go (below the "from" line when there is one)
         self._in = [None] * 6  # inputs of the prepared state (see _prepare)
 
     def hint(self, ui):
@@ -416,6 +534,13 @@ class History(Screen):
         ylab = _axis_money if self.cost else _axis_kwh
         for j in range(3):
             self._ylabs[j] = ylab(ymax * j // 2)
+        # Where the history starts, when that is inside the period (not why: no tenancy talk).
+        self._from = None
+        self._box = self.chart
+        if 0 < vf <= now and _slot_index(period, vf, now) >= 0:
+            self._from = "from " + fmt.day_hhmm(vf)
+            x, y, w, h = self.chart
+            self._box = (x, y + self.from_h, w, h - self.from_h)
         tot = fmt.money(total) if self.cost else fmt.kwh(total)
         # The total as the panel shows it: "Total 4.25 kWh", or "4.25kWh" on 128x64.
         self._tot = tot.replace(" kWh", "kWh") if mono else "Total " + tot
@@ -449,6 +574,13 @@ class History(Screen):
 
             return wk
         _, mn, _ = fmt.civil(dn)
+        if mono:  # an initial "J" looks like "|" there: the quarters' names in full instead
+
+            def quarter(i):
+                k = (mn - 13 + i) % 12 + 1
+                return fmt.month_name(k) if k % 3 == 1 else None
+
+            return quarter
         return lambda i: fmt.month_name((mn - 13 + i) % 12 + 1)[:1]
 
     def draw(self, ui, flags):
@@ -483,14 +615,13 @@ class History(Screen):
         if self.title_line is not None:
             W.field(cv, t, self.title_line, _MONO_TITLES[self.fuel * 4 + self.period])
         W.field(cv, t, self.total, self._tot)
-        W.bar_chart(cv, t, self.chart, self._vals, self._n, col,
+        if self._from is not None:
+            x, y, w, _ = self.chart
+            cv.fill_rect(x, y, w, self.from_h, t.bg)
+            W.field(cv, t, self.from_line, self._from)
+        W.bar_chart(cv, t, self._box, self._vals, self._n, col,
                     fuel_colour(t, self.fuel, cur=True), self._cur, t.bg, self._ymax,
                     self._ylabs, self._xlabs, self._vlabs)  # fmt: skip
-        if self.ymax is not None:
-            s = self._ylabs[2]  # the label of ymax
-            x, y, _, h = self.ymax[2]
-            cv.fill_rect(x, y, text_width(t.small, s) + 2, h, t.bg)
-            W.field(cv, t, self.ymax, s)
         if self.empty is not None and self._total == 0 and self._empty:
             W.field(cv, t, self.empty, "No data yet")
         if self.focus:
@@ -512,9 +643,9 @@ _TARIFF_320x240 = const(
 )
 _TARIFF_128x64 = const(
     (
-        ("supplier", "field", (0, 13, 128, 0), "small", "fg", _FIT),
-        ("fuels", "box", (0, 24, 128, 21)),
-        ("pitch", "value", 21),
+        ("supplier", "field", (1, 12, 126, 0), "small", "fg", _FIT),
+        ("fuels", "box", (0, 22, 127, 20)),  # (the last line's descenders clear of row 63)
+        ("pitch", "value", 20),
         ("unknown", "value", "Supplier unknown"),
     )
 )
@@ -594,7 +725,7 @@ _MESSAGES_128x64 = const(
     (
         ("row", "box", (0, 12, 128, 11)),
         ("rows", "value", 4),
-        ("text", "field", (0, 12, 128, 0), "small", "fg", 0),
+        ("text", "field", (1, 12, 126, 0), "small", "fg", 0),
         ("lines", "value", 4),
         ("line_h", "value", 10),
         ("button", "box", (0, 53, 128, 11)),
@@ -753,7 +884,7 @@ _PREPAY_320x240 = const(
 )
 _PREPAY_128x64 = const(
     (
-        ("fuels", "box", (0, 13, 128, 42)),
+        ("fuels", "box", (0, 13, 127, 42)),
         ("gap", "value", 0),
     )
 )
@@ -846,12 +977,15 @@ def _balance(ui, x, y, w, h, f):
 
 
 # -- Status ------------------------------------------------------------------------------------
-# Firmware, radio and meter details in pages of "per_page" rows "row_h" apart: the key, the
-# value (cut to fit) and, on 320x240, "page/pages" at the top right.
+# The device as its stack sees it (status_rows: network, channel, PAN and node id, EUI64, each
+# meter's last reading and link quality, NCP resets, versions, the last change of tenancy) in
+# pages of "per_page" rows "row_h" apart: the key, the value (cut to fit) and, on 320x240,
+# "page/pages" at the top right when there is more than one. A value too wide for the 128x64
+# value column gets a row of its own ("wide_col").
 _STATUS_320x240 = const(
     (
         ("key_col", "field", (8, 28, 0, 0), "small", "dim", 0),
-        ("value_col", "field", (92, 28, 220, 0), "small", "fg", _FIT),
+        ("value_col", "field", (100, 28, 212, 0), "small", "fg", _FIT),
         ("row_h", "value", 17),
         ("per_page", "value", 11),
         ("pages", "field", (8, 28, 304, 0), "small", "dim", _RIGHT),
@@ -859,38 +993,120 @@ _STATUS_320x240 = const(
 )
 _STATUS_128x64 = const(
     (
-        ("key_col", "field", (0, 12, 0, 0), "small", "dim", 0),
-        ("value_col", "field", (30, 12, 94, 0), "small", "fg", _FIT),
+        ("key_col", "field", (1, 12, 0, 0), "small", "dim", 0),
+        ("value_col", "field", (30, 12, 97, 0), "small", "fg", _FIT),
+        ("wide_col", "field", (2, 12, 125, 0), "small", "fg", _FIT),
         ("row_h", "value", 10),
         ("per_page", "value", 5),
     )
 )
 _LINK_TEXT = const(("down", "joining", "up"))
+_TENANCY_TEXT = const((("cot", "Change of tenancy", "CoT"), ("cos", "Change of supplier", "CoS")))
+
+
+def _hex16(v):
+    return "-" if v is None else "0x%04X" % v
+
+
+def _tenancy(ev, mono):
+    # The last change applied: its kind and date only (no names, no readings) -> (key, value).
+    key = "CoT" if mono else "Tenancy"
+    if ev is None:
+        return key, "none recorded"
+    date = fmt.date_long(ev[1])
+    for kind, word, short in _TENANCY_TEXT:
+        if kind == ev[0]:
+            return (short, date) if mono else (key, word + " " + date)
+    return key, date
+
+
+def status_rows(m, mono=False):
+    # -> [(key, value)] as the Status screen shows them (the unix board's state dump too).
+    # mono: the 128x64 keys and texts; a value too wide for the value column on a row of its
+    # own under its key (key None).
+    now = m.now()
+    up = m.link == M.LINK_UP
+    rows = [
+        ("Net" if mono else "Network", _LINK_TEXT[m.link]),
+        ("Chan" if mono else "Channel", "%d" % m.channel if up and m.channel else "-"),
+        ("PAN" if mono else "PAN id", _hex16(m.pan_id if up else None)),
+        ("Node" if mono else "Node id", _hex16(m.node_id if up else None)),
+    ]
+    eui = fmt.hex_eui64(m.eui64)
+    rows += [("EUI64", ""), (None, eui)] if mono else [("EUI64", eui)]
+    for f in m.fuels:
+        if not f.present:
+            v = "no meter"
+        else:
+            r = m.view_reading_utc(f.id)
+            v = "no reading" if r is None else fmt.age(now, r)
+            if mono:
+                v = v.replace(" ago", "")
+            v += ("  LQI %s" if not mono else " LQI %s") % ("-" if f.lqi is None else f.lqi)
+        rows.append((f.fuel.short if mono else f.fuel.short + " meter", v))
+    rows.append(("Rst" if mono else "NCP resets", "%d" % m.ncp_resets))
+    rows.append(("FW" if mono else "Firmware", m.fw_version))
+    ezsp = "v%d" % m.ezsp_version if m.ezsp_version else "-"
+    if mono:
+        rows += [("NCP", m.ncp_version or "-"), ("EZSP", ezsp)]
+    else:
+        rows.append(("NCP", (m.ncp_version or "-") + "  EZSP " + ezsp))
+    rows.append(_tenancy(m.tenancy_event, mono))
+    if m.join_status:
+        rows.append(("Join" if mono else "Joining", m.join_status))
+    if m.install_code_text:
+        rows.append(("IC" if mono else "Install code", m.install_code_text))
+    return rows
+
+
+def _page_starts(rows, per):
+    # -> the first row of each page of at most `per` rows; a row without a key stays on the
+    # page of the row above it (its key).
+    starts = [0]
+    while starts[-1] + per < len(rows):
+        j = starts[-1] + per
+        starts.append(j - 1 if rows[j][0] is None else j)
+    return starts
 
 
 class Status(Screen):
     name = "status"
     title = "Status"
-    focusable = True
-    deps = M.D_STATUS | M.D_LINK
+    focusable = True  # only while there is more than one page (event, hint)
+    deps = M.D_STATUS | M.D_LINK | M.D_CLOCK
     key_col: tuple
     value_col: tuple
     row_h: int
     per_page: int
+    wide_col: "tuple | None" = None
     pages: "tuple | None" = None
 
     def __init__(self, t):
         super().__init__(t, _STATUS_320x240, _STATUS_128x64)
         self.page = 0
+        self._shown = None  # the rows drawn: a minute tick that changes none draws nothing
 
     def enter(self, ui):
         super().enter(ui)
         self.page = 0
 
+    def reset(self):
+        super().reset()
+        self._shown = None
+
+    def _pages(self, ui):
+        return len(_page_starts(status_rows(ui.m, ui.t.mono), self.per_page))
+
     def hint(self, ui):
-        if self.focus:
-            return "< > more   BACK done"
-        return "< > screens   OK more" if ui.t.mono else "< > screens"
+        if self._pages(ui) < 2:
+            return "< > screens"
+        return "< > pages   BACK done" if self.focus else "< > screens   OK more pages"
+
+    def event(self, ui, ev):
+        if self._pages(ui) < 2:  # one page: OK has nothing to show (and paging is over)
+            self.focus = False
+            return False
+        return super().event(ui, ev)
 
     def focused_event(self, ui, ev):
         if ev in (EV_PREV, EV_NEXT, EV_SELECT):
@@ -899,51 +1115,28 @@ class Status(Screen):
             return True
         return False
 
-    def rows(self, m):
-        meters = []
-        for fuel_id, eui, node in m.meters:
-            meters.append(
-                (
-                    FU.FUELS[fuel_id].short + " meter",
-                    FU.FUELS[fuel_id].short,
-                    "%s  0x%04X" % (fmt.hex_eui64(eui)[-11:], node),
-                )
-            )
-        link = _LINK_TEXT[m.link] + (" LQI %d" % m.link_lqi if m.link_lqi is not None else "")
-        return (
-            [
-                ("Firmware", "FW", m.fw_version),
-                ("NCP", "NCP", m.ncp_version or "-"),
-                ("EZSP", "EZSP", "v%d" % m.ezsp_version if m.ezsp_version else "-"),
-                ("Network", "Net", m.net_state),
-                ("HAN link", "Link", link),
-                (
-                    "Channel",
-                    "Chan",
-                    "%s  PAN 0x%04X" % (m.channel, m.pan_id) if m.channel else "-",
-                ),
-                ("EUI64", "EUI", fmt.hex_eui64(m.eui64)),
-            ]
-            + meters
-            + [("Tenancy", "CoT", m.tenancy_event or "no change recorded")]
-            + ([("Joining", "Join", m.join_status)] if m.join_status else [])
-            + ([("Install code", "IC", m.install_code_text)] if m.install_code_text else [])
-        )
-
     def draw(self, ui, flags):
-        if not flags & (M.D_STATUS | M.D_LINK):
+        if not flags & (M.D_STATUS | M.D_LINK | M.D_CLOCK):
             return
         cv, t, m = ui.cv, ui.t, ui.m
+        rows = status_rows(m, t.mono)
+        if rows == self._shown:  # (the reading ages move on the minute)
+            return
+        self._shown = rows
         W.clear(ui)
-        rows = self.rows(m)
-        per = self.per_page
-        pages = (len(rows) + per - 1) // per
+        starts = _page_starts(rows, self.per_page)
+        pages = len(starts)
         self.page %= pages
-        first = self.page * per
-        for k in range(first, min(len(rows), first + per)):
-            key, short, val = rows[k]
+        first = starts[self.page]
+        end = starts[self.page + 1] if self.page + 1 < pages else len(rows)
+        for k in range(first, end):
+            key, val = rows[k]
             dy = (k - first) * self.row_h
-            W.field(cv, t, self.key_col, short if t.mono else key, dy=dy)
+            if key is None:  # (128x64 only)
+                if self.wide_col is not None:
+                    W.field(cv, t, self.wide_col, val, dy=dy)
+                continue
+            W.field(cv, t, self.key_col, key, dy=dy)
             W.field(cv, t, self.value_col, val, dy=dy)
         if pages > 1 and self.pages is not None:
             W.field(cv, t, self.pages, "%d/%d" % (self.page + 1, pages))

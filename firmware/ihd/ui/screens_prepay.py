@@ -73,8 +73,8 @@ _PPMID_320x240 = const(
 _PPMID_128x64 = const(
     (
         ("bar", "box", (0, 53, 128, 11)),
-        ("cards", "box", (0, 12, 128, 40)),  # lines of 10 px: the fuels, then the debt
-        ("log", "box", (0, 12, 128, 40)),  # the last top-up, on the next line if one is left
+        ("cards", "box", (0, 12, 127, 40)),  # lines of 10 px: the fuels, then the debt
+        ("log", "box", (0, 12, 127, 40)),  # the last top-up, on the next line if one is left
         ("dialog_box", "box", (0, 12, 128, 52)),
         ("dialog_only", "value", True),
     )
@@ -335,10 +335,10 @@ def _dialog(ui, box, meter, sel):
     labels = ("Take it", "Top up")
     if t.mono:
         f = t.small
-        cv.text(f, "Emergency credit", x, y, t.fg)
-        cv.text(f, "Take %s for %s?" % (fmt.money(ec or 0), FU.of(meter).short), x, y + 10,
+        cv.text(f, "Emergency credit", x + 1, y, t.fg)
+        cv.text(f, "Take %s for %s?" % (fmt.money(ec or 0), FU.of(meter).short), x + 1, y + 10,
                 t.fg)  # fmt: skip
-        cv.text(f, "Repaid at next top-up", x, y + 20, t.fg)
+        cv.text(f, "Repaid at next top-up", x + 1, y + 20, t.fg)
         for i in range(2):
             bx = x + i * 64
             if i == sel:
@@ -389,14 +389,14 @@ _UTRN_320x240 = const((
     ("result", "box", (0, 25, 320, 199)),
 ))
 _UTRN_128x64 = const((
-    ("title_line", "field", (0, 12, 0, 0), "small", "fg", 0),
+    ("title_line", "field", (1, 12, 0, 0), "small", "fg", 0),
     ("titles", "value", ("Code from receipt", "Which meter?", "Sending...", "", "",
                          "Not confirmed:")),
     ("slots", "box", (0, 25, 6, 2)),
     ("slot_font", "value", "small"),
-    ("count", "field", (0, 12, 128, 0), "small", "fg", _RIGHT),
+    ("count", "field", (0, 12, 127, 0), "small", "fg", _RIGHT),
     ("count_text", "value", "%d/20"),
-    ("sending_to", "field", (0, 43, 0, 0), "small", "fg", 0),  # "to the gas meter"
+    ("sending_to", "field", (1, 43, 0, 0), "small", "fg", 0),  # "to the gas meter"
     ("error", "box", (0, 41, 128, 11)),  # inverted: the error; under it "Nothing was sent"
     ("options", "box", (0, 45, 126, 14)),  # one per meter, 2 px apart
     ("countdown", "field", (0, 40, 128, 20), "big", "fg", _CENTRE),

@@ -273,7 +273,7 @@ def nice_max(v):
     return 10 * m
 
 
-def _muldiv(v, a, d):
+def muldiv(v, a, d):
     # floor(v * a / d) for 0 <= v <= d, 0 < a < 2^15 without a big int on a 32-bit port (a bar
     # of a 13-month cost chart: v ~ 1e7 mp, a ~ 150 px): binary long multiplication, r < 3d.
     if a <= 0 or v <= _LIM // a or d > _LIM // 3 or v > d:
@@ -298,23 +298,22 @@ def bar_chart(cv, t, box, values, n, fg, fg_cur, cur, bg, ymax, ylabs, xlabs, vl
     # nothing): ylabs = the axis labels of 0, ymax / 2 and ymax (values ymax * k // 2); xlabs[i]
     # = label under slot i or None; vlabs[i] = value label over bar i (used for positive bars
     # of a series of at most 8, colour only) or vlabs None.
-    # Layout: y-axis labels on the left, x labels under the bars.
+    # Layout: y-axis labels on the left (on mono only the maximum, in the top-left corner:
+    # no bar reaches it; none when every bar carries its value), x labels under the bars.
     x, y, w, h = box
     f = t.small
     cv.fill_rect(x, y, w, h, bg)
+    top = 0 if t.mono or n > 8 or vlabs is None else f.HEIGHT + 2  # room for value labels
     lab_w = 0
-    for k in (0, 1, 2):
-        lab_w = max(lab_w, text_width(f, ylabs[k]))
-    lab_w += 4
     if t.mono:
-        lab_w = 0  # no room: the maximum is shown by the caller
+        lab_w = text_width(f, ylabs[2]) + 2
+    elif not top:
+        for k in (0, 1, 2):
+            lab_w = max(lab_w, text_width(f, ylabs[k]))
+        lab_w += 4
     ax = x + lab_w
     aw = w - lab_w
-    ah = h - f.HEIGHT - 3
-    top = (
-        0 if t.mono or n > 8 or vlabs is None else f.HEIGHT + 2
-    )  # room for value labels above short series
-    ah -= top
+    ah = h - f.HEIGHT - 3 - top
     base = y + top + ah
     # Grid: baseline, half, full.
     for k in (0, 1, 2):
@@ -322,13 +321,16 @@ def bar_chart(cv, t, box, values, n, fg, fg_cur, cur, bg, ymax, ylabs, xlabs, vl
         if t.mono:
             if k == 0:
                 cv.hline(ax, gy, aw, t.fg)
-            else:
+            elif k == 2 or (ah - 1) // 2 > f.HEIGHT:  # no half line the maximum's label reaches
                 for gx in range(ax, ax + aw, 4):
                     cv.fb.pixel(gx, gy, t.fg)
+            if k == 2:
+                cv.text(f, ylabs[2], x, gy, t.fg)
         else:
             cv.hline(ax, gy, aw, t.line)
-            s = ylabs[k]
-            cv.text(f, s, ax - 3 - text_width(f, s), gy - f.HEIGHT // 2, t.dim)
+            if lab_w:
+                s = ylabs[k]
+                cv.text(f, s, ax - 3 - text_width(f, s), gy - f.HEIGHT // 2, t.dim)
     slot = aw // n
     gap = 1 if slot < 6 else (2 if slot < 14 else slot // 4)
     bw = slot - gap
@@ -337,7 +339,7 @@ def bar_chart(cv, t, box, values, n, fg, fg_cur, cur, bg, ymax, ylabs, xlabs, vl
         v = values[i]
         bx = ox + i * slot
         if v is not None and v > 0:
-            bh = _muldiv(v, ah - 1, ymax)
+            bh = muldiv(v, ah - 1, ymax)
             if bh < 1:
                 bh = 1
             if bh > ah - 1:
@@ -354,6 +356,18 @@ def bar_chart(cv, t, box, values, n, fg, fg_cur, cur, bg, ymax, ylabs, xlabs, vl
             lx = bx + bw // 2 - lw // 2
             if lx < ax:
                 lx = ax
-            if lx + lw > x + w:
-                lx = x + w - lw
-            cv.text(f, s, lx, base + 3, t.dim)
+            if lx + lw > x + w - 1:  # clear of the box's (the panel's) right edge
+                lx = x + w - 1 - lw
+            cv.text(f, s, lx, base + (2 if t.mono else 3), t.dim)  # (mono: p, y clear of row 63)
+
+
+def progress(cv, t, box, fill, c):
+    # A bar in its box (the box cleared, the bar half its height, vertically centred): an
+    # outline, filled fill px from the left in c (fill <= w - 2).
+    x, y, w, h = box
+    bh = h // 2
+    by = y + (h - bh) // 2
+    cv.fill_rect(x, y, w, h, t.bg)
+    cv.rect(x, by, w, bh, t.line if not t.mono else t.fg)
+    if fill > 0:
+        cv.fill_rect(x + 1, by + 1, fill, bh - 2, c)

@@ -93,6 +93,8 @@ class Ncp:
     #             a listener must not keep msg, msg.payload or msg.sender_eui64 after it
     #             returns, and returns True when the message was its own (ZDO before ZCL).
     #   resets    payload: the reset code, after this service has marked itself not ready.
+    #   changed   payload: this Ncp, whenever what status() reports may have changed (up,
+    #             reset, network up / down, a refresh): app.py shows it on the Status screen.
     # Other EZSP callbacks: connect to ncp.ezsp.callback(name) directly.
     # join: an async fn(ncp) that joins a network (commissioning's Commissioner.join, passed in
     # by app.py); bring-up awaits it when networkInit finds no network; it returns once joined
@@ -123,6 +125,7 @@ class Ncp:
         self.c = Counters(name, _COUNTER_NAMES)
         self.messages = Signal(name, self.c, "rx_errors")
         self.resets = Signal(name)
+        self.changed = Signal(name)
         self.join = join  # docs/joining.md
         # Status screen
         self.state = ST_DOWN
@@ -130,6 +133,8 @@ class Ncp:
         self.stack_version = ""
         self.eui64 = None  # 8 bytes, little-endian as on the wire
         self.node_id = 0xFFFE
+        self.channel = None  # type: int | None  # of the network joined (getNetworkParameters)
+        self.pan_id = None  # type: int | None
         self.network_state = NET_NO_NETWORK
         self.last_stack_status = -1
         self.reset_count = 0
@@ -173,6 +178,8 @@ class Ncp:
             "stack_version": self.stack_version,
             "eui64": self.eui64,
             "node_id": self.node_id,
+            "channel": self.channel,
+            "pan_id": self.pan_id,
             "network_state": self.network_state,
             "reset_count": self.reset_count,
             "last_reset_code": self.last_reset_code,
@@ -190,6 +197,7 @@ class Ncp:
                 self.c.inc("bringup_failures")
                 self.state = ST_DOWN
                 self._ready.clear()
+                self.changed.emit(self)
                 log.warn("ncp", "bring-up failed: %r; retry in %d ms", e, backoff_ms)
                 await asyncio.sleep_ms(backoff_ms)
                 backoff_ms = min(2 * backoff_ms, _BACKOFF_MAX_MS)
@@ -235,6 +243,7 @@ class Ncp:
         self.state = ST_READY
         self.c.inc("bringups")
         self._ready.set()
+        self.changed.emit(self)
         log.info(
             "ncp",
             "up: EZSP v%d stack %s node 0x%04x net %d",
@@ -267,10 +276,20 @@ class Ncp:
         if st:
             log.warn("ncp", "addEndpoint %d: 0x%x", self.endpoint, st)
 
-    # Re-read network state and node id (also after commissioning).
+    # Re-read network state, node id, channel and PAN id (also after commissioning, rejoin).
     async def refresh(self):
-        (self.network_state,) = await self.ezsp.request("networkState")
-        (self.node_id,) = await self.ezsp.request("getNodeId")
+        e = self.ezsp
+        (self.network_state,) = await e.request("networkState")
+        (self.node_id,) = await e.request("getNodeId")
+        self.pan_id = self.channel = None
+        try:  # -> status, node type, then EmberNetworkParameters (xpan, pan, power, channel...)
+            r = await e.request("getNetworkParameters")
+        except InvalidCommand:
+            r = None
+        if r is not None and r[0] == ez.SUCCESS:  # (NOT_JOINED off a network)
+            self.pan_id = r[3]
+            self.channel = r[5]
+        self.changed.emit(self)
 
     def _next_tag(self):
         # 1..255: fits the u8 tag of v13 and the u16 tag of v14; skip tags still in use.
@@ -365,6 +384,7 @@ class Ncp:
         self._reset_evt.set()
         self._net_evt.set()  # wake a bring-up waiting for NETWORK_UP
         self.resets.emit(code)
+        self.changed.emit(self)
 
     def _on_sent(self, sent):  # ezsp.MessageSent
         slot = self._sent.get(sent.tag)
@@ -387,6 +407,8 @@ class Ncp:
             log.warn("ncp", "network down")
         else:
             log.info("ncp", "stack status 0x%x", st)
+            return
+        self.changed.emit(self)
 
     def _incoming(self, m):
         # m: ezsp.IncomingMessage, decoded in place by the EZSP layer (no copy, no allocation).

@@ -113,7 +113,13 @@ def read_image(image, block_size=None):
     _install()
     from ihd.history.keys import KeyRegion
     from ihd.history.store import HistoryStore
+    from ihd.runtime import clock
     from ihd.state.fuels import FUELS
+
+    # A reader decides nothing by the clock: unsynced, the store repairs no "future-dated" file
+    # (store.py _repair_if_future). The clock is this process's module state, which whatever
+    # ran before in it (a test, a tool) may have set to any time.
+    clock.reset()
 
     fs, bs, n = _mount(image, block_size)
     raw = RawDev(image[n * bs :], bs)

@@ -189,43 +189,35 @@ def sealed_epoch(data):
     return struct.unpack_from("<I", data, 8)[0]
 
 
-def _nonce(data, kind, meter, epoch, length):
-    # -> the nonce of a file of ours for (kind, meter, epoch) with a `length` payload, or None
+_CRC = bytearray(4)  # the decrypted crc of the file being opened
+
+
+def _open(data, kind, meter, epoch, key, length, check):
+    # The payload decrypted into a new bytearray (the only allocation of its size; `data` is
+    # left as it was: the store reads every file into one buffer and may look at it again), or
+    # None if the header is not one of ours for (kind, meter, epoch), the length is wrong or,
+    # with check, the crc fails.
     if data is None or len(data) != HDR_LEN + length + 4:
         return None
     magic, ver, k, m, _, ep, nonce = struct.unpack_from(_HDR_FMT, data, 0)
     if magic != MAGIC or ver != VERSION or k != kind or m != meter or ep != epoch:
         return None
-    return nonce
+    out = bytearray(length)
+    _ctr(key, nonce, data, HDR_LEN, out, 0, length)
+    if check:
+        _ctr(key, nonce, data, HDR_LEN + length, _CRC, 0, 4, length)
+        crc = binascii.crc32(out, binascii.crc32(memoryview(data)[:HDR_LEN])) & 0xFFFFFFFF
+        if crc != struct.unpack_from("<I", _CRC, 0)[0]:
+            return None
+    return out
 
 
 def open_damaged(data, kind, meter, epoch, key, length):
     # The payload of a file whose crc fails, decrypted anyway, only to estimate what it held
-    # (never served: CTR keeps a flipped bit where it was, a flipped nonce garbles it all);
-    # None if the header is not one of ours for (kind, meter, epoch) or the length is wrong.
-    nonce = _nonce(data, kind, meter, epoch, length)
-    if nonce is None:
-        return None
-    out = bytearray(length)
-    _ctr(key, nonce, data, HDR_LEN, out, 0, length)
-    return out
-
-
-_CRC = bytearray(4)
+    # (never served: CTR keeps a flipped bit where it was, a flipped nonce garbles it all).
+    return _open(data, kind, meter, epoch, key, length, False)
 
 
 def open_sealed(data, kind, meter, epoch, key, length):
     # -> payload bytearray, or None if the file is torn, foreign, of another epoch or corrupt.
-    # `data` is left as it was (the store reads every file into one buffer and may look at it
-    # again); the payload is the only allocation of its size.
-    nonce = _nonce(data, kind, meter, epoch, length)
-    if nonce is None:
-        return None
-    out = bytearray(length)
-    _ctr(key, nonce, data, HDR_LEN, out, 0, length)
-    _ctr(key, nonce, data, HDR_LEN + length, _CRC, 0, 4, length)
-    mv = memoryview(data)
-    crc = binascii.crc32(out, binascii.crc32(mv[:HDR_LEN])) & 0xFFFFFFFF
-    if crc != struct.unpack_from("<I", _CRC, 0)[0]:
-        return None
-    return out
+    return _open(data, kind, meter, epoch, key, length, True)

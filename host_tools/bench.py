@@ -10,14 +10,13 @@
 #   ram       per board configuration and interpreter kind: minimum heap for a simulated day,
 #             live heap peak, import cost per package, bytes per frame / reading / render
 #             (host_tools/bench_ram.py; writes docs/ram.md and build/bench/ram.json)
-import argparse
 import os
 import re
 import subprocess
 import sys
 import tempfile
 
-from host_tools import paths
+from host_tools import cli, paths
 from host_tools.run import start_hansim
 
 
@@ -125,8 +124,9 @@ def bench_ram(quick):
     return bench_ram.run(quick=quick)
 
 
+@cli.guarded("bench")
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="performance figures")
+    ap = cli.ArgumentParser(description="performance figures")
     ap.add_argument("--quick", action="store_true", help="simulate a day instead of a week")
     ap.add_argument("only", nargs="*", help="stack link history ui sim ota sig ram")
     a = ap.parse_args(argv)

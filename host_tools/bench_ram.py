@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from host_tools import paths
+from host_tools import cli, paths
 
 CONFIGS = ("pico", "colour")
 PANELS = {"pico": "mono", "colour": "colour"}  # uibench / framedump panel names
@@ -1246,8 +1246,9 @@ def _csv(text, allowed, what):
     return items
 
 
+@cli.guarded("bench_ram")
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="RAM figures per configuration and interpreter")
+    ap = cli.ArgumentParser(description="RAM figures per configuration and interpreter")
     ap.add_argument("--quick", action="store_true",
                     help="3 bisection runs on 32-bit, one unix64 run at 2M, no week")  # fmt: skip
     ap.add_argument("--config", default=",".join(CONFIGS), help="comma list: pico,colour")

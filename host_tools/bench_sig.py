@@ -7,13 +7,12 @@
 #   python -m host_tools.bench_sig [--n 20]       prints one line per interpreter
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
 from typing import List, Optional, Tuple
 
-from host_tools import paths
+from host_tools import cli, paths
 
 SCRIPT = os.path.join(paths.BOARDS, "unix", "sigbench.py")
 HEAP = "256K"
@@ -71,8 +70,9 @@ def run(n=N):
     ]
 
 
+@cli.guarded("bench_sig")
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="ECDSA P-256 verification figures")
+    ap = cli.ArgumentParser(description="ECDSA P-256 verification figures")
     ap.add_argument("--n", type=int, default=N, help="verifications per interpreter")
     a = ap.parse_args(argv)
     for line in run(a.n):

@@ -19,12 +19,11 @@
 #   WIDTHS     bytes: advance width of glyph i in pixels (the bitmap is this wide)
 #   OFFSETS    bytes: u16 little-endian start of glyph i in BITMAP
 #   BITMAP     bytes: glyph rows, MSB first (HLSB), each row (width + 7) // 8 bytes
-import argparse
 import glob
 import os
 import sys
 
-from host_tools import paths
+from host_tools import cli, paths
 
 ASCII = "".join(chr(c) for c in range(32, 127))
 EXTRA = "£°"
@@ -186,8 +185,9 @@ def render_module(f):
     )
 
 
+@cli.guarded("fonts")
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = cli.ArgumentParser(description=__doc__)
     ap.add_argument("--ttf", help="TTF to use for the regular weight")
     ap.add_argument("--out", default=OUT_DIR)
     ap.add_argument("--check", action="store_true", help="compare with committed modules")

@@ -1,13 +1,77 @@
 # Where things live in the repo, for every host tool.
+# The host tools run from a checkout (`python -m host_tools.X`, make) or installed with
+# `pip install .` (the ihd-* commands). Many need the checkout's firmware/, boards/ or tests/
+# (simulate, run, flash, screens, history export/plot, ota build of the firmware, upy32): the one
+# holding this package, else $IHD_CHECKOUT, else the current directory or one above it. With no
+# checkout ROOT, FIRMWARE, BOARDS and TESTS are unset, and a tool that uses one exits with one
+# line saying so; BUILD (dev keys, caches) is then a per-user cache directory.
 import os
 import shutil
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIRMWARE = os.path.join(ROOT, "firmware")
-BOARDS = os.path.join(ROOT, "boards")
-BUILD = os.path.join(ROOT, "build")
-TESTS = os.path.join(ROOT, "tests")
+_NEEDS_CHECKOUT = ("ROOT", "FIRMWARE", "BOARDS", "TESTS")
+_HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def is_checkout(d):
+    return os.path.isfile(os.path.join(d, "firmware", "main.py")) and os.path.isdir(
+        os.path.join(d, "boards")
+    )
+
+
+def find_checkout():
+    # -> the checkout's root directory, or None.
+    if is_checkout(_HERE):
+        return _HERE
+    env = os.environ.get("IHD_CHECKOUT")
+    if env:
+        return os.path.abspath(env) if is_checkout(env) else None
+    try:
+        d = os.getcwd()
+    except OSError:
+        return None
+    while True:
+        if is_checkout(d):
+            return d
+        up = os.path.dirname(d)
+        if up == d:
+            return None
+        d = up
+
+
+CHECKOUT = find_checkout()
+if CHECKOUT is not None:
+    ROOT = CHECKOUT
+    FIRMWARE = os.path.join(ROOT, "firmware")
+    BOARDS = os.path.join(ROOT, "boards")
+    BUILD = os.path.join(ROOT, "build")
+    TESTS = os.path.join(ROOT, "tests")
+else:
+    BUILD = os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ihd-reference"
+    )
+
+
+def require_checkout(what=None):
+    # -> the checkout's root; without one, exits with one line naming the tool.
+    if CHECKOUT is not None:
+        return CHECKOUT
+    what = what or os.path.basename(sys.argv[0] or "host_tools")
+    env = os.environ.get("IHD_CHECKOUT")
+    how = (
+        "IHD_CHECKOUT=%s is not one" % env if env else "run it inside one or set IHD_CHECKOUT=DIR"
+    )
+    raise SystemExit(
+        "%s needs a checkout of the ihd-reference repository (firmware/, boards/): %s"
+        % (what, how)
+    )
+
+
+def __getattr__(name):
+    # paths.ROOT, FIRMWARE, BOARDS, TESTS with no checkout: one error line, not a traceback
+    if name in _NEEDS_CHECKOUT:
+        require_checkout()
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 
 def micropython_exe():
@@ -23,7 +87,9 @@ def micropython_exe():
 
 def micropypath(board="unix", extra=()):
     # MICROPYPATH for running the firmware tree in place on the unix port.
-    parts = list(extra) + [FIRMWARE, os.path.join(BOARDS, board), ".frozen"]
+    root = require_checkout()
+    parts = list(extra) + [os.path.join(root, "firmware"), os.path.join(root, "boards", board)]
+    parts.append(".frozen")
     return ":".join(parts)
 
 

@@ -5,14 +5,13 @@
 #   python -m host_tools.screens --all --out build/screens  render every screen, both resolutions
 #   python -m host_tools.screens --all --out tests/golden   regenerate the golden images on purpose
 #   --scale N   also write NAME@Nx.png upscaled (nearest) for review
-import argparse
 import os
 import struct
 import subprocess
 import sys
 import tempfile
 
-from host_tools import paths
+from host_tools import cli, paths
 
 MAGIC = b"IHDF"
 HEADER = struct.Struct("<4sBBHH6x")
@@ -103,8 +102,9 @@ def render_all(out_dir, scale=0, only=()):
         return [to_png(p, out_dir, scale) for p in render_dumps(tmp, only)]
 
 
+@cli.guarded("screens")
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="frame dumps -> PNG; --all renders every screen")
+    ap = cli.ArgumentParser(description="frame dumps -> PNG; --all renders every screen")
     ap.add_argument("dumps", nargs="*")
     ap.add_argument("--all", action="store_true", help="render every screen (demo model)")
     ap.add_argument("--only", action="append", default=[], help="scene name (repeatable)")

@@ -8,6 +8,10 @@
 # Leaves in DIR: han.pcap, flash.img (the device storage), log.txt, hansim.log, state.json (the
 # device's view at the end), screens/ (PNG of the final frame of each screen, when the UI runs).
 # Exit status 0 when the firmware ran without unhandled errors (no crashed task, no traceback).
+# --speed defaults to 600 (6 simulated hours in about 36 s); progress on stderr: a line every
+# few seconds (simulated time, frames from the meters, scenario events, boots, errors so far),
+# one updating line on a terminal. A bad --scenario, --until or --speed is one line on stderr
+# before anything starts.
 import argparse
 import datetime as dt
 import json
@@ -19,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from host_tools import paths
+from host_tools import cli, paths
 
 _ZIGBEE_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 REBOOT_EXIT = 3  # unix board's "reset": the runner starts the firmware again
@@ -28,6 +32,12 @@ _BAD_LOG = re.compile(r"crashed|unhandled in event loop|Traceback")
 # on the 32-bit build (a Pico leaves MicroPython ~190 KB; the colour framebuffer is 150 KB).
 CONFIGS = {"pico": "mono", "colour": "colour", "both": "both"}
 BUDGETS = {"pico": "160K", "colour": "320K", "both": "384K"}
+DEFAULT_SPEED = 600.0  # the CLI's: 6 simulated hours in ~36 s (Simulation: the scenario's)
+
+
+class SimulationError(RuntimeError):
+    # The simulation cannot go on (hansim did not start, the firmware exited): one line.
+    pass
 
 
 class Control:
@@ -40,9 +50,12 @@ class Control:
     def call(self, **req):
         self.f.write(json.dumps(req) + "\n")
         self.f.flush()
-        rsp = json.loads(self.f.readline())
+        line = self.f.readline()
+        if not line:
+            raise SimulationError("hansim control: connection closed (hansim exited?)")
+        rsp = json.loads(line)
         if not rsp.get("ok"):
-            raise RuntimeError("hansim control: %r -> %r" % (req, rsp))
+            raise SimulationError("hansim control: %r -> %r" % (req, rsp))
         return rsp
 
     def zigbee_time(self):
@@ -62,6 +75,47 @@ def parse_until(text, start_zigbee):
     if t.tzinfo is None:
         t = t.replace(tzinfo=dt.timezone.utc)
     return int((t - _ZIGBEE_EPOCH).total_seconds())
+
+
+def until_arg(text):
+    # argparse type for --until, --reboot-at, --power-cut-at: checks the form, keeps the text
+    # (a duration is relative to the start, known once the scenario is loaded).
+    try:
+        parse_until(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "%r is neither a duration (6h, 90m, 1d2h, 3600s) nor an ISO UTC time "
+            "(2026-01-15T12:00:00Z)" % text
+        ) from None
+    return text
+
+
+def speed_arg(text):
+    try:
+        v = float(text)
+    except ValueError:
+        v = -1.0
+    if not 0 < v < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(
+            "%r: a positive number of simulated seconds per real second" % text
+        )
+    return v
+
+
+def load_scenario(name_or_path):
+    # -> (the scenario argument to give hansim, the loaded Scenario); raises ScenarioError or
+    # OSError. A path is taken from the working directory (made absolute: hansim runs from the
+    # repository root); relative paths inside the scenario, as in hansim, from the root.
+    from host_tools.hansim import scenario
+
+    if os.path.exists(name_or_path):
+        name_or_path = os.path.abspath(name_or_path)
+    here = os.getcwd()
+    os.chdir(paths.ROOT)
+    try:
+        return name_or_path, scenario.load(name_or_path)
+    finally:
+        os.chdir(here)
 
 
 def add_board_args(ap, configs, default_config):
@@ -136,16 +190,22 @@ class Simulation:
         if self.corrupt:
             cmd += ["--corrupt", str(self.corrupt)]
         cmd += self.hansim_args
-        log = open(os.path.join(self.out, "hansim.log"), "w")  # noqa: SIM115
-        self.hansim = subprocess.Popen(
-            cmd, cwd=paths.ROOT, stdout=subprocess.PIPE, stderr=log, text=True
-        )
+        log_path = os.path.join(self.out, "hansim.log")
+        with open(log_path, "w") as log:
+            self.hansim = subprocess.Popen(
+                cmd, cwd=paths.ROOT, stdout=subprocess.PIPE, stderr=log, text=True
+            )
         assert self.hansim.stdout is not None
         line = self.hansim.stdout.readline()
         m = re.search(r"listening tcp (\S+) control (\S+)", line)
         if not m:
-            self.hansim.kill()
-            raise RuntimeError("hansim did not start: %r (see %s/hansim.log)" % (line, self.out))
+            try:  # let it finish writing its error
+                self.hansim.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.hansim.kill()
+                self.hansim.wait()
+            why = cli.last_line_of(log_path) or cli.one_line(line) or "no output"
+            raise SimulationError("hansim did not start: %s (log: %s)" % (why, log_path))
         self.ncp_addr = m.group(1)
         self.ctl = Control(m.group(2))
         if not self.speed:
@@ -242,16 +302,23 @@ class Simulation:
         assert self.ctl is not None, "start_hansim() first"
         return self.ctl.zigbee_time()
 
-    def run_until(self, t_zigbee, max_real_s=None):
-        # Wait (real time) until hansim's simulated clock reaches t_zigbee.
+    def run_until(self, t_zigbee, max_real_s=None, progress=None):
+        # Wait (real time) until hansim's simulated clock reaches t_zigbee. progress: called
+        # with the simulated time (zigbee seconds) at every check (Progress rate-limits itself).
         deadline = time.monotonic() + (max_real_s or 3600)
         while True:
             now = self.now()
+            if progress is not None:
+                progress(now)
             if now >= t_zigbee:
                 return now
             if self.fw is not None and self.fw.poll() is not None:
                 if self.fw.returncode not in self.restart_codes:
-                    raise RuntimeError("firmware exited early (rc %s)" % self.fw.returncode)
+                    last = cli.last_line_of(os.path.join(self.out, "console.txt"))
+                    raise SimulationError(
+                        "firmware exited early (rc %s)%s"
+                        % (self.fw.returncode, ": " + last if last else "")
+                    )
                 self.fw = None  # the device reset itself (e.g. to activate a firmware update)
                 self.start_firmware()
             if time.monotonic() > deadline:
@@ -289,12 +356,117 @@ class Simulation:
                 screens.to_png(os.path.join(frames, name), out)
 
 
+def _fmt_span(seconds):
+    # 3725 -> "1h02m", 90 -> "1m", 45 -> "45s", 90000 -> "1d1h00m"
+    seconds = max(int(seconds), 0)
+    d, rem = divmod(seconds, 86400)
+    h, rem = divmod(rem, 3600)
+    m, sec = divmod(rem, 60)
+    if not (d or h):
+        return "%dm" % m if m else "%ds" % sec
+    return ("%dd" % d if d else "") + "%dh%02dm" % (h, m)
+
+
+class Progress:
+    # Progress of a run on `out` (stderr): a line every `period_s` real seconds, or one line
+    # updated in place on a terminal. Shows simulated time and how far to --until, frames the
+    # meters sent the IHD (readings, reports, answers), scenario events fired, boots and the
+    # error lines in the firmware's log so far.
+    def __init__(self, sim, start, until, out=None, period_s=None):
+        self.sim = sim
+        self.start = start
+        self.until = until
+        self.out = out or sys.stderr
+        self.tty = hasattr(self.out, "isatty") and self.out.isatty()
+        self.period_s = period_s if period_s is not None else (0.5 if self.tty else 5.0)
+        self.t0 = time.monotonic()
+        self.next = self.t0 + (0 if self.tty else self.period_s)
+        self.errors = 0
+        self.shown = False
+        self._offsets = {}
+
+    def __call__(self, now):
+        t = time.monotonic()
+        if t >= self.next:
+            self.next = t + self.period_s
+            self.show(now)
+
+    def _new_errors(self):
+        for name in ("log.txt", "console.txt"):
+            path = os.path.join(self.sim.out, name)
+            try:
+                with open(path, errors="replace") as f:
+                    f.seek(self._offsets.get(name, 0))
+                    text = f.read()
+            except OSError:
+                continue
+            cut = text.rfind("\n") + 1  # whole lines only
+            self._offsets[name] = self._offsets.get(name, 0) + len(text[:cut].encode())
+            self.errors += sum(1 for ln in text[:cut].splitlines() if _BAD_LOG.search(ln))
+        return self.errors
+
+    def line(self, now):
+        try:
+            st = self.sim.ctl.call(cmd="status")
+        except (OSError, ValueError, SimulationError):
+            st = {}
+        frames = st.get("counters", {}).get("from_devices", 0)
+        fired = st.get("events_fired", 0)
+        events = fired + st.get("events_pending", 0)
+        span = max(self.until - self.start, 1)
+        pct = min(100, 100 * max(now - self.start, 0) // span)
+        utc = (_ZIGBEE_EPOCH + dt.timedelta(seconds=now)).strftime("%Y-%m-%d %H:%M")
+        done = "+%s of %s (%d%%, %.0f s real)" % (
+            _fmt_span(now - self.start),
+            _fmt_span(span),
+            pct,
+            time.monotonic() - self.t0,
+        )
+        return "sim %s UTC %s: %d meter frames, events %d/%d, boots %d, errors %d" % (
+            utc,
+            done,
+            frames,
+            fired,
+            events,
+            self.sim.boots,
+            self._new_errors(),
+        )
+
+    def show(self, now):
+        text = self.line(now)
+        if self.tty:
+            self.out.write("\r" + text + "\x1b[K")
+        else:
+            self.out.write(text + "\n")
+        self.out.flush()
+        self.shown = True
+
+    def end(self, now=None):
+        # The final figures, and the updating line ended with a newline.
+        if now is not None:
+            self.show(now)
+        if self.tty and self.shown:
+            self.out.write("\n")
+            self.out.flush()
+
+
+@cli.guarded("simulate", expected=(SimulationError, TimeoutError))
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="run hansim + the firmware headless, fast-forward")
-    ap.add_argument("--scenario", default="default")
-    ap.add_argument("--until", required=True, help="duration (6h, 90m, 1d2h) or ISO UTC time")
+    ap = cli.ArgumentParser(
+        prog="python -m host_tools.simulate",
+        description="run hansim + the firmware headless, fast-forward",
+    )
+    ap.add_argument("--scenario", default="default", help="built-in name or JSON path")
+    ap.add_argument(
+        "--until", required=True, type=until_arg, help="duration (6h, 90m, 1d2h) or ISO UTC time"
+    )
     ap.add_argument("--out", required=True)
-    ap.add_argument("--speed", type=float, help="simulated seconds per real second")
+    ap.add_argument(
+        "--speed",
+        type=speed_arg,
+        default=DEFAULT_SPEED,
+        help="simulated seconds per real second (default %g)" % DEFAULT_SPEED,
+    )
     ap.add_argument("--ezsp-version", type=int, choices=(13, 14))
     ap.add_argument("--corrupt", type=float, help="serial link byte corruption rate")
     ap.add_argument(
@@ -306,12 +478,14 @@ def main(argv=None):
     ap.add_argument(
         "--reboot-at",
         action="append",
+        type=until_arg,
         default=[],
         help="restart the firmware at this time (duration or ISO), repeatable",
     )
     ap.add_argument(
         "--power-cut-at",
         action="append",
+        type=until_arg,
         default=[],
         help="kill the firmware (no flush) at this time and restart it",
     )
@@ -320,23 +494,53 @@ def main(argv=None):
         help="PEM public keys the device trusts for OTA images (default: this checkout's "
         "development key, build/keys/dev-ota-p256.pub.pem)",
     )
+    ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = ap.parse_args(argv)
-    sim = Simulation(args.scenario, args.out, args.speed, args.ezsp_version, args.corrupt,
-                     heapsize=args.heapsize, interpreter=args.interpreter,
-                     config=args.config, ota_keys=args.ota_keys)  # fmt: skip
+    # Everything checkable is checked before anything starts.
+    from host_tools.hansim.scenario import ScenarioError
+    from host_tools.hansim.simclock import to_zigbee
+
+    try:
+        scenario_arg, scn = load_scenario(args.scenario)
+    except (ScenarioError, OSError, UnicodeDecodeError) as e:
+        cli.fail("--scenario: %s" % cli.describe(e))
+    t0 = to_zigbee(scn.start_unix)
+    for opt, values in (("--until", [args.until]), ("--reboot-at", args.reboot_at),
+                        ("--power-cut-at", args.power_cut_at)):  # fmt: skip
+        for v in values:
+            if parse_until(v, t0) <= t0:
+                cli.fail("%s %s: not after the scenario's start %s" % (opt, v, _iso(t0)), 2)
+    if args.ota_keys and not os.path.isfile(args.ota_keys):
+        cli.fail("--ota-keys %s: no such file" % args.ota_keys, 2)
+    from host_tools.upy32 import Upy32Error  # needs the checkout: imported once it is known
+
+    try:
+        sim = Simulation(scenario_arg, args.out, args.speed, args.ezsp_version, args.corrupt,
+                         heapsize=args.heapsize, interpreter=args.interpreter,
+                         config=args.config, ota_keys=args.ota_keys)  # fmt: skip
+    except Upy32Error as e:  # the 32-bit interpreter could not be built
+        cli.fail("--interpreter %s: %s" % (args.interpreter, cli.one_line(e)))
+    progress = None
     try:
         sim.start_hansim()
         start = sim.now()
         until = parse_until(args.until, start)
         stops = [(parse_until(t, start), True) for t in args.reboot_at]
         stops += [(parse_until(t, start), False) for t in args.power_cut_at]
+        if not args.quiet:
+            progress = Progress(sim, start, until)
         sim.start_firmware()
         for t, graceful in sorted(stops):
-            sim.run_until(t)
+            sim.run_until(t, progress=progress)
             sim.stop_firmware(graceful)
             sim.start_firmware()
-        sim.run_until(until)
+        now = sim.run_until(until, progress=progress)
+        if progress is not None:
+            progress.end(now)
+            progress = None
     finally:
+        if progress is not None:  # interrupted or failed: end the updating line first
+            progress.end()
         sim.stop()
     sim.render_screens()
     errs = sim.errors()
@@ -344,6 +548,10 @@ def main(argv=None):
         print("error: " + e, file=sys.stderr)
     print("simulation finished: %s (%d boots, %d errors)" % (args.out, sim.boots, len(errs)))
     return 1 if errs else 0
+
+
+def _iso(t_zigbee):
+    return (_ZIGBEE_EPOCH + dt.timedelta(seconds=t_zigbee)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 
-from host_tools import paths
+from host_tools import cli, paths
 
 PORTS = ("unix", "esp32", "rp2")
 # pyright's "basic" rules, all as errors, and `--warnings` fails the check on any warning too.
@@ -122,5 +122,30 @@ def pyright():
         raise SystemExit("pyright failed for: " + ", ".join(failed))
 
 
+COMMANDS = {
+    "check": (check, "the unix-port interpreter and mpy-cross agree on the .mpy version"),
+    "stubs": (stubs, "install each port's MicroPython stubs into build/typings/<port>"),
+    "pyright": (pyright, "type-check firmware/ against each port's stubs, host_tools/ as CPython"),
+}
+
+
+@cli.guarded("toolchain")
+def main(argv=None):
+    ap = cli.ArgumentParser(
+        prog="python -m host_tools.toolchain",
+        description="toolchain checks for `make setup` and `make check`",
+    )
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    for name, (_, text) in COMMANDS.items():
+        sub.add_parser(name, help=text, description=text)
+    args = ap.parse_args(argv)
+    try:
+        COMMANDS[args.cmd][0]()
+    except subprocess.CalledProcessError as e:
+        what = " ".join([os.path.basename(str(e.cmd[0]))] + [str(c) for c in e.cmd[1:3]])
+        cli.fail("%s: `%s ...` failed (exit %s)" % (args.cmd, what, e.returncode))
+    return 0
+
+
 if __name__ == "__main__":
-    {"check": check, "stubs": stubs, "pyright": pyright}[sys.argv[1]]()
+    sys.exit(main())

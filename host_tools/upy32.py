@@ -8,7 +8,6 @@
 # build/upy32/ and keyed (source sha256 + flags, plus a hash of the firmware sources for what
 # depends on them), so an unchanged tree decides in well under a second.
 # CLI: python -m host_tools.upy32 build [--kind ...] | path KIND
-import argparse
 import contextlib
 import fcntl
 import hashlib
@@ -19,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from host_tools import paths
+from host_tools import cli, paths
 
 KINDS = ("unix32", "unix32-frozen")
 # The source tarball: the copy in this repo (vendor/, so any clone builds offline), else the
@@ -435,8 +434,9 @@ def check(kind):
 # --- CLI ---------------------------------------------------------------------------------------
 
 
+@cli.guarded("upy32")
 def main(argv=None):
-    ap = argparse.ArgumentParser(
+    ap = cli.ArgumentParser(
         prog="python -m host_tools.upy32",
         description="build the 32-bit MicroPython unix port (cached under build/upy32/)",
     )

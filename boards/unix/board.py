@@ -312,8 +312,8 @@ def _write_counters(f):
 
     sep = ""
     for c in counters._registry:
-        for k in c._c:
-            f.write('%s"%s.%s": %d' % (sep, c.component, k, c._c[k]))
+        for k, v in c.items():
+            f.write('%s"%s.%s": %d' % (sep, c.component, k, v))
             sep = ", "
 
 

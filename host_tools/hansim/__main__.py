@@ -11,6 +11,8 @@ import signal
 import sys
 from typing import List, Optional, Tuple
 
+from host_tools import cli
+
 from .scenario import ScenarioError, load
 from .sim import Simulator
 
@@ -32,7 +34,7 @@ def _rate(text: str) -> float:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(
+    ap = cli.ArgumentParser(
         prog="python -m host_tools.hansim",
         description="Simulated EmberZNet NCP + GB smart-metering HAN",
     )
@@ -102,6 +104,7 @@ async def amain(args: argparse.Namespace) -> int:
     return 0
 
 
+@cli.guarded("hansim")
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)

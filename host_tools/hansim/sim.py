@@ -78,6 +78,7 @@ class Simulator:
         self.han.on_corruption = self.set_corruption
         self._tasks: list = []
         self._servers: list = []
+        self._clients: Dict[Any, Any] = {}  # control connection task -> its writer
         self.listening = ""
         self.control_addr = ""
         self._pty_fds: list = []
@@ -207,17 +208,31 @@ class Simulator:
     async def _control_client(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        while True:
-            line = await reader.readline()
-            if not line:
-                break
-            try:
-                reply = self.control(json.loads(line))
-            except Exception as e:  # report any bad request to the client, keep serving
-                reply = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
-            writer.write((json.dumps(reply) + "\n").encode())
-            await writer.drain()
-        writer.close()
+        # Ends when the client disconnects or close() closes the connection (EOF here): never
+        # left pending at the stop, where asyncio.run would cancel it and asyncio's streams
+        # would log the CancelledError as "Exception in callback".
+        task = asyncio.current_task()
+        self._clients[task] = writer
+        try:
+            while True:
+                try:
+                    line = await reader.readline()
+                except (ConnectionError, ValueError):  # reset, or a line over the limit
+                    break
+                if not line:
+                    break
+                try:
+                    reply = self.control(json.loads(line))
+                except Exception as e:  # report any bad request to the client, keep serving
+                    reply = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
+                writer.write((json.dumps(reply) + "\n").encode())
+                try:
+                    await writer.drain()
+                except ConnectionError:
+                    break
+        finally:
+            self._clients.pop(task, None)
+            writer.close()
 
     def time_info(self) -> Dict[str, Any]:
         now = self.clock.now()
@@ -312,10 +327,19 @@ class Simulator:
         self._tasks.append(asyncio.ensure_future(self.run_ticks()))
 
     async def close(self) -> None:
+        # An orderly stop: background tasks cancelled and awaited, servers closed, control
+        # connections closed (their handlers see EOF and return) and awaited.
         for t in self._tasks:
             t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
         for s in self._servers:
             s.close()
+        clients = list(self._clients)
+        for w in self._clients.values():
+            w.close()
+        if clients:
+            await asyncio.wait(clients, timeout=2)
         self.ash.close()
         if self.pcap is not None:
             self.pcap.close()

@@ -4,7 +4,6 @@
 # history the device would show: meter, fuel, resolution, start/end (UTC ISO 8601), energy kWh,
 # cost pence. The firmware's own store code is reused under CPython (upy_shim + a `cryptolib`
 # shim over `cryptography`) on an in-memory copy, so the image files are never modified.
-import argparse
 import csv
 import datetime
 import json
@@ -15,7 +14,7 @@ import types
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from littlefs import LittleFS, UserContext, errors
 
-from host_tools import upy_shim
+from host_tools import cli, paths, upy_shim
 
 RAW_BLOCKS = 2
 _BLOCK_SIZES = (4096, 512, 1024, 2048, 8192, 16384)
@@ -114,7 +113,13 @@ def read_image(image, block_size=None):
     _install()
     from ihd.history.keys import KeyRegion
     from ihd.history.store import HistoryStore
+    from ihd.runtime import clock
     from ihd.state.fuels import FUELS
+
+    # A reader decides nothing by the clock: unsynced, the store repairs no "future-dated" file
+    # (store.py _repair_if_future). The clock is this process's module state, which whatever
+    # ran before in it (a test, a tool) may have set to any time.
+    clock.reset()
 
     fs, bs, n = _mount(image, block_size)
     raw = RawDev(image[n * bs :], bs)
@@ -141,9 +146,9 @@ def read_image(image, block_size=None):
     return rows
 
 
-def _inputs(paths):
+def _inputs(names):
     out = []
-    for p in paths:
+    for p in names:
         if os.path.isdir(p):
             for name in sorted(os.listdir(p)):
                 if name.endswith((".img", ".bin")):
@@ -153,24 +158,43 @@ def _inputs(paths):
     return out
 
 
+def _read_rows(path, block_size):
+    # -> rows of one image file; a file that cannot be read or is no device image: one line.
+    try:
+        with open(path, "rb") as f:
+            image = f.read()
+    except OSError as e:
+        cli.fail("%s: %s" % (path, e.strerror or e))
+    try:
+        return read_image(image, block_size)
+    except SystemExit as e:  # _mount: not a littlefs image
+        cli.fail("%s: %s" % (path, e.code))
+    except errors.LittleFSError as e:
+        cli.fail("%s: littlefs error: %s" % (path, cli.describe(e)))
+
+
+@cli.guarded("history")
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m host_tools.history")
+    ap = cli.ArgumentParser(prog="python -m host_tools.history")
     sub = ap.add_subparsers(dest="cmd", required=True)
     ex = sub.add_parser("export", help="print the stored history of storage image(s)")
     ex.add_argument("paths", nargs="+", help="image file(s) or directories of *.img/*.bin")
     ex.add_argument("--format", choices=("csv", "json"), default="csv")
     ex.add_argument("--block-size", type=int, default=None)
     a = ap.parse_args(argv)
+    paths.require_checkout("history export")  # the firmware's store code reads the images
     rows = []
+    for p in a.paths:
+        if not os.path.exists(p):
+            cli.fail("%s: no such file or directory" % p)
     files = _inputs(a.paths)
     if not files:
-        raise SystemExit("no images found")
+        cli.fail("no images found in %s (looked for *.img, *.bin)" % ", ".join(a.paths))
     for path in files:
-        with open(path, "rb") as f:
-            for r in read_image(f.read(), a.block_size):
-                if len(files) > 1:
-                    r["image"] = os.path.basename(path)
-                rows.append(r)
+        for r in _read_rows(path, a.block_size):
+            if len(files) > 1:
+                r["image"] = os.path.basename(path)
+            rows.append(r)
     if a.format == "json":
         json.dump(rows, sys.stdout, indent=1)
         sys.stdout.write("\n")

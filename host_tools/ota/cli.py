@@ -17,9 +17,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import List, NoReturn, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-from host_tools import paths
+from host_tools import cli, paths
 from host_tools.ota import fileformat as FF
 from host_tools.ota import signing
 
@@ -348,32 +348,83 @@ dev.close()
 """
 
 
-def _bar(done: int, total: int) -> None:
-    w = 40
-    k = w * done // max(total, 1)
-    sys.stdout.write("\r[%s%s] %3d%%" % ("#" * k, "." * (w - k), 100 * done // max(total, 1)))
-    sys.stdout.flush()
+class _Progress:
+    # The apply progress bar on stdout: redrawn in place from "@@ota stage DONE TOTAL" lines,
+    # ended (at 100% once the device reports the whole file verified) with a newline before
+    # any other output, so a log line is never glued to it.
+    WIDTH = 40
+
+    def __init__(self, out=None):
+        self.out = out or sys.stdout
+        self.open = False
+        self.total = 0
+        self.pct = -1
+
+    def draw(self, done: int, total: int) -> None:
+        self.total = max(total, 1)
+        done = min(max(done, 0), self.total)
+        pct = 100 * done // self.total
+        if self.open and pct == self.pct:
+            return  # nothing new to show
+        k = self.WIDTH * done // self.total
+        self.out.write("\r[%s%s] %3d%%" % ("#" * k, "." * (self.WIDTH - k), pct))
+        self.out.flush()
+        self.open = True
+        self.pct = pct
+
+    def end(self, complete: bool = False) -> None:
+        # complete: the device has read (and verified) the whole file: the bar shows 100%.
+        if not self.open:
+            return
+        if complete:
+            self.draw(self.total, self.total)
+        self.out.write("\n")
+        self.out.flush()
+        self.open = False
+
+    def line(self, text: str) -> None:
+        self.end()
+        self.out.write(text.rstrip("\n") + "\n")
+        self.out.flush()
 
 
-def _follow(cmd: List[str], env: Optional[dict] = None) -> int:
-    # Runs the device side, draws the progress bar from its "@@ota stage" lines.
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         env=env)  # fmt: skip
+def _follow(cmd: List[str], env: Optional[dict] = None, what: str = "the device") -> int:
+    # Runs the device side, draws the progress bar from its "@@ota stage" lines. A run that
+    # ends without the device's "@@ota result" (mpremote could not reach the board, the
+    # interpreter failed) is one line on stderr: the last thing it printed.
+    try:
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env=env)  # fmt: skip
+    except OSError as e:
+        raise FF.OtaFormatError("cannot run %s: %s" % (cmd[0], e.strerror or e)) from None
     ok = False
+    result = False
+    last = ""
+    bar = _Progress()
     assert p.stdout is not None
     for line in p.stdout:
         parts = line.split()
-        if parts[:2] == ["@@ota", "stage"]:
-            _bar(int(parts[2]), int(parts[3]))
+        if parts[:2] == ["@@ota", "stage"] and len(parts) >= 4:
+            bar.draw(int(parts[2]), int(parts[3]))
         elif parts[:2] == ["@@ota", "result"]:
-            sys.stdout.write("\n")
-            ok = parts[2] == "True"
-            print(" ".join(parts[3:]))
+            result = True
+            ok = parts[2:3] == ["True"]
+            bar.end(complete=ok)
+            print(" ".join(parts[3:]), flush=True)
+        elif parts[:2] in (["@@ota", "verified"], ["@@ota", "activated"]):
+            bar.end(complete=True)
+            bar.line(" ".join(parts[1:]))
         elif parts[:1] == ["@@ota"]:
-            sys.stdout.write("\n" + " ".join(parts[1:]) + "\n")
+            bar.line(" ".join(parts[1:]))
         elif line.strip():
-            sys.stdout.write(line)
+            last = line.strip()
+            bar.line(line)
+    bar.end()
     rc = p.wait()
+    if not result:
+        raise FF.OtaFormatError(
+            "%s gave no result (exit %d)%s" % (what, rc, ": " + last if last else "")
+        )
     return 0 if ok and rc == 0 else 1
 
 
@@ -403,6 +454,7 @@ def _apply_unix(a: argparse.Namespace, board: str) -> int:
         return _follow(
             [paths.micropython_exe(), "-X", "heapsize=2M", script, image, os.path.abspath(a.file)],
             env,
+            "the unix port",
         )
 
 
@@ -421,8 +473,9 @@ def cmd_apply(a: argparse.Namespace) -> int:
     if not a.port:
         print("apply needs --port PORT or --unix-flash IMAGE", file=sys.stderr)
         return 2
-    from host_tools.flash import _venv_exe
+    from host_tools.flash import _venv_exe, check_port
 
+    check_port(a.port)
     dst = a.root + "/ota/local.bin"
     code = "import os\ntry: os.mkdir(%r)\nexcept OSError: pass\n" % (a.root + "/ota")
     run = (
@@ -437,13 +490,11 @@ def cmd_apply(a: argparse.Namespace) -> int:
         cmd += ["+", "reset"]
     print("copying %s (%d B) to %s:%s, then verifying + staging on the device" %
           (a.file, len(data), a.port, dst))  # fmt: skip
-    return _follow(cmd)
+    return _follow(cmd, what="the board on %s" % a.port)
 
 
-class _Parser(argparse.ArgumentParser):
-    # A usage error is one line on stderr (exit 2), like every other bad input.
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, "%s: error: %s (--help for usage)\n" % (self.prog, message))
+# A usage error is one line on stderr (exit 2), like every other bad input.
+_Parser = cli.ArgumentParser
 
 
 def parser() -> argparse.ArgumentParser:
@@ -529,12 +580,18 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+@cli.guarded("ota")
 def main(argv: Optional[List[str]] = None) -> int:
     a = parser().parse_args(argv)
     try:
         return a.fn(a)
     except FF.OtaFormatError as e:
         print("error: %s" % e, file=sys.stderr)
-    except OSError as e:
+    except cli.CliError as e:
         print("error: %s" % e, file=sys.stderr)
+        return e.code
+    except BrokenPipeError:
+        raise  # stdout closed (`| head`): cli.guarded ends quietly
+    except OSError as e:
+        print("error: %s" % cli.describe(e), file=sys.stderr)
     return 1

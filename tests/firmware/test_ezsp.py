@@ -90,7 +90,7 @@ def _copy(a):
 
 def listen(e, fn):
     # every callback frame EZSP knows, to one fn(name, args)
-    for name in e._tab:
+    for name in ez._CMDS:
         e.callback(name).connect(lambda args, name=name: fn(name, args))
 
 

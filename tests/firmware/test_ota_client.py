@@ -503,3 +503,31 @@ def test_jitter_draw_is_uniform():
     assert sum(counts[:28]) < 28 * 240
     assert set(OC.rand_below(11) for _ in range(500)) == set(range(11))
     assert OC.rand_below(1) == 0
+
+
+def test_staging_out_of_memory_is_deferred_not_invalid():
+    # A fragmented heap (MemoryError while staging) is not the image's fault: the verified
+    # download stays on flash, staging is tried again later, and the upgrade completes.
+    from ihd.ota import bundle
+
+    img = H.app_ota(NEW)
+    flash, srv, z, c, reboots = _setup(img)
+    real = bundle.Writer.feed
+    calls = []
+
+    def feed(self, buf, offset=0):
+        calls.append(1)
+        if len(calls) == 1:
+            raise MemoryError("memory allocation failed, allocating 636 bytes")
+        return real(self, buf, offset)
+
+    bundle.Writer.feed = feed
+    try:
+        assert _run_client(c, lambda: reboots)
+        assert c.counters.get("stage_deferred") == 1
+        assert c.counters.get("invalid_images") == 0
+        assert [v["status"] for cmd, v in srv.log if cmd == 0x06] == [0]
+        assert H.selected_tree() == ("a", NEW)
+    finally:
+        bundle.Writer.feed = real
+        flash.umount()

@@ -102,3 +102,23 @@ def test_export_after_truncate_has_nothing_before_t(tmp_path):
             assert r["start"] >= export._iso(t_cut)
         else:
             assert r["end"] > export._iso(t_cut)
+
+
+def test_export_ignores_the_process_clock(tmp_path):
+    # The firmware's clock module is process state; a clock set earlier in this process (here
+    # synced to 2011, before every file in the image) must not make the reader drop files as
+    # "dated in the future" (it did: a system test after another test in the same worker lost
+    # today's half-hours from the export).
+    from ihd.runtime import clock
+
+    img, fw_rows = _build(tmp_path)
+    with open(img, "rb") as f:
+        image = f.read()
+    want = export.read_image(image)
+    clock.set_utc(T0 - 400 * 86400 * 12)
+    try:
+        assert clock.synced()
+        assert export.read_image(image) == want
+    finally:
+        clock.reset()
+    assert len([r for r in want if r["resolution"] == "half_hour"]) > 0

@@ -148,28 +148,37 @@ def clear_month_day(p, i):
     p[MONTH_FLAGS_OFF + i] = 0
 
 
-def _ctr_xor(key, nonce, buf, off):
-    # buf[off:] ^= AES-CTR keystream. Counter blocks are built in one bytearray and encrypted
-    # with a single ECB call.
-    n = len(buf) - off
-    nblk = (n + 15) >> 4
-    ks = bytearray(nblk << 4)
-    for i in range(nblk):
-        ks[i << 4 : (i << 4) + 8] = nonce
-        struct.pack_into(">Q", ks, (i << 4) + 8, i)
-    cryptolib.aes(key, 1).encrypt(ks, ks)
+_KS = bytearray(16)  # one keystream block; no await between its uses, so one is enough
+
+
+def _ctr(key, nonce, src, soff, dst, doff, n, pos=0):
+    # dst[doff:doff + n] = src[soff:soff + n] ^ AES-CTR keystream from stream position pos
+    # (counter block i = nonce || i). dst may be src. One 16-byte block at a time: a 428-byte
+    # day file allocates no keystream buffer as big as itself (docs/boards.md "Fragmentation").
+    aes = cryptolib.aes(key, 1)
+    ks = _KS
+    blk = -1
     for i in range(n):
-        buf[off + i] ^= ks[i]
+        q = pos + i
+        if q >> 4 != blk:
+            blk = q >> 4
+            ks[0:8] = nonce
+            struct.pack_into(">Q", ks, 8, blk)
+            aes.encrypt(ks, ks)
+        dst[doff + i] = src[soff + i] ^ ks[q & 15]
 
 
-def seal(kind, meter, epoch, key, nonce, payload):
-    # -> bytearray file image (header + encrypted payload + crc)
-    out = bytearray(HDR_LEN + len(payload) + 4)
+def seal(kind, meter, epoch, key, nonce, payload, out=None):
+    # -> the file image (header + encrypted payload + crc): written into `out` (a buffer of
+    # exactly that length) when given, else a new bytearray
+    n = len(payload)
+    if out is None:
+        out = bytearray(HDR_LEN + n + 4)
     struct.pack_into(_HDR_FMT, out, 0, MAGIC, VERSION, kind, meter, 0, epoch, nonce)
-    out[HDR_LEN : HDR_LEN + len(payload)] = payload
-    crc = binascii.crc32(memoryview(out)[: HDR_LEN + len(payload)]) & 0xFFFFFFFF
-    struct.pack_into("<I", out, HDR_LEN + len(payload), crc)
-    _ctr_xor(key, nonce, out, HDR_LEN)
+    out[HDR_LEN : HDR_LEN + n] = payload
+    crc = binascii.crc32(memoryview(out)[: HDR_LEN + n]) & 0xFFFFFFFF
+    struct.pack_into("<I", out, HDR_LEN + n, crc)
+    _ctr(key, nonce, out, HDR_LEN, out, HDR_LEN, n + 4)
     return out
 
 
@@ -180,31 +189,35 @@ def sealed_epoch(data):
     return struct.unpack_from("<I", data, 8)[0]
 
 
-def open_damaged(data, kind, meter, epoch, key, length):
-    # The payload of a file whose crc fails, decrypted anyway, only to estimate what it held
-    # (never served: CTR keeps a flipped bit where it was, a flipped nonce garbles it all);
-    # None if the header is not one of ours for (kind, meter, epoch) or the length is wrong.
-    if len(data) != HDR_LEN + length + 4:
-        return None
-    magic, ver, k, m, _, ep, nonce = struct.unpack_from(_HDR_FMT, data, 0)
-    if magic != MAGIC or ver != VERSION or k != kind or m != meter or ep != epoch:
-        return None
-    buf = bytearray(data)
-    _ctr_xor(key, bytes(nonce), buf, HDR_LEN)
-    return buf[HDR_LEN : HDR_LEN + length]
+_CRC = bytearray(4)  # the decrypted crc of the file being opened
 
 
-def open_sealed(data, kind, meter, epoch, key, length):
-    # -> payload bytearray, or None if the file is torn, foreign, of another epoch or corrupt.
+def _open(data, kind, meter, epoch, key, length, check):
+    # The payload decrypted into a new bytearray (the only allocation of its size; `data` is
+    # left as it was: the store reads every file into one buffer and may look at it again), or
+    # None if the header is not one of ours for (kind, meter, epoch), the length is wrong or,
+    # with check, the crc fails.
     if data is None or len(data) != HDR_LEN + length + 4:
         return None
     magic, ver, k, m, _, ep, nonce = struct.unpack_from(_HDR_FMT, data, 0)
     if magic != MAGIC or ver != VERSION or k != kind or m != meter or ep != epoch:
         return None
-    buf = bytearray(data)
-    _ctr_xor(key, bytes(nonce), buf, HDR_LEN)
-    end = HDR_LEN + length
-    crc = binascii.crc32(memoryview(buf)[:end]) & 0xFFFFFFFF
-    if crc != struct.unpack_from("<I", buf, end)[0]:
-        return None
-    return buf[HDR_LEN:end]
+    out = bytearray(length)
+    _ctr(key, nonce, data, HDR_LEN, out, 0, length)
+    if check:
+        _ctr(key, nonce, data, HDR_LEN + length, _CRC, 0, 4, length)
+        crc = binascii.crc32(out, binascii.crc32(memoryview(data)[:HDR_LEN])) & 0xFFFFFFFF
+        if crc != struct.unpack_from("<I", _CRC, 0)[0]:
+            return None
+    return out
+
+
+def open_damaged(data, kind, meter, epoch, key, length):
+    # The payload of a file whose crc fails, decrypted anyway, only to estimate what it held
+    # (never served: CTR keeps a flipped bit where it was, a flipped nonce garbles it all).
+    return _open(data, kind, meter, epoch, key, length, False)
+
+
+def open_sealed(data, kind, meter, epoch, key, length):
+    # -> payload bytearray, or None if the file is torn, foreign, of another epoch or corrupt.
+    return _open(data, kind, meter, epoch, key, length, True)

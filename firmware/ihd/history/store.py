@@ -41,6 +41,12 @@ _UNREADABLE = const(2)
 _DAMAGED = const(3)
 _NFILES = const(25)  # ring files per meter and epoch: DAY_RING + MONTH_RING (the ledger)
 _LEDGER_LEN = const(33)  # records.LEDGER_HDR + _NFILES
+_C_DAY = const(-1)  # query cache keys (_day_payload): the day whose payload is held, the payload
+_C_DAYP = const(-2)
+_C_MONTH = const(-3)  # the month index whose payload is held, the payload
+_C_MONTHP = const(-4)
+_C_RING = const(-20)  # -20..-11: the day index ring file s holds (-1: none), once read
+_FILE_MAX = const(428)  # the longest file: a day, records.HDR_LEN + DAY_LEN + crc
 
 
 def _ahead(a, b):
@@ -70,6 +76,8 @@ class _Ledger:
 
 class HistoryStore:
     def __init__(self, fs, keys, root="/hist", batch=8, n_meters=2):
+        self._rbuf = bytearray(_FILE_MAX + 1)  # every ring / ledger file is read into it
+        self._rmv = memoryview(self._rbuf)
         self.fs = fs
         self.keys = keys
         self.root = root
@@ -135,14 +143,18 @@ class HistoryStore:
         # data at close). Any other error (littlefs reports damaged metadata as EILSEQ 84, a
         # device EIO 5) is logged and counted, and is None too: _load accounts for what the
         # file held (the ledger below).
+        # The bytes are a view of one buffer made at start-up, valid until the next _read: a
+        # read allocates nothing the size of a file (docs/boards.md "Fragmentation"). A file too
+        # long for it fills it and one byte more, which no record length matches.
         try:
             with self.fs.open(path, "rb") as f:
-                return f.read() or None
+                n = f.readinto(self._rbuf)
         except OSError as e:
             if e.args and e.args[0] != _ENOENT:
                 self.c.inc("read_errors")
                 log.warn(_TAG, "%s unreadable (%s)", path, e)
             return None
+        return self._rmv[:n] if n else None
 
     def _write(self, path, data):
         # littlefs commits a file's new contents atomically at close: old or new, never torn.
@@ -193,7 +205,9 @@ class HistoryStore:
     def _store(self, meter, ctx, kind, slot, payload):
         epoch, key, d = ctx
         name = ("/d%d" if kind == R.KIND_DAY else "/m%d") % slot
-        self._write(d + name, R.seal(kind, meter, epoch, key, os.urandom(8), payload))
+        # sealed in the read buffer (nothing read is in use here): no file-sized allocation
+        out = self._rmv[: R.HDR_LEN + len(payload) + 4]
+        self._write(d + name, R.seal(kind, meter, epoch, key, os.urandom(8), payload, out))
         self._noted(meter, ctx, kind, slot, payload)
 
     # ---- flash faults: the ledger (what each ring file should hold) ----
@@ -659,32 +673,47 @@ class HistoryStore:
 
     # ---- queries ----
 
+    # A query's cache (a dict shared by the queries of one rebuild, history/view.py) holds at
+    # most one day payload and one month payload, the values of the ring days it has read and
+    # which day each ring file holds: not every file at once (25 payloads, ~10 KB, was a rebuild's
+    # peak). Int keys, no tuple per key: a day's value under the day number, the rest below 0.
     def _day_payload(self, meter, day, cache):
-        # Day payload (with pending records applied) or None; cache: dict for one query.
-        key = day % DAY_RING  # int keys: day files 0..9, month files 100.. (no tuple per day)
-        if key not in cache:
-            cache[key] = self._load(meter, self._ctx(meter), R.KIND_DAY, day % DAY_RING)
-        p = cache[key]
-        if p is not None and R.rec_index(p) != day:
-            p = None
+        # Day payload (with pending records applied) or None.
+        if cache.get(_C_DAY) == day:
+            return cache[_C_DAYP]
+        slot = day % DAY_RING
+        held = cache.get(_C_RING + slot)
+        p = None
+        if held is None or held == day:  # a file known to hold another day is not read again
+            p = self._load(meter, self._ctx(meter), R.KIND_DAY, slot)
+            cache[_C_RING + slot] = -1 if p is None else R.rec_index(p)
+            if p is not None and R.rec_index(p) != day:
+                p = None
         pend = self._pending[meter]
         if pend and pend[0][0] // _DAY_S == day:
-            p = R.new_day(day) if p is None else bytearray(p)
-            self._apply(p, pend)
+            if p is None:
+                p = R.new_day(day)
+            self._apply(p, pend)  # p is this query's own copy
+        cache[_C_DAY] = day
+        cache[_C_DAYP] = p
         return p
 
     def _day_value(self, meter, day, cache, mi=-1):
         # (energy_wh, cost_mp, flags) of a day or None. mi: its month index if the caller knows.
+        if day in cache:
+            return cache[day]
         p = self._day_payload(meter, day, cache)
         if p is not None:
-            return self._day_total(meter, p)
+            v = cache[day] = self._day_total(meter, p)
+            return v
         if mi < 0:
             mi = B.month_index_of_day(day)
-        key = 100 + mi % MONTH_RING
-        if key not in cache:
-            cache[key] = self._load(meter, self._ctx(meter), R.KIND_MONTH, mi % MONTH_RING)
-        m = cache[key]
-        if m is None or R.rec_index(m) != mi:
+        if cache.get(_C_MONTH) != mi:
+            m = self._load(meter, self._ctx(meter), R.KIND_MONTH, mi % MONTH_RING)
+            cache[_C_MONTH] = mi
+            cache[_C_MONTHP] = None if m is None or R.rec_index(m) != mi else m
+        m = cache[_C_MONTHP]
+        if m is None:
             return None
         v = R.month_day(m, day - B.month_first_day(mi))
         if v is None:

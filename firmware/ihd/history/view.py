@@ -47,6 +47,10 @@ class HistoryView:
         self._starts = [[array("i", (0,) * c) for _, c in _PERIODS] for _ in range(n)]
         self._sums = [[array("i", (0,) * (3 * c)) for _, c in _PERIODS] for _ in range(n)]
         self._rows = [[[] for _ in range(_NP)] for _ in range(n)]
+        # The row lists themselves, made once here (a rebuild refills them: 148 small lists
+        # allocated every day in the middle of a long-lived heap fragment it)
+        self._pool = [[[[0, None, None] for _ in range(c)] for _, c in _PERIODS]
+                      for _ in range(n)]  # fmt: skip
         self._first = [[0] * _NP for _ in range(n)]  # bucket index of rows[0]
         self._tot = [[0, 0] for _ in range(n)]  # today's stored half-hours: energy, cost
 
@@ -158,8 +162,9 @@ class HistoryView:
         self._rebuild(meter, now_s)
         return True
 
-    def _build_rows(self, meter, period, now_s, cache):
+    def _build_rows(self, meter, period, now_s, cache, pool=None):
         # Query the store for one period -> (rows, series); the former HistoryView's algorithm.
+        # pool: the period's row lists to refill (the cache), else new ones (an uncached read).
         st = self.store
         vf = st.visible_from(meter)
         if period == 0:
@@ -167,17 +172,25 @@ class HistoryView:
         else:
             res, count = _PERIODS[period]
             ser = st.series(meter, res, now_s, count, cache)
+        k = 0
         rows = []
         for start, end, wh, cost, n in ser:
             if end <= vf:
                 continue
-            rows.append([max(start, vf), wh if n else None, cost if n else None])
-        return rows, ser
+            if pool is None:
+                rows.append([max(start, vf), wh if n else None, cost if n else None])
+                continue
+            row = pool[k]
+            row[0] = max(start, vf)
+            row[1] = wh if n else None
+            row[2] = cost if n else None
+            k += 1
+        return (rows if pool is None else pool[:k]), ser
 
     def _rebuild(self, meter, now_s):
         cache = {}  # each ring file read once for all four periods
         for p in range(_NP):
-            rows, ser = self._build_rows(meter, p, now_s, cache)
+            rows, ser = self._build_rows(meter, p, now_s, cache, self._pool[meter][p])
             starts = self._starts[meter][p]
             sums = self._sums[meter][p]
             for j in range(len(ser)):

@@ -20,6 +20,7 @@
 # DataSize 1..block_size.
 import asyncio
 import binascii
+import gc
 import os
 import random
 import struct
@@ -28,6 +29,7 @@ from micropython import const
 
 from ihd import ota
 from ihd.ota import image as IM
+from ihd.ota.slots import OUT_OF_MEMORY
 from ihd.runtime import atomic, clock, counters, log
 from ihd.zigbee.zcl import clusters as CL
 
@@ -59,6 +61,7 @@ _NOTIFY_SPREAD_S = const(10)  # selected by ImageNotify: query after 0..10 s
 _END_TRIES = const(3)  # UpgradeEndRequest without any answer: then apply (timeout policy 0)
 _WAIT_RESEND_S = const(3600)  # after UpgradeTime 0xFFFFFFFF: ask again this often
 _SPACE_MARGIN = const(8192)
+_STAGE_RETRY_S = const(30)  # staging out of memory: again after this, doubling to _BACKOFF_MAX_S
 
 # Download record "<root>/ota/state" (runtime.atomic): magic, mfr, image type, file version,
 # image size, server node, server endpoint, phase. The bytes so far are "<root>/ota/image.bin";
@@ -84,6 +87,7 @@ _COUNTERS = (
     "server_aborts",
     "invalid_images",
     "invalid_skipped",
+    "stage_deferred",
     "end_rsp_ignored",
     "signature_checks",
     "resumes",
@@ -641,17 +645,27 @@ class OtaClient:
     async def finish(self):
         # Stage (if not yet), UpgradeEndRequest SUCCESS, wait for the upgrade time, activate.
         st = self.store
-        if st.phase < PHASE_STAGED:
+        wait_s = _STAGE_RETRY_S
+        while st.phase < PHASE_STAGED:
             # After a reboot the verdict is gone: check the file again (the signature in steps)
             # so staging, which re-reads it, finds the same bytes already verified.
             v = self.verifier
             if not v.sig_ok and v.keys and (self._refeed(st.size) != st.size
                                             or not await self._verified()):  # fmt: skip
                 return await self._invalid("download on flash: %s" % self.verifier.reason())
+            gc.collect()  # staging opens two files at once: give it the heap's biggest holes
             ok, res = self.slots.stage(st.image_path, self.verifier, None, st.version, st.size)
-            if not ok:
+            if ok:
+                st.set_phase(PHASE_STAGED)
+            elif res is not OUT_OF_MEMORY:
                 return await self._invalid("staging: %s" % res)
-            st.set_phase(PHASE_STAGED)
+            else:
+                # Not the image's fault: the heap had no room in one piece. The verified file
+                # stays on flash; try again later (the heap changes as the device runs).
+                self.counters.inc("stage_deferred")
+                log.warn(_TAG, "staging deferred %d s: out of memory", wait_s)
+                await clock.sleep_s(wait_s)
+                wait_s = min(wait_s * 2, _BACKOFF_MAX_S)
         tries = 0
         while True:
             self._end_ev.clear()

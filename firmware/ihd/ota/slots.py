@@ -12,6 +12,7 @@ from ihd.runtime import clock, log
 
 _TAG = "slots"
 _CHUNK = 512
+OUT_OF_MEMORY = "out of memory"  # stage()'s reason when the heap, not the image, failed
 
 
 class Slots:
@@ -77,7 +78,10 @@ class Slots:
             return False, str(e)
         except OSError as e:
             return False, "flash: %r" % (e,)
-        except (ValueError, IndexError, KeyError, TypeError, MemoryError) as e:
+        except MemoryError:
+            # No room in one piece on a fragmented heap: the caller tries again later.
+            return False, OUT_OF_MEMORY
+        except (ValueError, IndexError, KeyError, TypeError) as e:
             # Whatever bytes off the air make the code raise is a refused image (the caller
             # discards it), never a crash-restart loop with the download still marked complete.
             log.exc(_TAG, e, "staging")

@@ -16,6 +16,12 @@ RAW_BLOCKS = const(2)
 _IOCTL_COUNT = const(4)
 _IOCTL_SIZE = const(5)
 _IOCTL_ERASE = const(6)
+# littlefs program size. littlefs keeps a file of up to its cache size (4 x progsize) inline
+# in its directory's metadata; at 128 B that is 512 B, so every history file (<= 428 B) is
+# inline: no block of its own (a 4 KB erase block per file on a board). The price is RAM: an
+# open file carries that 512-byte cache (a 636-byte allocation), so the store opens one file at
+# a time and reads it into a buffer of its own (history/store.py _read).
+_PROG_SIZE = const(128)
 
 c = Counters("storage", ("mount_errors",))
 
@@ -55,7 +61,7 @@ class Storage:
             vfs.umount(self.mountpoint)
 
 
-def mount(dev, mountpoint="/flash", raw_blocks=RAW_BLOCKS, progsize=128):
+def mount(dev, mountpoint="/flash", raw_blocks=RAW_BLOCKS, progsize=_PROG_SIZE):
     # -> Storage. mountpoint None: do not mount in the VFS (tests use fs directly).
     count = dev.ioctl(_IOCTL_COUNT, 0)
     bs = dev.ioctl(_IOCTL_SIZE, 0)

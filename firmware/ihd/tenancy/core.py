@@ -272,7 +272,10 @@ class TenancyState:
         if app is not None and t <= app["t"]:
             if t == app["t"]:
                 stats.inc("duplicates")
-                log.info(_TAG, "%s event %d (T %d, %s) already applied", key, eid, t, ev.method)
+                k = stats.get("duplicates")
+                if k & (k - 1) == 0:  # every poll sees it again: logged at the 1st, 2nd, 4th...
+                    log.info(_TAG, "%s event %d (T %d, %s) already applied (%d seen)", key, eid,
+                             t, ev.method, k)  # fmt: skip
             else:
                 stats.inc("stale")
                 log.warn(_TAG, "%s event %d: T %d before the applied change's %d: nothing to "

@@ -265,13 +265,10 @@ def _expand(layout, v14):
 
 
 # name -> (id, request (fmt, size, lv), response (fmt, size, lv)) for one protocol version
-def command_table(version):
-    v14 = version >= 14
-    tab = {}
-    for name, e in _CMDS.items():
-        req, rsp = (e[3], e[4]) if v14 and len(e) > 3 else (e[1], e[2])
-        tab[name] = (e[0], _expand(req, v14), _expand(rsp, v14))
-    return tab
+def layout(name, v14):
+    e = _CMDS[name]
+    req, rsp = (e[3], e[4]) if v14 and len(e) > 3 else (e[1], e[2])
+    return (e[0], _expand(req, v14), _expand(rsp, v14))
 
 
 class Ezsp:
@@ -317,7 +314,7 @@ class Ezsp:
         # -> the Signal of callback frame `name` (KeyError for a name EZSP does not define)
         sig = self._callbacks.get(name)
         if sig is None:
-            if name not in self._tab:
+            if name not in _CMDS:
                 raise KeyError(name)
             sig = self._callbacks[name] = Signal("ezsp." + name, self.c, "handler_errors")
         return sig
@@ -325,11 +322,20 @@ class Ezsp:
     def _set_version(self, version):
         self.version = version
         self.v14 = version >= 14
-        self._tab = command_table(version)
+        # Layouts expanded on first use, per version: a device uses about half of _CMDS, and
+        # the whole table expanded is ~6 KB of the Pico's heap.
+        self._tab = {}
         st = _ST14 if self.v14 else _ST13
         self.ST_NETWORK_UP = st[0]
         self.ST_NETWORK_DOWN = st[1]
         self.ST_NOT_JOINED = st[2]
+
+    def _layout(self, name):
+        # -> layout(name) for the negotiated version; allocates only the first time
+        e = self._tab.get(name)
+        if e is None:
+            e = self._tab[name] = layout(name, self.v14)
+        return e
 
     # ASH reset (RST/RSTACK) then version negotiation. Returns the negotiated version.
     async def connect(self, desired=VERSION_DESIRED):
@@ -358,7 +364,7 @@ class Ezsp:
 
     # Encode the header + parameters into the tx buffer; returns the frame length.
     def encode(self, seq, name, args, tail=None):
-        fid, req, _ = self._tab[name]
+        fid, req, _ = self._layout(name)
         tx = self.tx_buf
         tx[0] = seq
         tx[1] = 0x00  # command, network 0, sleep mode idle
@@ -396,7 +402,7 @@ class Ezsp:
             self.seq = (seq + 1) & 0xFF
             n = self.encode(seq, name, args, tail)
             self._pend_seq = seq
-            self._pend_id = self._tab[name][0]
+            self._pend_id = self._layout(name)[0]
             self._result = ()
             self._invalid = -1
             self._link_down = False
@@ -497,7 +503,7 @@ class Ezsp:
         if not fc & (_FC_ASYNC_CB | _FC_SYNC_CB) and self._pend_id >= 0 and seq == self._pend_seq:
             if fid == self._pend_id:
                 name = _NAMES[fid]
-                vals = self._decode(self._tab[name][2], mv, off, True)
+                vals = self._decode(self._layout(name)[2], mv, off, True)
                 if vals is None:
                     log.warn("ezsp", "truncated %s response", name)
                     return  # the command times out
@@ -520,7 +526,7 @@ class Ezsp:
         elif fid == ID_MESSAGE_SENT_HANDLER:
             vals = self._sent(mv, off)
         else:
-            vals = self._decode(self._tab[name][2], mv, off, False)
+            vals = self._decode(self._layout(name)[2], mv, off, False)
         if vals is None:
             if self._lim.ok(_L_TRUNCATED):
                 log.warn("ezsp", "truncated %s", name)

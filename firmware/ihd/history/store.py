@@ -79,12 +79,12 @@ class HistoryStore:
         self._rbuf = bytearray(_FILE_MAX + 1)  # every ring / ledger file is read into it
         self._rmv = memoryview(self._rbuf)
         # Each meter's day file as last written (day_value: the view asks for the day's total
-        # at every closed half-hour; this answers without opening the file), and a scratch
-        # payload to apply the pending records to.
+        # at every closed half-hour; this answers without opening the file). The pending
+        # records are applied to a copy in the read buffer (no file is being read then).
         self._hot = memoryview(bytearray(R.DAY_LEN * n_meters))
         self._hot_day = [-1] * n_meters  # the day _hot holds (-1: none)
         self._hot_ep = [-1] * n_meters  # in this epoch
-        self._scr = bytearray(R.DAY_LEN)
+        self._scr = self._rmv[: R.DAY_LEN]
         self.fs = fs
         self.keys = keys
         self.root = root

@@ -140,6 +140,39 @@ def test_view_matches_store_through_appends_rollovers_backfill_truncate():
     _same(v, ref, now + 3 * 1800, "direct truncate")
 
 
+def test_closing_half_hours_opens_no_file_for_the_day_total():
+    # The view asks the store for the day's total at every closed half-hour; for today (no file
+    # yet, or its file the one last written) that is answered from RAM: an open is a 636-byte
+    # allocation on a fragmented Pico heap (docs/boards.md "Fragmentation"). Flushes (every 8
+    # records) still open files; nothing else does.
+    _, s = _store()
+    v = HistoryView(s)
+    ref = Reference(s)
+    opened = []
+    real = s.fs
+
+    class Counting:  # the store's file system, each open recorded
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def open(self, path, mode):
+            opened.append((path, mode))
+            return real.open(path, mode)
+
+    s.fs = Counting()
+    now = T0 + 10
+    _same(v, ref, now, "boot")
+    for i in range(24):
+        del opened[:]
+        for m in (0, 1):
+            assert _append(v, m, T0 + i * 1800)
+        reads = [p for p, mode in opened if "r" in mode]
+        flushed = [p for p, mode in opened if "w" in mode]
+        assert not reads or flushed, (i, opened)  # only a flush reads (the day it rewrites)
+    s.fs = real
+    _same(v, ref, T0 + 24 * 1800 - 10, "after")
+
+
 def test_cached_reads_allocate_nothing():
     _, s = _store()
     v = HistoryView(s)

@@ -53,10 +53,16 @@ LEDGER_HDR = const(8)
 
 
 def new_day(day):
-    p = bytearray(DAY_LEN)
+    return blank_day(bytearray(DAY_LEN), day)
+
+
+def blank_day(p, day):
+    # p (DAY_LEN bytes) made the payload of a day with no data; -> p
+    for i in range(DAY_SLOT_OFF):
+        p[i] = 0
     struct.pack_into("<I", p, 0, day)
     for i in range(48):
-        struct.pack_into("<I", p, DAY_SLOT_OFF + 8 * i, ABSENT)
+        struct.pack_into("<Ii", p, DAY_SLOT_OFF + 8 * i, ABSENT, 0)
     return p
 
 

@@ -78,6 +78,13 @@ class HistoryStore:
     def __init__(self, fs, keys, root="/hist", batch=8, n_meters=2):
         self._rbuf = bytearray(_FILE_MAX + 1)  # every ring / ledger file is read into it
         self._rmv = memoryview(self._rbuf)
+        # Each meter's day file as last written (day_value: the view asks for the day's total
+        # at every closed half-hour; this answers without opening the file). The pending
+        # records are applied to a copy in the read buffer (no file is being read then).
+        self._hot = memoryview(bytearray(R.DAY_LEN * n_meters))
+        self._hot_day = [-1] * n_meters  # the day _hot holds (-1: none)
+        self._hot_ep = [-1] * n_meters  # in this epoch
+        self._scr = self._rmv[: R.DAY_LEN]
         self.fs = fs
         self.keys = keys
         self.root = root
@@ -207,7 +214,14 @@ class HistoryStore:
         name = ("/d%d" if kind == R.KIND_DAY else "/m%d") % slot
         # sealed in the read buffer (nothing read is in use here): no file-sized allocation
         out = self._rmv[: R.HDR_LEN + len(payload) + 4]
+        if kind == R.KIND_DAY:
+            self._hot_day[meter] = -1  # until the new contents are on flash
         self._write(d + name, R.seal(kind, meter, epoch, key, os.urandom(8), payload, out))
+        if kind == R.KIND_DAY:
+            o = meter * R.DAY_LEN
+            self._hot[o : o + R.DAY_LEN] = payload
+            self._hot_day[meter] = R.rec_index(payload)
+            self._hot_ep[meter] = epoch
         self._noted(meter, ctx, kind, slot, payload)
 
     # ---- flash faults: the ledger (what each ring file should hold) ----
@@ -597,6 +611,7 @@ class HistoryStore:
                 continue
             day = R.rec_index(p)
             if day > limit_day:
+                self._hot_day[meter] = -1
                 self.fs.remove(d + "/d%d" % s)
                 self._forget(meter, R.KIND_DAY, s)  # removed on purpose: no loss
                 days += 1
@@ -729,6 +744,23 @@ class HistoryStore:
         # or the day ends at/before visible_from). history.view keeps its buckets with this.
         if (day + 1) * _DAY_S <= self.keys.visible_from(meter):
             return None
+        if cache is None:
+            # The view's question at every closed half-hour, about the newest days: answered
+            # from RAM, opening no file (a 636-byte allocation: docs/boards.md "Fragmentation")
+            # when the day has no file yet (after the newest day on flash) or its file is the
+            # one last written.
+            p = None
+            if day > self._newest_day[meter]:
+                p = R.blank_day(self._scr, day)
+            elif day == self._hot_day[meter] and self._hot_ep[meter] == self.keys.epoch(meter):
+                o = meter * R.DAY_LEN
+                p = self._scr
+                p[:] = self._hot[o : o + R.DAY_LEN]
+            if p is not None:
+                pend = self._pending[meter]
+                if pend and pend[0][0] // _DAY_S == day:
+                    self._apply(p, pend)
+                return self._day_total(meter, p)
         return self._day_value(meter, day, {} if cache is None else cache)
 
     def series(self, meter, res, now_s, count, cache=None):

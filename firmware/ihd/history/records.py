@@ -102,27 +102,28 @@ def set_day_meta(p, flags, standing_mp, bf_energy_wh, bf_cost_mp):
     struct.pack_into("<IiIi", p, 4, flags, standing_mp, bf_energy_wh, bf_cost_mp)
 
 
-def day_rows(p):
-    # Ledger byte of a day payload: half-hours with data | LG_BACKFILL. Allocation-free (bytes,
-    # not struct: an unpacked tuple per slot would allocate).
-    n = 0
-    for i in range(48):
-        o = DAY_SLOT_OFF + 8 * i
+def _present(p, off, n):
+    # How many of the n (energy u32, cost i32) slots from off hold data (energy not ABSENT).
+    # Allocation-free (bytes, not struct: an unpacked tuple per slot would allocate).
+    k = 0
+    for i in range(n):
+        o = off + 8 * i
         if p[o] & p[o + 1] & p[o + 2] & p[o + 3] != 0xFF:
-            n += 1
+            k += 1
+    return k
+
+
+def day_rows(p):
+    # Ledger byte of a day payload: half-hours with data | LG_BACKFILL.
+    n = _present(p, DAY_SLOT_OFF, 48)
     if p[4] & DF_BACKFILL:  # flags u32, little endian
         n |= LG_BACKFILL
     return n
 
 
 def month_rows(p):
-    # Ledger byte of a month payload: days with data. Allocation-free.
-    n = 0
-    for i in range(31):
-        o = MONTH_DAY_OFF + 8 * i
-        if p[o] & p[o + 1] & p[o + 2] & p[o + 3] != 0xFF:
-            n += 1
-    return n
+    # Ledger byte of a month payload: days with data.
+    return _present(p, MONTH_DAY_OFF, 31)
 
 
 def ledger_pack(base_day, base_month, rows):

@@ -79,11 +79,16 @@ class Registry:
             return None
         return m if self._secure(frame, m, gate) else None
 
+    def encrypted_enough(self, secured):
+        # The encryption half of the rule, uncounted: may a frame with this APS encryption
+        # state be believed? (also for header-only uses, e.g. the link quality a meter shows)
+        return secured or not self.require_aps_security
+
     def _secure(self, frame, meter, gate):
         # The encryption half of the rule: -> False (counted, logged) for an unencrypted frame
         # when APS security is required. meter: the Meter it came from, None for an answer to
         # our request (named by its node; formatted only when logged: 0 B when secured).
-        if self.require_aps_security and not frame.secured:
+        if not self.encrypted_enough(frame.secured):
             stats.inc("rejected_insecure")
             if not gate or self._lim.ok(_L_INSECURE):
                 if meter is None:

@@ -174,7 +174,7 @@ class MeterService:
                 continue
             m = st.meter
             if m.node == msg.sender and m.ep == msg.src_ep:
-                if msg.secured or not self.registry.require_aps_security:
+                if self.registry.encrypted_enough(msg.secured):
                     self.model.set_lqi(st.fuel_id, msg.lqi)
                 return
 

@@ -93,3 +93,29 @@ def test_truncated_by_one_byte_is_refused():
     ez = _decoder(14)
     assert ez._incoming(memoryview(raw[:-1]), 0) is None
     assert ez.c.get("truncated") == 1
+
+
+@pytest.mark.parametrize("version,schema", [(13, V13), (14, V14)])
+def test_network_parameters_match_bellows(version, schema):
+    # The Status screen's PAN id and channel (ncp.refresh: fields 3 and 5 of the response).
+    params = t.EmberNetworkParameters(
+        extendedPanId=t.ExtendedPanId.convert("00:0d:6f:ff:fe:12:34:56"), panId=0x1A62,
+        radioTxPower=8, radioChannel=19, joinMethod=t.EmberJoinMethod.USE_MAC_ASSOCIATION,
+        nwkManagerId=0x0000, nwkUpdateId=2, channels=t.Channels.CHANNEL_19,
+    )  # fmt: skip
+    rsp = schema["getNetworkParameters"][2]
+    raw = _serialize(rsp, {"status": 0, "nodeType": t.EmberNodeType.END_DEVICE,
+                           "parameters": params})  # fmt: skip
+    ez = _decoder(version)
+    r = ez._decode(ez._layout("getNetworkParameters")[2], memoryview(raw), 0, True)
+    assert r is not None and r[0] == E.SUCCESS and r[1] == int(t.EmberNodeType.END_DEVICE)
+    assert (r[3], r[4], r[5]) == (0x1A62, 8, 19)
+    assert bytes(r[2]) == params.extendedPanId.serialize()
+
+
+def test_eui64_display_order_matches_zigpy():
+    # The Status screen prints an EUI64 from its wire bytes as zigpy (and Wireshark) print it.
+    from ihd.ui import fmt
+
+    wire = EUI.serialize()  # little-endian, as EZSP carries it
+    assert fmt.hex_eui64(wire) == str(EUI).upper() == "00:0D:6F:00:0B:12:34:56"

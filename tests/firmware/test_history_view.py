@@ -1,4 +1,4 @@
-# fw: heapsize=2M timeout=600
+# fw: heapsize=4M timeout=600
 # history.view.HistoryView: the cached series equal, row for row, what the store's queries give
 # (the former app.HistoryView algorithm, kept below as the reference) through appends in the
 # open day, day/week/month rollovers, backfill, flush, truncation by name (change of tenancy)
@@ -79,6 +79,18 @@ def _same(view, ref, now, where=""):
                 e += wh
                 c += cost
         assert list(tot) == [e, c], (where, fuel, tot, e, c)
+        # yesterday's copy (the comparison with yesterday) is the store's day before, post-vf
+        y = view.yesterday(fuel, now)
+        if y is not None:
+            day = now // DAY - 1
+            want = [-1] * 48
+            for s, _e, wh, _c, n in ref.store.today(fuel, day * DAY):
+                if n and s >= ref.store.visible_from(fuel):
+                    want[(s - day * DAY) // 1800] = wh
+            assert list(y) == want, (where, fuel)
+        a = M.Model(now_fn=lambda: now, history=view)
+        b = M.Model(now_fn=lambda: now, history=ref)
+        assert a.vs_yesterday(fuel) == b.vs_yesterday(fuel), (where, fuel)
 
 
 def _append(view, m, t):
@@ -185,7 +197,13 @@ def test_cached_reads_allocate_nothing():
             for p in range(4):
                 rows = v.history(fuel, p, now + 60)
             tot = v.today_totals(fuel, now + 60)
-    assert rows and len(tot) == 2
+    for i in range(5):
+        _append(v, 0, T0 + i * 1800)
+    m = M.Model(now_fn=lambda: now + 60, history=v)
+    assert m.vs_yesterday(0) is not None
+    with fwtest.HeapLocked():  # the comparison with yesterday: 0 B from the view
+        pct = m.vs_yesterday(0)
+    assert rows and len(tot) == 2 and pct == m.vs_yesterday(0)
 
 
 def _digest(panel, m, attrs):

@@ -763,6 +763,17 @@ class HistoryStore:
                 return self._day_total(meter, p)
         return self._day_value(meter, day, {} if cache is None else cache)
 
+    def hh_energies(self, meter, day, out):
+        # out[i] = the energy of half-hour i of UTC day `day`, or -1 (no data, or before
+        # visible_from); 48 small ints, for the view's copy of yesterday (history/view.py). One
+        # file read (into the read buffer), nothing per slot.
+        vf = self.keys.visible_from(meter)
+        p = self._day_payload(meter, day, {})
+        ds = day * _DAY_S
+        for i in range(B.SLOTS_PER_DAY):
+            v = None if p is None or ds + i * _HH_S < vf else R.day_slot(p, i)
+            out[i] = -1 if v is None else v[0]
+
     def series(self, meter, res, now_s, count, cache=None):
         # The `count` most recent buckets of resolution res (buckets.RES_*) up to the one holding
         # now_s, oldest first: [(start_s, end_s, energy_wh, cost_mp, n)], n = number of

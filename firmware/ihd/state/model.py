@@ -90,6 +90,35 @@ class FuelState:
         self.lqi = None  # type: int | None
 
 
+def _visible(rows, vf):
+    # Not inline in Model.history: a comprehension there makes its variables cells, allocated
+    # at every call (2 objects per render), not only when rows are dropped.
+    return [e for e in rows if e[0] >= vf]
+
+
+def _percent(t_wh, y_wh, n):
+    if n < 2 or y_wh <= 0:
+        return None
+    return ((t_wh - y_wh) * 200 // y_wh + 1) // 2  # rounded to the nearest percent
+
+
+def _compare(today, yday_wh, cut, yday_start, vf):
+    # Model.vs_yesterday over today's rows and yesterday's 48 energies (-1: no data).
+    t_wh = y_wh = n = 0
+    for row in today:
+        s = row[0]
+        if s >= cut:
+            break
+        if row[1] is None:
+            continue
+        i = (s - _DAY_S - yday_start) // _HH_S
+        if 0 <= i < 48 and yday_wh[i] >= 0 and yday_start + i * _HH_S >= vf:
+            t_wh += row[1]
+            y_wh += yday_wh[i]
+            n += 1
+    return _percent(t_wh, y_wh, n)
+
+
 class Message:
     def __init__(self, msg_id, text, time_utc, fuel=FUEL_ELEC, confirm=False, urgent=False):
         self.id = msg_id
@@ -379,7 +408,7 @@ class Model:
         rows = src.history(fuel_id, period, self.now() if at_utc is None else at_utc)
         for e in rows:
             if e[0] < vf:
-                return [e for e in rows if e[0] >= vf]
+                return _visible(rows, vf)
         return rows
 
     def vs_yesterday(self, fuel_id):
@@ -387,11 +416,19 @@ class Model:
         # whole percent (+12: 12 % more), or None. Only complete half-hours count (the one in
         # progress does not), and only those both days have data for, so a gap or a change of
         # tenancy never compares a part with a whole; fewer than two such half-hours, or none
-        # used yesterday: None. Both days through history(): nothing before visible_from.
-        # Call it when the history changed, not per frame: yesterday comes from the store.
+        # used yesterday: None. Nothing before visible_from counts. Yesterday comes from the
+        # source's copy of it (HistoryView.yesterday: 0 B) or else from the store (a file read):
+        # call it when the history changed, not per frame.
         now = self.now()
         cut = now - now % _HH_S
         today = self.history(fuel_id, P_DAY)  # first: keeps a HistoryView's cache on today
+        try:
+            ya = self.history_source.yesterday(fuel_id, now)  # a method call: no bound object
+        except AttributeError:
+            ya = None
+        if ya is not None:  # a HistoryView's copy of yesterday: 0 B
+            return _compare(today, ya, cut, now - now % _DAY_S - _DAY_S,
+                            self.fuels[fuel_id].visible_from_utc)  # fmt: skip
         yday = self.history(fuel_id, P_DAY, now - _DAY_S)
         t_wh = y_wh = n = j = 0
         ny = len(yday)
@@ -408,9 +445,7 @@ class Model:
                 t_wh += row[1]
                 y_wh += yday[j][1]
                 n += 1
-        if n < 2 or y_wh <= 0:
-            return None
-        return ((t_wh - y_wh) * 200 // y_wh + 1) // 2  # rounded to the nearest percent
+        return _percent(t_wh, y_wh, n)
 
     def today_cost_mp(self):
         # Today's cost so far over the fuels that have one (privacy-filtered), None if none.

@@ -24,6 +24,7 @@ if _TYPES:
     from ihd.runtime.config import Config
     from ihd.state.model import Model
     from ihd.tenancy.watcher import TenancyWatcher
+    from ihd.zigbee.cbke import KeyEstablishment
     from ihd.zigbee.commission import Commissioner
     from ihd.zigbee.discovery import Discovery
     from ihd.zigbee.ncp import Ncp
@@ -43,7 +44,8 @@ class App:
     ncp: "Ncp"
     zcl: "Zcl"
     commission: "Commissioner"
-    discovery: "Discovery"
+    discovery: "Discovery | None"
+    ke: "KeyEstablishment | None"
     registry: "Registry"
     meters: "MeterService"
     tenancy: "TenancyWatcher"
@@ -126,7 +128,6 @@ class App:
     def build_joining(self):
         # docs/joining.md: install-code join, key establishment, meter discovery, rejoin.
         from ihd.zigbee import discovery, installcode
-        from ihd.zigbee.cbke import KeyEstablishment
         from ihd.zigbee.commission import Commissioner
 
         code = installcode.load()
@@ -138,17 +139,34 @@ class App:
         self.ncp.join = self.commission.join
         self.commission.changed.connect(self._show_join)
         self.ncp.changed.connect(self._show_network)
-        self.ke = KeyEstablishment(self.ncp, self.zcl)
-        self.discovery = discovery.Discovery(self.ncp, self.zcl)
+        # Key establishment and discovery are made when register_task first needs them: a
+        # device commissioned with its meters configured never carries them (~2 KB).
+        self.ke = None
+        self.discovery = None
         self.discovered = discovery.load()  # persisted bindings, None until discovered
         # Registered = meters discovered after key establishment; a device without an install
         # code (commissioned at the factory / by the test bench) keeps its configured meters.
         self.registered = asyncio.Event()
         if self.discovered is not None or code is None:
             self.registered.set()
-        # incoming APS messages: ZDO answers (claimed) first, everything else is ZCL
-        self.ncp.messages.connect(self.discovery.handle_zdo)
+        # incoming APS messages: ZCL (ZDO is not ZCL: the client skips it), and ZDO answers
+        # once discovery exists (_discovery)
         self.ncp.messages.connect(self.zcl.handle_incoming)
+
+    def _key_establishment(self):
+        if self.ke is None:
+            from ihd.zigbee.cbke import KeyEstablishment
+
+            self.ke = KeyEstablishment(self.ncp, self.zcl)
+        return self.ke
+
+    def _discovery(self):
+        if self.discovery is None:
+            from ihd.zigbee.discovery import Discovery
+
+            self.discovery = Discovery(self.ncp, self.zcl)
+            self.ncp.messages.connect(self.discovery.handle_zdo)
+        return self.discovery
 
     def _show_join(self, commissioner):
         text, install_code_text = commissioner.shown()
@@ -244,7 +262,7 @@ class App:
             await self.ncp.wait_ready()
             if not self.registered.is_set():
                 self.model.set_join("key establishment")
-                if not await self.ke.run():
+                if not await self._key_establishment().run():
                     self.model.set_join("key establishment failed: retrying")
                     await asyncio.sleep(backoff_s)
                     backoff_s = min(2 * backoff_s, 3600)
@@ -252,7 +270,7 @@ class App:
                 self.model.set_join("finding meters")
             elif self.discovered is None:
                 return  # configured meters: nothing to discover
-            found = await self.discovery.discover()
+            found = await self._discovery().discover()
             if found:
                 discovery.save(found)
                 self.discovered = found

@@ -16,6 +16,7 @@ from ihd.state import fuels as FU
 _TYPES = const(0)  # the type checker reads these imports; MicroPython compiles `if 0:` away
 if _TYPES:
     from ihd.history.view import HistoryView
+    from ihd.messages.service import MessageService
     from ihd.meters.registry import Registry
     from ihd.meters.service import MeterService
     from ihd.ota.client import OtaClient
@@ -48,6 +49,7 @@ class App:
     meters: "MeterService"
     tenancy: "TenancyWatcher"
     prepay: "PrepayService"
+    messages: "MessageService"
     slots: "Slots"
     ota: "OtaClient"
 
@@ -206,8 +208,9 @@ class App:
             meters=self.meters,
             model=self.model,
         )
-        # the meter's tariff / supplier data and messages, as the control bits say
+        # the meter's tariff / supplier data, its messages, as the control bits say
         self.tenancy.clearing.connect(self.meters.tenancy_clearer)
+        self.build_messages()
         self.build_prepay()
         self.build_ota()
 
@@ -273,6 +276,13 @@ class App:
         await self.registered.wait()
         await self.meters.run()
 
+    def build_messages(self):
+        from ihd.messages.service import MessageService
+
+        self.messages = MessageService(self.zcl, self.registry, self.model,
+                                       _FLASH + "/messages.bin")  # fmt: skip
+        self.tenancy.clearing.connect(self.messages.tenancy_clearer)
+
     def build_prepay(self):
         from ihd.prepay.service import PrepayService
 
@@ -337,6 +347,7 @@ class App:
                 self.meters.kick()
                 self.tenancy.kick()
                 self.prepay.kick()
+                self.messages.kick()  # GetLastMessage (a message may have come meanwhile)
             while self.ncp.ready():
                 await asyncio.sleep_ms(200)
 
@@ -414,6 +425,7 @@ class App:
         self.sup.spawn("tenancy", self.tenancy.run)
         self.sup.spawn("flush", self.flush_task)
         self.sup.spawn("prepay", self.prepay.run)
+        self.sup.spawn("messages", self.messages.run)
         self.sup.spawn("ota", self.ota.run)
         self.sup.spawn("confirm", self._confirm_firmware)
         await self.quit.wait()

@@ -264,8 +264,14 @@ def test_repeat_keeps_what_the_user_did():
     p = display(1, "same", control=0x80)
     push(ncp, z, p)
     inloop(lambda: mdl.confirm_message(mdl.messages[0]))
-    push(ncp, z, p)  # GetLastMessage's answer after a reboot, or a repeated push
+    T[0] = NOW + 600
+    push(ncp, z, p)  # GetLastMessage's answer after a reboot, or a repeat (start "now" again)
     assert mdl.messages[0].confirmed and mdl.messages[0].read
+    assert mdl.messages[0].time_utc == NOW  # it started when first received
+    push(ncp, z, display(2, "ten minutes", dur=10))
+    T[0] = NOW + 900
+    push(ncp, z, display(2, "ten minutes", dur=10))
+    assert mdl.messages[0].end_utc == NOW + 1200  # the same message: not extended
     push(ncp, z, display(1, "changed text", control=0x80))  # a new message under the same id
     assert not mdl.messages[0].confirmed and mdl.messages[0].text == "changed text"
 

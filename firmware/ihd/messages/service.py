@@ -198,12 +198,12 @@ class MessageService:
             flags |= M.MF_CONFIRMED
         mdl = self.model
         old = self._find(mid)
-        if old is not None and (old.text, old.control, old.time_utc, old.end_utc) == (
-            clipped,
-            ctl,
-            start,
-            end,
-        ):
+        same = old is not None and old.text == clipped and old.control == ctl
+        # "now" again for a message we hold (a GetLastMessage answer, a repeat): the same
+        # message if it lasts as long; it started when we first had it
+        if same and not a["start_time"] and _span(start, end) == _span(old.time_utc, old.end_utc):
+            start, end = old.time_utc, old.end_utc
+        if same and old.time_utc == start and old.end_utc == end:
             if old.flags | flags == old.flags:  # a repeat (GetLastMessage after a reboot)
                 return F.SUCCESS
             flags |= old.flags
@@ -344,6 +344,10 @@ class MessageService:
         except OSError as e:  # flash full / failing: the messages stay in RAM
             stats.inc("bad_store")
             log.exc(_TAG, e, "saving messages")
+
+
+def _span(start, end):
+    return end - start if end else 0
 
 
 def _utf8(payload):

@@ -198,15 +198,15 @@ class MessageService:
             flags |= M.MF_CONFIRMED
         mdl = self.model
         old = self._find(mid)
-        same = old is not None and old.text == clipped and old.control == ctl
-        # "now" again for a message we hold (a GetLastMessage answer, a repeat): the same
-        # message if it lasts as long; it started when we first had it
-        if same and not a["start_time"] and _span(start, end) == _span(old.time_utc, old.end_utc):
-            start, end = old.time_utc, old.end_utc
-        if same and old.time_utc == start and old.end_utc == end:
-            if old.flags | flags == old.flags:  # a repeat (GetLastMessage after a reboot)
-                return F.SUCCESS
-            flags |= old.flags
+        if old is not None and old.text == clipped and old.control == ctl:
+            # "now" again for a message we hold (a GetLastMessage answer, a repeat): the same
+            # message if it lasts as long; it started when we first had it
+            if not a["start_time"] and _span(start, end) == _span(old.time_utc, old.end_utc):
+                start, end = old.time_utc, old.end_utc
+            if old.time_utc == start and old.end_utc == end:
+                if old.flags | flags == old.flags:  # a repeat (GetLastMessage after a reboot)
+                    return F.SUCCESS
+                flags |= old.flags
         msg = M.Message(mid, clipped, start, src[0], control=ctl, end_utc=end, flags=flags)
         self._remove(mid)
         msgs = mdl.messages

@@ -62,6 +62,7 @@ class App:
         self.uis = []
         self.buzzer = None
         self.heap_peak = self.heap_live_peak = 0
+        self._link_up = False  # the network as _show_network last saw it
         from ihd.ui.input import InputQueue
 
         self.inputs = InputQueue()  # every input source posts here; the first UI reads it
@@ -177,6 +178,10 @@ class App:
             link = LINK_DOWN
         self.model.set_link(link)
         up = link == LINK_UP
+        messages = getattr(self, "messages", None)
+        if up and not self._link_up and messages is not None:
+            messages.kick()  # each network start, a rejoin too: GetLastMessage (missed ones)
+        self._link_up = up
         self.model.set_ncp(ncp.ezsp_version or None, ncp.stack_version or None, ncp.eui64,
                            ncp.channel if up else None, ncp.pan_id if up else None,
                            ncp.node_id if up else None, ncp.reset_count)  # fmt: skip
@@ -347,7 +352,6 @@ class App:
                 self.meters.kick()
                 self.tenancy.kick()
                 self.prepay.kick()
-                self.messages.kick()  # GetLastMessage (a message may have come meanwhile)
             while self.ncp.ready():
                 await asyncio.sleep_ms(200)
 

@@ -3,7 +3,7 @@
 #   DisplayMessage / DisplayProtectedMessage: a new message, or a repeat of one (same id) that
 #     keeps what the user did with it; CancelMessage / CancelAllMessages remove them.
 #   GetLastMessage to the hub and each bound meter at start-up and after every network (re)start
-#     (kick(): app.py link_task), once the clock is set.
+#     or rejoin (kick(): app.py _show_network), once the clock is set.
 #   Start time (0: now), duration (minutes, 0xFFFF: until cancelled): shown between start and
 #     end by wall time; the task wakes by monotonic deadlines, at the next start / end but at
 #     least every _CHECK_S, so a clock jump is followed within a minute.

@@ -178,14 +178,21 @@ def test_only_bound_meters_and_hub_secured():
 
 
 def test_start_later_and_end():
+    from ihd.state import model as M
+
     svc, ncp, z, mdl = setup()
-    push(ncp, z, display(1, "later", start=NOW + 600, dur=10))
+    ch = M.Changes(mdl)
+    push(ncp, z, display(1, "later", start=NOW + 600, dur=10, control=0x80))
     assert ids(mdl) == [1] and ids(mdl, True) == []  # kept, not shown yet
+    ch.take()
+    ch.alert = False
     ms = svc.check()
-    assert 0 < ms <= 601_000  # woken at the start (never beyond _CHECK_S = 60 s)
+    assert 0 < ms <= 61_000  # at most _CHECK_S (60 s) between looks
+    assert not ch.take() and not ch.alert
     T[0] = NOW + 600
     svc.check()
     assert ids(mdl, True) == [1]
+    assert ch.take() & M.D_MESSAGES and ch.alert  # started: redrawn, asks: the screen wakes
     T[0] = NOW + 1200  # 10 minutes later: ended, gone from RAM and flash
     svc.check()
     assert mdl.messages == []

@@ -220,14 +220,18 @@ class MessageService:
                  "hub" if src[1] else FU.FUELS[src[0]].key, ctl, start, end)  # fmt: skip
         started = start <= now
         mdl.add_message(msg, alert=started and msg.confirm and not msg.confirmed)
-        if started:
-            self._announce(msg)
+        if started and msg.urgent:
+            mdl.show_message(msg)
         self._wake.set()  # the next start / end may be sooner now
         return F.SUCCESS
 
     def _announce(self, msg):
+        # msg started (it was held for its start time): the screens redraw; an urgent one
+        # opens at once, one asking for a confirmation wakes the screen.
         if msg.urgent:
             self.model.show_message(msg)
+        else:
+            self.model.changed(M.D_MESSAGES, alert=msg.confirm and not msg.confirmed)
 
     def _refuse(self, what, mid, why):
         stats.inc(what)

@@ -419,3 +419,16 @@ def test_change_of_tenancy_clears_per_bits():
         want = [4, 3] if gone else [4, 3, 2, 1]
         assert ids(mdl) == want, (bits, ids(mdl))
         assert [m.id for m in store.load(svc.path)] == want
+
+
+def test_quiet_check_allocates_nothing():
+    # the task's look every minute, with nothing starting or ending: 0 B
+    svc, ncp, z, mdl = setup()
+    for i in (1, 2, 3):
+        push(ncp, z, display(i, "m%d" % i, dur=600))
+    push(ncp, z, display(4, "later", start=NOW + 3600))
+    svc.check()
+    T[0] = NOW + 30
+    with fwtest.HeapLocked():
+        ms = svc.check()
+    assert 0 < ms <= 61_000 and ids(mdl) == [4, 3, 2, 1]

@@ -89,16 +89,18 @@ class MessageService:
         now = clock.now()
         if not self._checked:  # the first look: those stored started before this boot
             self._checked = now
-        keep = [m for m in mdl.messages if not m.end_utc or m.end_utc > now]
-        n = len(mdl.messages) - len(keep)
-        if n:
+        n = 0
+        for m in mdl.messages:
+            if m.end_utc and m.end_utc <= now:
+                n += 1
+        if n:  # (a new list only then: a quiet minute allocates nothing)
             stats.inc("expired", n)
             log.info(_TAG, "%d message(s) ended", n)
-            mdl.messages = keep
+            mdl.messages = _unended(mdl.messages, now)
             self._save()
             mdl.changed(M.D_MESSAGES)
         nxt = now + _CHECK_S
-        for m in keep:
+        for m in mdl.messages:
             if self._checked < m.time_utc <= now:
                 self._announce(m)
             if now < m.time_utc < nxt:
@@ -348,6 +350,11 @@ class MessageService:
         except OSError as e:  # flash full / failing: the messages stay in RAM
             stats.inc("bad_store")
             log.exc(_TAG, e, "saving messages")
+
+
+def _unended(msgs, now):
+    # (apart: a comprehension over `now` in check() would make it a heap cell at every call)
+    return [m for m in msgs if not m.end_utc or m.end_utc > now]
 
 
 def _span(start, end):

@@ -215,6 +215,15 @@ def _dump_frames(app, outdir):
             framedump.dump(ui.panel, "%s/%s_%s.fb" % (outdir, size, s.name))
 
 
+def _messages_state(app):
+    # Every stored message (shown or not yet / no longer) and which ones the screens show.
+    m = app.model
+    shown = [x.id for x in m.view_messages()]
+    return [{"id": x.id, "text": x.text, "start": x.time_utc, "end": x.end_utc,
+             "control": x.control, "flags": x.flags, "shown": x.id in shown}
+            for x in m.messages]  # fmt: skip
+
+
 def _prepay_state(app):
     svc = getattr(app, "prepay", None)
     if svc is None:
@@ -363,6 +372,7 @@ def dump_state(app):
         ("heap", value(lambda: {"peak": app.heap_peak, "live_peak": app.heap_live_peak})),
         ("tasks", value(app.sup.status)),
         ("prepay", value(lambda: _prepay_state(app))),
+        ("messages", value(lambda: _messages_state(app))),
     )
     gc.collect()
     with open(path, "w") as f:

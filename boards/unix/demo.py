@@ -135,6 +135,7 @@ def make_model(now_utc=NOW_UTC):
             1,
             "Your smart meter will receive a software update overnight. No action is needed.",
             now_utc - 3 * 86400,
+            flags=M.MF_READ,
         )
     )
     m.add_message(
@@ -144,9 +145,18 @@ def make_model(now_utc=NOW_UTC):
             "and your standing charge 51.20p/day.",
             now_utc - 86400 - 3600,
             confirm=True,
+            flags=M.MF_READ,
         )
     )
     return m
+
+
+def add_unread(m, now_utc=NOW_UTC):
+    # Two messages not opened yet: one to read, one asking for an answer (enhanced).
+    m.add_message(M.Message(3, "Your annual statement is ready. See your account online.",
+                            now_utc - 7200))  # fmt: skip
+    text = "We need to replace your gas meter. Can we call you to book a visit?"
+    m.add_message(M.Message(4, text, now_utc - 600, control=M.MSG_CONFIRM | M.MSG_ENHANCED))
 
 
 def set_prepay(m, now_utc=NOW_UTC):
@@ -189,6 +199,14 @@ def _history_from(ui):
     _history(M.P_DAY, M.FUEL_ELEC, False)(ui)
 
 
+def _unread(name, **attrs):
+    def f(ui):
+        add_unread(ui.m)
+        _go(name, **attrs)(ui)
+
+    return f
+
+
 def _prepay_home(ui):
     set_prepay(ui.m)
     ui.go("home")
@@ -212,8 +230,10 @@ SCENES = (
     ("history_5w", _history(M.P_5W, M.FUEL_GAS, False)),
     ("history_13m", _history(M.P_13M, M.FUEL_GAS, True)),
     ("tariff", _go("tariff")),
-    ("messages", _go("messages", focus=True, sel=1)),
+    ("home_unread", _unread("home")),
+    ("messages", _unread("messages", focus=True, sel=1)),
     ("message_detail", _go("messages", focus=True, sel=0, detail=True)),
+    ("message_confirm", _unread("messages", focus=True, sel=0, detail=True, answer=2)),
     ("prepay", _prepay),
     ("status", _go("status")),
     # the 128x64 Status pages after the first (320x240 has one page: the same as "status")

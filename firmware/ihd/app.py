@@ -16,6 +16,7 @@ from ihd.state import fuels as FU
 _TYPES = const(0)  # the type checker reads these imports; MicroPython compiles `if 0:` away
 if _TYPES:
     from ihd.history.view import HistoryView
+    from ihd.messages.service import MessageService
     from ihd.meters.registry import Registry
     from ihd.meters.service import MeterService
     from ihd.ota.client import OtaClient
@@ -50,6 +51,7 @@ class App:
     meters: "MeterService"
     tenancy: "TenancyWatcher"
     prepay: "PrepayService"
+    messages: "MessageService"
     slots: "Slots"
     ota: "OtaClient"
 
@@ -62,6 +64,7 @@ class App:
         self.uis = []
         self.buzzer = None
         self.heap_peak = self.heap_live_peak = 0
+        self._link_up = False  # the network as _show_network last saw it
         from ihd.ui.input import InputQueue
 
         self.inputs = InputQueue()  # every input source posts here; the first UI reads it
@@ -193,6 +196,10 @@ class App:
             link = LINK_DOWN
         self.model.set_link(link)
         up = link == LINK_UP
+        messages = getattr(self, "messages", None)
+        if up and not self._link_up and messages is not None:
+            messages.kick()  # each network start, a rejoin too: GetLastMessage (missed ones)
+        self._link_up = up
         self.model.set_ncp(ncp.ezsp_version or None, ncp.stack_version or None, ncp.eui64,
                            ncp.channel if up else None, ncp.pan_id if up else None,
                            ncp.node_id if up else None, ncp.reset_count)  # fmt: skip
@@ -224,8 +231,9 @@ class App:
             meters=self.meters,
             model=self.model,
         )
-        # the meter's tariff / supplier data and messages, as the control bits say
+        # the meter's tariff / supplier data, its messages, as the control bits say
         self.tenancy.clearing.connect(self.meters.tenancy_clearer)
+        self.build_messages()
         self.build_prepay()
         self.build_ota()
 
@@ -290,6 +298,13 @@ class App:
     async def _run_meters(self):
         await self.registered.wait()
         await self.meters.run()
+
+    def build_messages(self):
+        from ihd.messages.service import MessageService
+
+        self.messages = MessageService(self.zcl, self.registry, self.model,
+                                       _FLASH + "/messages.bin")  # fmt: skip
+        self.tenancy.clearing.connect(self.messages.tenancy_clearer)
 
     def build_prepay(self):
         from ihd.prepay.service import PrepayService
@@ -432,6 +447,7 @@ class App:
         self.sup.spawn("tenancy", self.tenancy.run)
         self.sup.spawn("flush", self.flush_task)
         self.sup.spawn("prepay", self.prepay.run)
+        self.sup.spawn("messages", self.messages.run)
         self.sup.spawn("ota", self.ota.run)
         self.sup.spawn("confirm", self._confirm_firmware)
         await self.quit.wait()

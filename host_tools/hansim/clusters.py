@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 import time
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from . import zcl
 from .energy import history
@@ -389,14 +389,96 @@ class Prepayment(Cluster):
                 self.attr(a, T_U48, getter=cost(key, i))
 
 
+# Messaging (0x0703) commands (zigbee-se.md section 8), checked against zigpy in
+# tests/host/test_hansim_messaging.py.
+MSG_DISPLAY = 0x00
+MSG_CANCEL = 0x01
+MSG_DISPLAY_PROTECTED = 0x02
+MSG_CANCEL_ALL = 0x03
+MSG_UNTIL_CANCELLED = 0xFFFF
+
+
+def display_message_payload(m: Dict[str, Any]) -> bytes:
+    # DisplayMessage / DisplayProtectedMessage: id, control, start (0: now), minutes, text
+    start = 0 if m.get("start_unix") is None else to_zigbee(m["start_unix"])
+    return struct.pack("<IBIH", m["id"], m["control"], start, m["duration_min"]) + octstr(
+        m["text"], 200
+    )
+
+
 class Messaging(Cluster):
+    """The Messaging server: the hub's pushes what `message` events say; GetLastMessage answers
+    the last message still on (else NOT_FOUND); MessageConfirmations are recorded
+    (`confirmations`, in the control channel's `status` as `messaging`)."""
+
     cluster_id = 0x0703
     name = "messaging"
 
+    def __init__(self, device: Any, endpoint: int):
+        self.messages: List[Dict[str, Any]] = []  # displayed, newest last, until cancelled
+        self.confirmations: List[Dict[str, Any]] = []
+        super().__init__(device, endpoint)
+
     def setup(self) -> None:
-        self.on(0x00, lambda req: req.default_response(NOT_FOUND))  # GetLastMessage
-        self.on(0x01, lambda req: None)  # MessageConfirmation
+        self.on(0x00, self._get_last_message)
+        self.on(0x01, self._message_confirmation)
         self.on(0x02, lambda req: req.default_response(NOT_FOUND))  # GetMessageCancellation
+
+    def _on(self, m: Dict[str, Any], now: float) -> bool:
+        start = m["sent_unix"] if m.get("start_unix") is None else m["start_unix"]
+        if m["duration_min"] == MSG_UNTIL_CANCELLED:
+            return True
+        return now < start + m["duration_min"] * 60
+
+    def last(self, now: float) -> Optional[Dict[str, Any]]:
+        on = [m for m in self.messages if self._on(m, now)]
+        return on[-1] if on else None
+
+    def event(self, ev: Dict[str, Any], now: float) -> tuple[int, bytes]:
+        """A `message` event -> (command, payload) to push; the server's state follows."""
+        if ev.get("cancel_all"):
+            self.messages = []
+            t = ev.get("start_unix")
+            return MSG_CANCEL_ALL, struct.pack("<I", 0 if t is None else to_zigbee(t))
+        if ev.get("cancel"):
+            self.messages = [m for m in self.messages if m["id"] != ev["id"]]
+            return MSG_CANCEL, struct.pack("<IB", ev["id"], ev["control"])
+        m = dict(ev, sent_unix=now)
+        self.messages = [x for x in self.messages if x["id"] != ev["id"]] + [m]
+        cmd = MSG_DISPLAY_PROTECTED if ev.get("protected") else MSG_DISPLAY
+        return cmd, display_message_payload(m)
+
+    def _get_last_message(self, req: Request) -> None:
+        m = self.last(req.now)
+        if m is None:
+            req.default_response(NOT_FOUND)
+            return
+        cmd = MSG_DISPLAY_PROTECTED if m.get("protected") else MSG_DISPLAY
+        req.reply(cmd, display_message_payload(m))
+
+    def _message_confirmation(self, req: Request) -> None:
+        p = req.payload
+        mid, t = struct.unpack_from("<II", p, 0)
+        rec: Dict[str, Any] = {"id": mid, "time": t, "control": None, "response": None,
+                               "from": "0x%04X" % req.src}  # fmt: skip
+        if len(p) > 8:
+            rec["control"] = p[8]
+        if len(p) > 9:
+            n = p[9]
+            if n != 0xFF:
+                if 10 + n > len(p):
+                    raise ValueError("response past the end")
+                rec["response"] = p[10 : 10 + n].decode("utf-8", "replace")
+        self.confirmations.append(rec)
+
+    def status(self) -> Dict[str, Any]:
+        now = self.device.now()
+        last = self.last(now)
+        return {
+            "messages": [m["id"] for m in self.messages if self._on(m, now)],
+            "last": None if last is None else last["id"],
+            "confirmations": list(self.confirmations),
+        }
 
 
 class DeviceManagement(Cluster):

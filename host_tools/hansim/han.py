@@ -14,6 +14,7 @@ from . import ota as ota_server
 from . import zdo
 from .clusters import (
     DeviceManagement,
+    Messaging,
     TimeServer,
     publish_change_command,
     publish_change_payload,
@@ -70,6 +71,7 @@ class Han:
             "reports": 0,
             "pushes": 0,
             "spoofs": 0,
+            "messages": 0,
         }
 
     # ---- NCP side -------------------------------------------------------------------------
@@ -242,11 +244,24 @@ class Han:
             self.spoof(ev)
         elif kind == "hub_time":
             self.time_fault(ev)
+        elif kind == "message":
+            self.message(ev)
         elif kind == "slow_responses":
             self.set_slow(ev["target"], ev["delay_s"])
             if ev.get("duration_s"):
                 target = ev["target"]
                 self._expiries.append((now + ev["duration_s"], lambda: self.set_slow(target, 0.0)))
+
+    def messaging(self) -> Messaging:
+        ms = self.hub.cluster(Messaging.cluster_id)
+        assert isinstance(ms, Messaging)
+        return ms
+
+    def message(self, ev: Dict[str, Any]) -> None:
+        # `message` event: the hub's Messaging server pushes it to the IHD
+        cmd, payload = self.messaging().event(ev, self.clock.now())
+        self.counters["messages"] += 1
+        self.hub.push(self.ncp_node, self.ihd_endpoint(), Messaging.cluster_id, cmd, payload)
 
     def time_server(self, device: str = "comms_hub") -> TimeServer:
         dev = self.hub if device == "comms_hub" else self.meter_devices[device]
@@ -368,4 +383,5 @@ class Han:
             "counters": dict(self.counters),
             "ota": self.ota.status() if self.ota is not None else None,
             "hub_time": self.time_server().value(0x0000),
+            "messaging": self.messaging().status(),
         }

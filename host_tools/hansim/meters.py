@@ -135,6 +135,7 @@ def build_devices(scn: Scenario, now: Any) -> Dict[str, Any]:
     hub.add_cluster(ep, cl.Basic, "hansim", "CommsHub", 0x01)
     hub.add_cluster(ep, cl.TimeServer, True)
     hub.add_cluster(ep, cl.OtaServer)
+    hub.add_cluster(ep, cl.Messaging)  # the supplier's messages (`message` events)
     devices.append(hub)
     for spec in scn.meters:
         state = MeterState(spec, scn.start_unix)

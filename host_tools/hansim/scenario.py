@@ -25,6 +25,7 @@ EVENT_TYPES = (
     "hub_offline",
     "spoof",
     "hub_time",
+    "message",
 )
 SPOOF_FRAMES = ("change_of_tenancy", "change_of_supplier", "report_attributes", "zcl")
 _CHANGE_FIELDS = (
@@ -661,6 +662,8 @@ class Scenario:
             out["duration_s"] = parse_duration(_get(e, "duration", where), where + ".duration")
         elif kind == "hub_time":
             out.update(self._hub_time(e, where, names))
+        elif kind == "message":
+            out.update(self._message(e, where))
         elif kind == "slow_responses":
             _check_keys(e, common + ("delay", "duration", "target"), where)
             out["delay_s"] = parse_duration(_get(e, "delay", where), where + ".delay")
@@ -670,6 +673,38 @@ class Scenario:
             out["target"] = _choice(
                 e.get("target", "meters"), ("meters", "ncp"), where + ".target"
             )
+        return out
+
+    def _message(self, e: Dict[str, Any], where: str) -> Dict[str, Any]:
+        # {"type": "message", "id", "text", "control", "start", "duration", "protected"} |
+        # {"type": "message", "id", "cancel": true} | {"type": "message", "cancel_all": true,
+        #  "start"}: the hub's Messaging server (docs/scenario-format.md "message")
+        _check_keys(e, ("type", "at", "id", "text", "control", "start", "duration", "cancel",
+                        "cancel_all", "protected"), where)  # fmt: skip
+        out: Dict[str, Any] = {"control": parse_int(e.get("control", 0), where + ".control", 0,
+                                                    0xFF)}  # fmt: skip
+        out["start_unix"] = (
+            parse_time(e["start"], self.start_unix, where + ".start") if "start" in e else None
+        )
+        if e.get("cancel_all"):
+            out["cancel_all"] = True
+            return out
+        out["id"] = parse_int(_get(e, "id", where), where + ".id")
+        if e.get("cancel"):
+            out["cancel"] = True
+            return out
+        text = _get(e, "text", where)
+        if not isinstance(text, str):
+            raise ScenarioError("%s.text: a string" % where)
+        out["text"] = text
+        out["protected"] = bool(e.get("protected", False))
+        if "duration" in e:
+            minutes = int(parse_duration(e["duration"], where + ".duration") // 60)
+            if not 0 <= minutes < 0xFFFF:
+                raise ScenarioError("%s.duration: 0 to 0xFFFE minutes" % where)
+        else:
+            minutes = 0xFFFF  # until cancelled
+        out["duration_min"] = minutes
         return out
 
     def _hub_time(self, e: Dict[str, Any], where: str, names: List[str]) -> Dict[str, Any]:

@@ -221,20 +221,6 @@ def test_tariff_read_in_flight_across_the_change_is_discarded():
     assert mdl.supplier == "Brightwater" and svc.c.get("discarded") == 1
 
 
-def test_messages_before_t_cleared_on_consumer_or_supplier_bit():
-    from ihd.state import model as M
-
-    for bits, gone in ((0, False), (0x4000, False), (0x0200, True), (0x0400, True)):
-        svc, meter, hist, mdl, t = _setup()
-        mdl.add_message(M.Message(1, "old occupant", T - 100, M.FUEL_ELEC))
-        mdl.add_message(M.Message(2, "new occupant", T + 100, M.FUEL_ELEC))
-        mdl.add_message(M.Message(3, "gas, old", T - 100, M.FUEL_GAS))
-        t[0] = T + 200
-        _apply(svc, hist, mdl, _event("cot", bits))
-        ids = sorted(m.id for m in mdl.messages)
-        assert ids == ([2, 3] if gone else [1, 2, 3]), (bits, ids)
-
-
 def test_failed_threshold_read_is_retried_with_backoff():
     from ihd.state import model as M
 

@@ -70,6 +70,7 @@ class _Cfg:
 
 
 def _setup(name):
+    from ihd.messages.service import MessageService
     from ihd.meters.registry import Meter, Registry
     from ihd.meters.service import MeterService
     from ihd.prepay.service import PrepayService
@@ -86,7 +87,7 @@ def _setup(name):
         os.mkdir(d)
     except OSError:
         pass
-    for f in (name, name + ".pp"):
+    for f in (name, name + ".pp", name + ".msg"):
         atomic.remove(d + "/" + f)
     reg = Registry()
     reg.bind(Meter("elec", *ELEC))
@@ -101,11 +102,13 @@ def _setup(name):
     for utc, amount in ((T - 3600, 1_000_000), (T + 60, 500_000)):  # before T, after T
         pp.ledger.add(utc, "elec", amount, 0, "**** **** **** **** 0001")
     pp.ledger.save()
+    ms = MessageService(z, reg, mdl, d + "/" + name + ".msg")
     mdl.add_message(M.Message(1, "for the previous occupant", T - 60))
     mdl.add_message(M.Message(2, "for the new one", T + 60))
     w = TenancyWatcher(z, reg, h, TenancyState(d + "/" + name), meters=meters, model=mdl)
     # app.py's wiring
     w.clearing.connect(meters.tenancy_clearer)
+    w.clearing.connect(ms.tenancy_clearer)
     w.clearing.connect(lambda ev: pp.tenancy_clearer(ev.meter, ev.control, ev.t))
     return w, z, h, mdl, meters, pp
 

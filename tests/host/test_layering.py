@@ -20,6 +20,7 @@ FLOORS = {
     "ihd.history": 3,
     "ihd.meters": 3,
     "ihd.prepay": 3,
+    "ihd.messages": 3,
     "ihd.tenancy": 3,
     "ihd.ota": 3,
     "ihd.ui": 4,

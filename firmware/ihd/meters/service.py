@@ -270,19 +270,12 @@ class MeterService:
         # The tenancy watcher's `clearing` listener (app.py): a change of tenancy / supplier
         # (tenancy.core.Event) is being applied to one meter; forget() follows. Supplier data
         # goes on a change of supplier whatever its bits, and on Clear IHD Data - Supplier
-        # (0x400); messages stamped before T on Clear IHD Data - Consumer (0x200) or - Supplier
-        # (docs/tenancy.md "Control bits").
+        # (0x400) (docs/tenancy.md "Control bits"; messages: ihd/messages/service.py).
         st = self.states.get(ev.meter)
         if st is None:
             return
         if ev.kind == COS or ev.control & C.DM_CLEAR_SUPPLIER:
             self._clear_tariff(st, ev)
-        if ev.control & (C.DM_CLEAR_CONSUMER | C.DM_CLEAR_SUPPLIER):
-            # T: the effective time the watcher set (ev.t; None only outside the watcher)
-            t = ev.t or clock.now()
-            n = self.model.clear_messages(st.fuel_id, t)
-            if n:
-                log.info(_TAG, "%s: %d messages cleared", st.meter.name, n)
 
     def _clear_tariff(self, st, ev):
         # The cached tariff (unit rate, standing charge, tier, label; the supplier's name on the

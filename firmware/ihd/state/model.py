@@ -119,15 +119,68 @@ def _compare(today, yday_wh, cut, yday_start, vf):
     return _percent(t_wh, y_wh, n)
 
 
+# Message control (SE Messaging, zigbee-se.md section 8): bits 0-1 transmission, 2-3
+# importance, 0x20 enhanced confirmation, 0x80 confirmation required.
+MSG_INTERPAN_ONLY = const(0x02)
+MSG_IMPORTANCE = const(0x0C)
+MSG_HIGH = const(0x08)  # importance high (0x0C critical): shown at once
+MSG_ENHANCED = const(0x20)
+MSG_CONFIRM = const(0x80)
+# Message flags (the device's own state of a message, persisted with it).
+MF_READ = const(0x01)
+MF_CONFIRMED = const(0x02)  # by the user here, or already elsewhere (extended control bit 0)
+MF_HUB = const(0x04)  # from the comms hub, not a meter: a change on any meter clears it
+MF_PROTECTED = const(0x08)  # a DisplayProtectedMessage: no preview in the list
+MF_UNSENT = const(0x40)  # confirmed here, the MessageConfirmation not acknowledged yet
+MF_ANSWER_SHIFT = const(4)  # bits 4-5: the answer chosen (index into ANSWERS + 1), 0 none
+# Enhanced confirmation: the user picks one of these; (label, MessageConfirmationControl).
+# The label is sent as the optional response text (docs/messages.md "Confirming").
+ANSWERS = (("Yes", 0x02), ("No", 0x01), ("Call me", 0x02))
+
+
 class Message:
-    def __init__(self, msg_id, text, time_utc, fuel=FUEL_ELEC, confirm=False, urgent=False):
+    # One supplier message (ihd/messages/ keeps at most N of them, on flash too). time_utc: its
+    # start; end_utc: its end, 0 = until cancelled; fuel: the meter it came from (the hub's:
+    # FUEL_ELEC with MF_HUB); control: the MessageControl byte as received; flags: MF_*.
+    __slots__ = ("id", "text", "time_utc", "end_utc", "fuel", "control", "flags")
+
+    def __init__(self, msg_id, text, time_utc, fuel=FUEL_ELEC, confirm=False, urgent=False,
+                 control=0, end_utc=0, flags=0):  # fmt: skip
         self.id = msg_id
         self.text = text
         self.time_utc = time_utc
+        self.end_utc = end_utc
         self.fuel = fuel
-        self.confirm = confirm  # the supplier asked for a confirmation
-        self.confirmed = False
-        self.urgent = urgent
+        self.control = control | (MSG_CONFIRM if confirm else 0) | (MSG_HIGH if urgent else 0)
+        self.flags = flags
+
+    @property
+    def confirm(self):  # the supplier asked for a confirmation (plain or enhanced)
+        return bool(self.control & (MSG_CONFIRM | MSG_ENHANCED))
+
+    @property
+    def enhanced(self):  # ... with a Yes / No answer and a response text
+        return bool(self.control & MSG_ENHANCED)
+
+    @property
+    def urgent(self):
+        return (self.control & MSG_IMPORTANCE) >= MSG_HIGH
+
+    @property
+    def confirmed(self):
+        return bool(self.flags & MF_CONFIRMED)
+
+    @property
+    def read(self):
+        return bool(self.flags & MF_READ)
+
+    @property
+    def answer(self):  # index into ANSWERS, or -1
+        return (self.flags >> MF_ANSWER_SHIFT & 3) - 1
+
+    def active(self, now):
+        # Started and not ended at wall time `now` (0: the clock is not set: shown).
+        return not now or (self.time_utc <= now and (not self.end_utc or now < self.end_utc))
 
 
 def _now_default():
@@ -191,6 +244,9 @@ class Model:
         self.tenancy_event = None  # type: tuple | None
         self.history_source = history
         self.confirmed = Signal("confirm")  # payload: the Message the user confirmed
+        self.message_read = Signal("read")  # payload: the Message the user opened
+        self.urgent_msg = None  # the last urgent message that started (show_message)
+        self.urgent_seq = 0
         # PPMID: the prepayment service's user actions (top_up, select_emergency_credit, ...;
         # docs/prepay.md "UI"); None on an IHD that only shows balances.
         self.prepay_actions = None
@@ -332,22 +388,27 @@ class Model:
         self.fuels[fuel_id].visible_from_utc = utc
         self.changed(D_ALL)
 
-    def add_message(self, msg):
+    def add_message(self, msg, alert=None):
+        # A new message (or one replacing the message of the same id), newest first. alert:
+        # wake the screen; by default when it asks for a confirmation or is urgent.
         for i in range(len(self.messages)):
             if self.messages[i].id == msg.id:
                 self.messages[i] = msg
                 break
         else:
             self.messages.insert(0, msg)
-        self.changed(D_MESSAGES, alert=msg.confirm or msg.urgent)
+        if alert is None:
+            alert = (msg.confirm and not msg.confirmed) or msg.urgent
+        self.changed(D_MESSAGES, alert=alert)
 
     def clear_messages(self, fuel_id, before_utc):
-        # Change of tenancy / supplier (Clear IHD Data - Consumer / Supplier): the messages of
-        # the fuel stamped before the implementation time go; later ones are kept. -> how many.
+        # The messages of the fuel stamped before before_utc go (and the hub's: MF_HUB); later
+        # ones are kept. -> how many. (Change of tenancy: ihd/messages/service.py.)
         n = len(self.messages)
         self.messages = [
             m for m in self.messages
-            if m.fuel != fuel_id or (m.time_utc is not None and m.time_utc >= before_utc)
+            if (m.fuel != fuel_id and not m.flags & MF_HUB)
+            or (m.time_utc is not None and m.time_utc >= before_utc)
         ]  # fmt: skip
         n -= len(self.messages)
         if n:
@@ -358,10 +419,32 @@ class Model:
         self.messages = [m for m in self.messages if m.id != msg_id]
         self.changed(D_MESSAGES)
 
-    def confirm_message(self, msg):
-        msg.confirmed = True
+    def confirm_message(self, msg, answer=-1):
+        # The user confirmed (answer: index into ANSWERS for an enhanced confirmation).
+        msg.flags |= MF_CONFIRMED | MF_READ | ((answer + 1) & 3) << MF_ANSWER_SHIFT
         self.confirmed.emit(msg)
         self.changed(D_MESSAGES)
+
+    def read_message(self, msg):
+        # The user opened it: no longer unread (message_read: the store keeps the flag).
+        if not msg.flags & MF_READ:
+            msg.flags |= MF_READ
+            self.message_read.emit(msg)
+            self.changed(D_MESSAGES)
+
+    def show_message(self, msg):
+        # An urgent message started: each display opens it at once (urgent_seq: 0 B to follow).
+        self.urgent_msg = msg
+        self.urgent_seq += 1
+        self.changed(D_MESSAGES, alert=True)
+
+    def unread(self):
+        # Messages shown and not yet opened (the header's envelope).
+        n = 0
+        for m in self.view_messages():
+            if not m.flags & MF_READ:
+                n += 1
+        return n
 
     def prepay_mode(self):
         return any(f.present and f.mode == MODE_PREPAY for f in self.fuels)
@@ -393,7 +476,10 @@ class Model:
         return f.credit_mp, f.ec_avail_mp, f.debt_mp
 
     def view_messages(self):
-        return [m for m in self.messages if self.visible(m.fuel, m.time_utc)]
+        # Visible (tenancy), started and not ended (the service removes ended ones in time,
+        # this keeps the screens right in between).
+        now = self.now()
+        return [m for m in self.messages if self.visible(m.fuel, m.time_utc) and m.active(now)]
 
     def history(self, fuel_id, period, at_utc=None):
         # -> sequence of (start_utc, energy_wh, cost_mp) (tuples or 3-item lists), oldest first,

@@ -41,7 +41,8 @@ _FRAME_320x240 = const(
         (None, "fill", (0, 224, 320, 16), "header"),
         ("title", "field", (8, 3, 0, 0), "bold", "fg", 0),
         ("link", "box", (140, 6, 14, 12)),
-        ("date", "label", (170, 2, 88, 20), "small", "header", _RIGHT),
+        ("unread", "box", (160, 3, 26, 18)),  # envelope + count while messages are unread
+        ("date", "label", (186, 2, 72, 20), "small", "header", _RIGHT),
         ("clock", "label", (260, 2, 52, 20), "bold", "header", _RIGHT),
         ("body", "box", (0, 25, 320, 199)),
         ("hint", "field", (8, 224, 304, 16), "small", "dim", 0),
@@ -54,6 +55,7 @@ _FRAME_128x64 = const(
         (None, "fill", (0, 11, 128, 1), "line"),
         ("title", "field", (1, 0, 0, 0), "small", "fg", 0),
         ("link", "box", (88, 2, 7, 6)),
+        ("unread", "box", (77, 2, 9, 7)),
         ("clock", "label", (99, 0, 28, 10), "small", "header", _RIGHT),
         ("body", "box", (0, 12, 128, 52)),
     )
@@ -64,6 +66,7 @@ class Ui:
     # Placed from the frame layout (widgets.place); the 128x64 one has no date and no footer.
     title: tuple
     link: tuple
+    unread: tuple
     clock: W.Label
     body: tuple
     date: "W.Label | None" = None
@@ -96,6 +99,8 @@ class Ui:
         self.frame = _FRAME_128x64 if self.t.mono else _FRAME_320x240
         W.place(self, self.frame)
         self._link = -1  # link state the header shows
+        self._unread = -1  # unread messages the header shows
+        self._urgent = model.urgent_seq  # the last urgent message opened (model.show_message)
         self.screens = S.make_all(self.t)
         self.cur = self.screens[0]
         self._pending = M.D_ALL
@@ -187,6 +192,11 @@ class Ui:
             self._link = m.link
             x, y, _, _ = self.link
             W.link_icon(cv, t, x, y, m.link, t.header)
+        if flags & M.D_MESSAGES:
+            n = m.unread()
+            if n != self._unread:
+                self._unread = n
+                W.unread_icon(cv, t, self.unread, n)
 
     def _footer(self):
         # The hint and one dot per screen in the rotation (the current one lit).
@@ -212,6 +222,7 @@ class Ui:
             W.clear(self)
             W.reset(self, self.frame)
             self._link = -1
+            self._unread = -1
             self.cur.reset()
             self._footer()
             W.field(cv, t, self.title, self.cur.title)
@@ -234,6 +245,10 @@ class Ui:
             if ev == EV_NONE:
                 break
             self.handle(ev)
+        if self.m.urgent_seq != self._urgent:  # an urgent message started: open it now
+            self._urgent = self.m.urgent_seq
+            self.go("messages")
+            self.cur.open(self, self.m.urgent_msg)
         flags = self.ch.take() | self._pending | self._clock_tick() | self.cur.tick(self)
         self._pending = 0
         if flags or self._full:

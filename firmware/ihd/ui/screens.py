@@ -734,6 +734,8 @@ _MESSAGES_128x64 = const(
 
 
 class Messages(Screen):
+    # List -> detail (opening it marks it read) -> confirm: OK when the supplier asked for a
+    # confirmation; an enhanced one first takes an answer (< > through model.ANSWERS).
     name = "messages"
     title = "Messages"
     focusable = True
@@ -750,18 +752,40 @@ class Messages(Screen):
         super().__init__(t, _MESSAGES_320x240, _MESSAGES_128x64)
         self.sel = 0
         self.detail = False
+        self.answer = 0  # the answer offered for an enhanced confirmation
 
     def enter(self, ui):
         super().enter(ui)
         self.detail = False
         self.sel = 0
 
+    def open(self, ui, msg):
+        # The detail of msg at once (an urgent message started: display.py).
+        msgs = ui.m.view_messages()
+        for k in range(len(msgs)):
+            if msgs[k] is msg:
+                self.sel = k
+                self.focus = self.detail = True
+                self.answer = 0
+                ui.m.read_message(msg)
+                ui.redraw()
+                return
+
+    def _asking(self, ui):
+        # -> the message shown in detail while it waits for a confirmation, else None.
+        msgs = ui.m.view_messages()
+        if self.detail and self.sel < len(msgs):
+            msg = msgs[self.sel]
+            if msg.confirm and not msg.confirmed:
+                return msg
+        return None
+
     def hint(self, ui):
         if self.detail:
-            msgs = ui.m.view_messages()
-            if self.sel < len(msgs) and msgs[self.sel].confirm and not msgs[self.sel].confirmed:
-                return "OK confirm   BACK list"
-            return "BACK list"
+            msg = self._asking(ui)
+            if msg is None:
+                return "BACK list"
+            return "< > answer   OK send   BACK list" if msg.enhanced else "OK confirm   BACK list"
         if self.focus:
             return "< > choose   OK open   BACK done"
         return "< > screens   OK open"
@@ -770,22 +794,25 @@ class Messages(Screen):
         msgs = ui.m.view_messages()
         if self.detail:
             # In the detail view prev/next are swallowed (no accidental screen change).
+            msg = self._asking(ui)
             if ev == EV_BACK:
                 self.detail = False
             elif ev == EV_SELECT:
-                if self.sel < len(msgs):
-                    msg = msgs[self.sel]
-                    if msg.confirm and not msg.confirmed:
-                        ui.m.confirm_message(msg)
-            elif ev not in (EV_PREV, EV_NEXT):
+                if msg is not None:
+                    ui.m.confirm_message(msg, self.answer if msg.enhanced else -1)
+            elif ev in (EV_PREV, EV_NEXT):
+                if msg is not None and msg.enhanced:
+                    n = len(M.ANSWERS)
+                    self.answer = (self.answer + (1 if ev == EV_NEXT else n - 1)) % n
+            else:
                 return False
             ui.redraw()
             return True
         if not msgs:
             return False
         if self.focus and ev == EV_SELECT:
-            self.detail = True
-            ui.redraw()
+            self.sel = min(self.sel, len(msgs) - 1)
+            self.open(ui, msgs[self.sel])
             return True
         return super().event(ui, ev)
 
@@ -808,6 +835,7 @@ class Messages(Screen):
         msgs = m.view_messages()
         if self.sel >= len(msgs):
             self.sel = 0
+            self.detail = False
         if not msgs:
             x, y, w, h = ui.body
             cv.text_in(t.medium, "No messages", x, y, w, h, t.dim, 1)
@@ -832,45 +860,59 @@ class Messages(Screen):
         for k in range(min(len(lines), self.lines)):
             W.field(cv, t, self.text, lines[k], dy=k * self.line_h)
         if msg.confirm:
-            _confirm_button(ui, self.button, msg.confirmed)
+            _confirm_button(ui, self.button, msg, self.answer)
 
 
 def _message_row(ui, x, y, w, h, msg, sel):
-    # One message in the list. 320x240: a card with the date, "Please confirm" / "Confirmed"
-    # and the first line; 128x64: one line, inverted when selected, "! " while a confirmation
-    # is asked for.
+    # One message in the list. 320x240: a card with the date, its state ("Please confirm",
+    # "Confirmed", "New") and the first line; 128x64: one line, inverted when selected, "! "
+    # while a confirmation is asked for, "* " while unread. A protected message shows no text.
     cv, t = ui.cv, ui.t
+    asking = msg.confirm and not msg.confirmed
+    text = "Protected message" if msg.flags & M.MF_PROTECTED else msg.text.split("\n")[0]
     if t.mono:
         if sel:
             cv.fill_rect(x, y, w, h, t.fg)
-        mark = "! " if msg.confirm and not msg.confirmed else ""
-        cv.text(t.small, W.ellipsize(t.small, mark + msg.text, w - 2), x + 1, y,
+        mark = "! " if asking else ("* " if not msg.read else "")
+        cv.text(t.small, W.ellipsize(t.small, mark + text, w - 2), x + 1, y,
                 t.bg if sel else t.fg)  # fmt: skip
         return
     cv.fill_rect(x, y + 3, w, h - 4, t.sel if sel else t.panel)
-    if msg.confirm and not msg.confirmed:
+    if asking or not msg.read:
         cv.fill_rect(x, y + 3, 3, h - 4, t.warn)
     cv.text(t.small, fmt.date_short(msg.time_utc) + "  " + fmt.hhmm(msg.time_utc), x + 10, y + 6,
             t.dim)  # fmt: skip
+    s = ""
     if msg.confirm:
         s = "Confirmed" if msg.confirmed else "Please confirm"
+    elif not msg.read:
+        s = "New"
+    if s:
         c = t.good if msg.confirmed else t.warn
         cv.text(t.small, s, x + w - 8 - text_width(t.small, s), y + 6, c)
-    first_line = msg.text.split("\n")[0]
-    cv.text(t.medium, W.ellipsize(t.medium, first_line, w - 20), x + 10, y + 21, t.fg)
+    f = t.medium if msg.read else t.bold
+    cv.text(f, W.ellipsize(f, text, w - 20), x + 10, y + 21, t.fg)
 
 
-def _confirm_button(ui, box, confirmed):
+def _confirm_button(ui, box, msg, answer):
+    # Plain: "OK to confirm"; enhanced: the answer offered, "< Yes >"; then what was sent.
     cv, t = ui.cv, ui.t
     x, y, w, h = box
+    if msg.confirmed:
+        k = msg.answer
+        s = "Answered: " + M.ANSWERS[k][0] if msg.enhanced and k >= 0 else "Confirmed"
+    elif msg.enhanced:
+        s = "< " + M.ANSWERS[answer][0] + " >  OK"
+    else:
+        s = "OK to confirm"
     if t.mono:
         cv.fill_rect(x, y, w, h, t.fg)
-        cv.text_in(t.small, "Confirmed" if confirmed else "OK to confirm", x, y, w, h, t.bg, 1)
-    elif confirmed:
-        cv.text_in(t.bold, "Confirmed", x, y, w, h, t.good, 1)
+        cv.text_in(t.small, s, x, y, w, h, t.bg, 1)
+    elif msg.confirmed:
+        cv.text_in(t.bold, s, x, y, w, h, t.good, 1)
     else:
         cv.fill_rect(x, y, w, h, t.warn)
-        cv.text_in(t.bold, "OK to confirm", x, y, w, h, t.on_accent, 1)
+        cv.text_in(t.bold, s, x, y, w, h, t.on_accent, 1)
 
 
 # -- Prepayment (balances) ---------------------------------------------------------------------

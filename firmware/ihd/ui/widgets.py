@@ -190,6 +190,22 @@ def link_icon(cv, t, x, y, state, bg):
         cv.fb.line(x, y + 6 * s - 1, x + 7 * s - 1, y, t.bad)
 
 
+def unread_icon(cv, t, box, n):
+    # An envelope (w 14, h 10 colour, with the count beside it; w 9, h 7 mono) while n > 0.
+    x, y, w, h = box
+    cv.fill_rect(x, y, w, h, t.header)
+    if n <= 0:
+        return
+    ew, eh = (9, 7) if t.mono else (14, 10)
+    c = t.fg if t.mono else t.warn
+    y += (h - eh) // 2
+    cv.rect(x, y, ew, eh, c)
+    cv.fb.line(x, y, x + ew // 2, y + eh // 2, c)
+    cv.fb.line(x + ew - 1, y, x + ew // 2, y + eh // 2, c)
+    if not t.mono:
+        cv.text_in(t.small, "%d" % n if n < 10 else "9+", x + ew + 1, box[1], w - ew - 1, h, c, 1)
+
+
 _AMBIENT_TEXT = const(("Low", "Medium", "High"))
 _AMBIENT_TAG = const(("LOW", "MED", "HIGH"))
 

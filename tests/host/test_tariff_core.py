@@ -71,7 +71,9 @@ def test_price_in_force_is_the_reference_and_bounded(raws, dt):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(ev_st, min_size=1, max_size=4), st.integers(0, 2 * 86400), st.integers(0, 6 * 3600))
+@given(
+    st.lists(ev_st, min_size=1, max_size=4), st.integers(0, 2 * 86400), st.integers(0, 6 * 3600)
+)
 def test_prune_keeps_what_can_still_apply(raws, dt, later):
     p = _prices(raws)
     t = DAY0 + dt
@@ -132,7 +134,8 @@ def test_refuses_bad_events_and_drops_the_farthest_future():
     assert TF.event(DAY0, 30, TF.MAX_RATE_MP_KWH + 1, 1, "", 1, 1, 0) is None
     assert TF.event(DAY0, 0, 100, 1, "", 1, 1, 0) is None  # no duration
     assert TF.event(0x7FFFFFFF, 30, 100, 1, "", 1, 1, 0) is None
-    assert TF.event(0, 30, 100, 1, "", 1, 1, DAY0)[0] == DAY0  # start 0: now
+    e = TF.event(0, 30, 100, 1, "", 1, 1, DAY0)  # start 0: now, held from the epoch
+    assert e[0] == 0 and e[1] == DAY0 + 1800
     p = TF.Prices()
     for i in range(10):
         p.add(TF.event(DAY0 + (9 - i) * HH, 30, 100 + i, 1, "", 1, i, 0))

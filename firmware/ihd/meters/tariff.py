@@ -41,14 +41,16 @@ E_EID = const(6)
 
 
 def event(start, duration_min, rate_mp_kwh, tier, label, provider, eid, now):
-    # A PublishPrice as the core keeps it; None if unusable. StartTime 0 = now (SE).
+    # A PublishPrice as the core keeps it; None if unusable. StartTime 0 = now (SE): a price
+    # in force now whose start is not said is held from the epoch (start 0, its duration
+    # counted from now), so the half-hour open when it arrives is costed at it; any event
+    # with a start said supersedes it where they overlap.
     if rate_mp_kwh is None or not 0 <= rate_mp_kwh <= MAX_RATE_MP_KWH:
         return None
-    if start == 0:
-        start = now
     if not 0 <= start < OPEN_END:
         return None
-    end = OPEN_END if duration_min == _DUR_OPEN else start + duration_min * 60
+    t0 = start or now
+    end = OPEN_END if duration_min == _DUR_OPEN else t0 + duration_min * 60
     if end <= start or end > OPEN_END:
         return None
     return (start, end, rate_mp_kwh, tier, label, provider, eid)
@@ -114,12 +116,16 @@ class Prices:
 
     def change_after(self, t):
         # The first time after t at which the price in force changes, or 0 (none known).
+        # (0 B: called for the open half-hour at every reading)
         cur = self.at(t)
         best = 0
         for e in self.ev:
-            for b in (e[E_START], e[E_END]):
-                if t < b < OPEN_END and (not best or b < best) and self.at(b) is not cur:
-                    best = b
+            b = e[E_START]
+            if t < b and (not best or b < best) and self.at(b) is not cur:
+                best = b
+            b = e[E_END]
+            if t < b < OPEN_END and (not best or b < best) and self.at(b) is not cur:
+                best = b
         return best
 
     def next_after(self, t):

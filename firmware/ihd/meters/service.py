@@ -564,7 +564,7 @@ class MeterService:
         rate = e[TF.E_RATE] if e is not None else None
         b = st.blocks
         if b is not None and b.period_of(now) is not None:
-            used = b.used_before(now) + st.hh_wh
+            used = b.used_before(now)  # the closed half-hours of the period
             rate = b.prices[sum(1 for x in b.th if used >= x)]
         st.unit_rate_mp_kwh = rate
         nx = ps.next_after(now)
@@ -856,10 +856,11 @@ class MeterService:
     def _close_interval(self, st):
         t, wh = st.hh_start, st.hh_wh
         cost = self._cost(st, t, wh)
-        if st.blocks is not None:
-            st.blocks.take(t, wh)
         self.history.append(st.hist, t, wh, cost, st.standing_mp_day)
         st.prices.prune(t + _HH_S)  # what can still cost the open half-hour and later
+        if st.blocks is not None:  # counted in its period; the block in force may change
+            st.blocks.take(t, wh)
+            self._publish_tariff(st)
 
     def _publish_today(self, st, t):
         # Today = what the store holds for today (post visible_from only) + the open half-hour

@@ -56,6 +56,13 @@ def event(start, duration_min, rate_mp_kwh, tier, label, provider, eid, now):
     return (start, end, rate_mp_kwh, tier, label, provider, eid)
 
 
+def _differ(a, b):
+    # two events (or None) that price differently: another rate or tier
+    if a is None or b is None:
+        return a is not b
+    return a[E_RATE] != b[E_RATE] or a[E_TIER] != b[E_TIER]
+
+
 class Prices:
     def __init__(self):
         self.ev = []  # event tuples, by start
@@ -115,16 +122,16 @@ class Prices:
         return best if best is not None else last
 
     def change_after(self, t):
-        # The first time after t at which the price in force changes, or 0 (none known).
-        # (0 B: called for the open half-hour at every reading)
+        # The first time after t at which the price (rate or tier) in force changes, or 0
+        # (none known). 0 B: called for the open half-hour at every reading.
         cur = self.at(t)
         best = 0
         for e in self.ev:
             b = e[E_START]
-            if t < b and (not best or b < best) and self.at(b) is not cur:
+            if t < b and (not best or b < best) and _differ(self.at(b), cur):
                 best = b
             b = e[E_END]
-            if t < b < OPEN_END and (not best or b < best) and self.at(b) is not cur:
+            if t < b < OPEN_END and (not best or b < best) and _differ(self.at(b), cur):
                 best = b
         return best
 

@@ -237,3 +237,28 @@ def test_block_tariff_splits_the_half_hour_crossing_a_threshold():
               "block_period_duration_type": 0x01, "tariff_type": 0,
               "tariff_resolution_period": 0}, cmd=0x01)  # fmt: skip
     assert st.blocks.used_wh == 0
+
+
+def test_after_a_change_of_supplier_the_old_suppliers_next_periods_are_refused():
+    # Time-of-use: every period has its own issuer event id, so the previous supplier's next
+    # period (its provider id) is refused too, until the proposed supplier's price arrives.
+    from ihd.tenancy.core import Event
+
+    sched = [(0, 12 * 60, 20000, 1, "Day"), (12 * 3600, 12 * 60, 10000, 2, "Evening")]
+    svc, meter, zcl, hist, mdl, t = _setup(sched, DAY + 3600)
+    _run(svc, meter, t, DAY + 3600 + 60)
+    assert mdl.elec.unit_rate_mp_kwh == 20000 and mdl.elec.next_rate_mp_kwh == 10000
+    ev = Event("cos", "elec", 1, 77, t[0], 0, "command")
+    ev.t = t[0]
+    ev.proposed_provider_id = 302
+    ev.proposed_name = "Brightwater"
+    svc.tenancy_clearer(ev)
+    svc.forget("elec")
+    assert mdl.elec.unit_rate_mp_kwh is None and mdl.elec.next_rate_mp_kwh is None
+    assert zcl.push(publish(DAY + 12 * 3600, 720, 10000, 2, "Evening", 4242)) is None
+    _run(svc, meter, t, DAY + 2 * 3600 + 600, step=600)  # asked again an hour later: still old
+    st = svc.states["elec"]
+    assert st.prices.ev == [] and mdl.elec.unit_rate_mp_kwh is None
+    assert svc.c.get("old_prices") >= 2
+    assert zcl.push(publish(DAY + 3600, 600, 27000, 1, "Standard", 1, provider=302)) is None
+    assert mdl.elec.unit_rate_mp_kwh == 27000

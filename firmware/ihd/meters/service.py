@@ -137,6 +137,7 @@ class MeterState:
         self.thr_backoff_s = 0
         self.price_id = None  # (provider id, issuer event id) of the price in use
         self.refused_price = None  # after a change of supplier: the previous supplier's price
+        self.refuse_provider = False  # ... and every price of its provider id (another proposed)
         self.refused_supplier = None  # ... and its name, as the ESME may still hold them
         self.next_poll_utc = 0  # UTC of the next poll (shown); 0: poll now (boot, forget())
         self.poll_at = 0  # ... its deadline in monotonic ticks (clock.deadline): what counts
@@ -326,6 +327,10 @@ class MeterService:
         if cos:
             if st.price_id is not None:
                 st.refused_price = st.price_id
+                # time-of-use: each period has its own issuer event id; the old supplier's
+                # next periods carry its provider id (refused when another one is proposed)
+                pp = ev.proposed_provider_id
+                st.refuse_provider = pp is not None and pp != st.price_id[0]
             if st.meter.name == ELEC and self.model.supplier:
                 st.refused_supplier = self.model.supplier
         st.unit_rate_mp_kwh = None
@@ -583,7 +588,7 @@ class MeterService:
         old = st.refused_price
         if old is None:
             return False
-        if pid[0] == old[0] and pid[1] == old[1]:
+        if pid[0] == old[0] and (pid[1] == old[1] or st.refuse_provider):
             st.tariff_utc = clock.now()
             self.c.inc("old_prices")
             log.info(_TAG, "%s: price %d/%d is the previous supplier's: not used", st.meter.name,

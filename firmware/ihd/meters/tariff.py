@@ -24,7 +24,7 @@ from micropython import const
 
 from ihd.meters import units
 
-MAX_EVENTS = const(4)
+MAX_EVENTS = const(3)  # the one a closing half-hour needs, the one in force, the next
 MAX_BLOCKS = const(4)  # GBCS: NoTierBlock1..4 prices, 3 thresholds
 MAX_RATE_MP_KWH = const(1000000)  # GBP 10/kWh: beyond it a published rate is refused
 OPEN_END = const(0x3FFFFFFF)  # DurationInMinutes 0xFFFF: until changed

@@ -225,6 +225,8 @@ SYSTEM_HINTS_S = {
     "tests/system/test_ota_system.py::test_crashing_firmware": 8,
     "tests/system/test_status_system.py": 18,
     "tests/system/test_messages_system.py": 45,
+    "tests/system/test_tariffs_system.py": 45,
+    "tests/system/test_tariffs_system.py::test_four_rate_day": 60,
 }
 SYSTEM_DEFAULT_S = 30
 FILE_S = 2  # a test file, for the estimate of the work left (most take well under a second)

@@ -278,6 +278,10 @@ def _fuel_state(m, f):
         "visible_from": f.visible_from_utc,
         "unit_rate_mp_kwh": f.unit_rate_mp_kwh,
         "standing_mp_day": f.standing_mp_day,
+        "tier": f.tier,
+        "tier_label": f.tier_label,
+        "next_rate_mp_kwh": f.next_rate_mp_kwh,
+        "next_rate_utc": f.next_rate_utc,
         "history": {str(p): m.history(f.id, p) for p in (0, 1, 2, 3)},
     }
 

@@ -207,6 +207,13 @@ def _unread(name, **attrs):
     return f
 
 
+def _tariff_tou(ui):
+    # A four-rate smart tariff: Peak now (16:00-19:00), Day from 19:00 (demo time 18:42)
+    m = ui.m
+    m.set_next_rate(M.FUEL_ELEC, 19850, fmt.local_midnight_utc(m.now()) + 19 * 3600)
+    _go("tariff")(ui)
+
+
 def _prepay_home(ui):
     set_prepay(ui.m)
     ui.go("home")
@@ -230,6 +237,7 @@ SCENES = (
     ("history_5w", _history(M.P_5W, M.FUEL_GAS, False)),
     ("history_13m", _history(M.P_13M, M.FUEL_GAS, True)),
     ("tariff", _go("tariff")),
+    ("tariff_tou", _tariff_tou),
     ("home_unread", _unread("home")),
     ("messages", _unread("messages", focus=True, sel=1)),
     ("message_detail", _go("messages", focus=True, sel=0, detail=True)),

@@ -208,6 +208,12 @@ class Metering(Cluster):
             0x0000, T_U48, getter=lambda: m.summation(now()), name="CurrentSummationDelivered"
         )
         self.attr(0x0014, T_ENUM8, 0x02, name="SupplyStatus")
+        sched = m.tariff.schedule
+        if sched and not gas:  # CurrentTierNSummationDelivered (Wh, as the register)
+            for tier in sorted({e["tier"] for e in sched}):
+                self.attr(0x0100 + 2 * (tier - 1), T_U48,
+                          getter=lambda tier=tier: m.tier_summation(now(), tier),
+                          name="CurrentTier%dSummationDelivered" % tier)  # fmt: skip
         self.attr(0x0200, T_MAP8, 0x00, name="Status")
         self.attr(0x0300, T_ENUM8, 0x01 if gas else 0x00, name="UnitOfMeasure")
         self.attr(0x0301, T_U24, 1, name="Multiplier")
@@ -254,17 +260,28 @@ class Metering(Cluster):
 
 
 class Price(Cluster):
+    # Flat, time-of-use (a daily schedule of tiers) and block tariffs (hansim/tariffs.py):
+    # GetCurrentPrice answers the period in force (tier, start, duration), GetScheduledPrices
+    # the next ones; tick_pushes() gives the PublishPrice (and PublishBlockPeriod) a meter
+    # pushes to the IHD at each change, as a hub does.
     cluster_id = 0x0700
     name = "price"
 
     def __init__(self, device: Any, endpoint: int, meter: MeterState):
         self.meter = meter
+        self._pushed: Optional[tuple] = None  # (period start, rate, block period) last published
         super().__init__(device, endpoint)
 
     def setup(self) -> None:
         t = self.meter.tariff
+        tm = self.meter.prices
         gas = self.meter.fuel == "gas"
-        self.attr(0x0000, T_OCTSTR, b"Standard", name="Tier1PriceLabel")
+        sched = t.schedule
+        labels = {1: t.rate_label.encode()}
+        if sched:
+            labels = {e["tier"]: e["label"].encode() for e in sched}
+        for tier, label in sorted(labels.items()):
+            self.attr(0x0000 + tier - 1, T_OCTSTR, label, name="Tier%dPriceLabel" % tier)
         self.attr(0x0300, T_ENUM8, 0x02 if gas else 0x01, name="CommodityType")
         self.attr(0x0301, T_U32, t.standing_charge, name="StandingCharge")
         if gas:
@@ -273,37 +290,68 @@ class Price(Cluster):
             self.attr(0x0304, T_U32, t.calorific_value, name="CalorificValue")
             self.attr(0x0305, T_ENUM8, 0x01, name="CalorificValueUnit")
             self.attr(0x0306, T_MAP8, 0x10, name="CalorificValueTrailingDigit")
-        self.attr(0x0400, T_U32, t.unit_rate, name="NoTierBlock1Price")
+        b = t.blocks
+        if b is None:
+            self.attr(0x0400, T_U32, t.unit_rate, name="NoTierBlock1Price")
+        else:
+            for i, x in enumerate(b["thresholds_wh"]):  # Wh = the Metering raw units here
+                self.attr(0x0100 + i, T_U48, x, name="Block%dThreshold" % (i + 1))
+            self.attr(0x010F, T_U8, len(b["thresholds_wh"]), name="BlockThresholdCount")
+            days = b["period_s"] % 86400 == 0
+            self.attr(0x0200, T_UTC, getter=lambda: to_zigbee(self._block_start()),
+                      name="StartOfBlockPeriod")  # fmt: skip
+            self.attr(0x0201, T_U24, b["period_s"] // (86400 if days else 60),
+                      name="BlockPeriodDuration")  # fmt: skip
+            self.attr(0x0202, T_U24, 1, name="ThresholdMultiplier")
+            self.attr(0x0203, T_U24, 1, name="ThresholdDivisor")
+            self.attr(0x0204, T_MAP8, 0x01 if days else 0x00, name="BlockPeriodDurationType")
+            for i, x in enumerate(b["prices"]):
+                self.attr(0x0400 + i, T_U32, x, name="NoTierBlock%dPrice" % (i + 1))
+        if sched:  # GBCS: TierNBlock1Price carries the TOU prices
+            for e in sched:
+                self.attr(0x0410 + 0x10 * (e["tier"] - 1), T_U32, e["unit_rate"],
+                          name="Tier%dBlock1Price" % e["tier"])  # fmt: skip
         self.attr(0x0610, T_OCTSTR, t.tariff_label.encode(), name="TariffLabel")
-        self.attr(0x0611, T_U8, 1, name="NumberOfPriceTiersInUse")
-        self.attr(0x0612, T_U8, 0, name="NumberOfBlockThresholdsInUse")
+        self.attr(0x0611, T_U8, tm.tiers(), name="NumberOfPriceTiersInUse")
+        self.attr(0x0612, T_U8, len(b["thresholds_wh"]) if b else 0,
+                  name="NumberOfBlockThresholdsInUse")  # fmt: skip
         self.attr(0x0615, T_ENUM8, 0x00, name="UnitOfMeasure")
         self.attr(0x0616, T_U16, t.currency, name="Currency")
         self.attr(0x0617, T_MAP8, t.trailing_digit, name="PriceTrailingDigit")
         self.on(0x00, self._get_current_price)
-        self.on(0x01, lambda req: req.default_response(NOT_FOUND))  # GetScheduledPrices
+        self.on(0x01, self._get_scheduled_prices)
         self.on(0x02, lambda req: None)  # PriceAcknowledgement -> Default Response SUCCESS
         self.on(0x06, self._get_tariff_information)
 
-    def publish_price_payload(self, now: float) -> bytes:
+    def _block_start(self) -> float:
+        bp = self.meter.prices.block_period(self.device.now())
+        b = self.meter.tariff.blocks
+        return bp[0] if bp else (b["start_unix"] if b else 0)
+
+    def publish_price_payload(self, now: float, period: Any = None) -> bytes:
         t = self.meter.tariff
-        start = to_zigbee(self.meter.start_unix)
+        tm = self.meter.prices
+        cur = period is None
+        p = tm.period_at(now) if cur else period
+        price = tm.current_price(self.meter.model, now) if cur else p.rate
+        n_tiers = tm.tiers()
+        b = t.blocks
         return (
             struct.pack("<I", t.provider_id)
-            + octstr(t.rate_label, 12)
+            + octstr(p.label, 12)
             + struct.pack(
                 "<IIBHBBIHI",
-                t.issuer_event_id,
+                p.eid,
                 to_zigbee(now),
                 0x00,
                 t.currency,
-                (t.trailing_digit << 4) | 0x01,
-                0x11,
-                start,
-                0xFFFF,
-                t.unit_rate,
+                (t.trailing_digit << 4) | p.tier,
+                (n_tiers << 4) | p.tier,
+                to_zigbee(p.start),
+                p.duration_min(),
+                price,
             )
-            # optional SE 1.2+ fields, all "not used"
+            # optional SE 1.2+ fields, "not used" but the number of block thresholds
             + struct.pack(
                 "<BIBIBBBBBBBBB",
                 0xFF,
@@ -312,7 +360,7 @@ class Price(Cluster):
                 INVALID_U32,
                 0xFF,
                 0xFF,
-                0x00,
+                len(b["thresholds_wh"]) if b else 0x00,
                 0x00,
                 0x00,
                 0x00,
@@ -322,11 +370,62 @@ class Price(Cluster):
             )
         )
 
+    def block_period_payload(self, now: float) -> Optional[bytes]:
+        t = self.meter.tariff
+        b = t.blocks
+        bp = self.meter.prices.block_period(now)
+        if b is None or bp is None:
+            return None
+        days = b["period_s"] % 86400 == 0
+        dur = b["period_s"] // (86400 if days else 60)
+        eid = t.issuer_event_id + int(bp[0] - self.meter.start_unix) // 60 % 1000000
+        return (
+            struct.pack("<III", t.provider_id, eid, to_zigbee(bp[0]))
+            + dur.to_bytes(3, "little")
+            # control, duration type (timebase: 0 minutes, 1 days), tariff type, resolution
+            + bytes((0x00, 0x01 if days else 0x00, 0x00, 0x00))
+        )
+
+    def tick_pushes(self, now: float) -> List[tuple]:
+        # (command id, payload) for the IHD: PublishPrice when the price published changes
+        # (a new period, a price change, a new block), PublishBlockPeriod at a new block period
+        tm = self.meter.prices
+        p = tm.period_at(now)
+        bp = tm.block_period(now)
+        key = (p.start, p.eid, tm.current_price(self.meter.model, now), bp)
+        old, self._pushed = self._pushed, key
+        if old is None or old == key:
+            return []
+        out: List[tuple] = []
+        if bp != old[3] and bp is not None:
+            bpp = self.block_period_payload(now)
+            if bpp is not None:
+                out.append((0x01, bpp))
+        out.append((0x00, self.publish_price_payload(now)))
+        return out
+
     def _get_current_price(self, req: Request) -> None:
         req.reply(0x00, self.publish_price_payload(req.now))
 
+    def _get_scheduled_prices(self, req: Request) -> None:
+        # StartTime (0: now), NumberOfEvents (0: all it has; here up to 4): the periods
+        # starting at or after it, each as a PublishPrice; none known: NOT_FOUND
+        if len(req.payload) < 5:
+            raise ZclError(0x80)  # MALFORMED_COMMAND
+        start_zb, n = struct.unpack_from("<IB", req.payload)
+        now = req.now
+        t = max(now, float(start_zb + 946684800) - 1) if start_zb else now
+        periods = self.meter.prices.periods_after(t, min(n or 4, 4))
+        if not periods:
+            req.default_response(NOT_FOUND)
+            return
+        for p in periods:
+            req.reply(0x00, self.publish_price_payload(now, p))
+
     def _get_tariff_information(self, req: Request) -> None:
         t = self.meter.tariff
+        b = t.blocks
+        scheme = 0x10 if b else 0x00  # Block / TOU
         payload = (
             struct.pack(
                 "<IIII",
@@ -335,10 +434,17 @@ class Price(Cluster):
                 t.issuer_tariff_id,
                 to_zigbee(self.meter.start_unix),
             )
-            + bytes((0x00,))
+            + bytes((scheme,))
             + octstr(t.tariff_label, 24)
             + struct.pack(
-                "<BBBHBIB", 1, 0, 0x00, t.currency, t.trailing_digit << 4, t.standing_charge, 0xFF
+                "<BBBHBIB",
+                self.meter.prices.tiers(),
+                len(b["thresholds_wh"]) if b else 0,
+                0x00,
+                t.currency,
+                t.trailing_digit << 4,
+                t.standing_charge,
+                0xFF,
             )
             + (1).to_bytes(3, "little")
             + (1).to_bytes(3, "little")

@@ -15,6 +15,7 @@ from . import zdo
 from .clusters import (
     DeviceManagement,
     Messaging,
+    Price,
     TimeServer,
     publish_change_command,
     publish_change_payload,
@@ -214,6 +215,7 @@ class Han:
             for dev in self.devices.values():
                 if not self.offline(dev):
                     dev.tick(now)
+            self.push_prices(now)
         if self.ota is not None and self.up:
             self.ota.tick(now)
 
@@ -225,6 +227,9 @@ class Han:
         if kind in ("change_of_tenancy", "change_of_supplier"):
             if ev.get("push"):
                 self.push_change(ev)
+        elif kind == "price_change":
+            self.meters[ev["meter"]].prices.change(ev["at_unix"], ev["unit_rate"], ev["schedule"])
+            self.push_prices(now)
         elif kind == "ncp_reset":
             if self.on_ncp_reset is not None:
                 self.on_ncp_reset()
@@ -292,6 +297,18 @@ class Han:
         else:
             for dev in self.meter_devices.values():
                 dev.response_delay_s = delay_s
+
+    def push_prices(self, now: float) -> None:
+        # Each meter's Price server pushes PublishPrice (and PublishBlockPeriod) to the IHD
+        # when the price in force changes (a new period, a price change, a new block).
+        for dev in self.meter_devices.values():
+            if self.offline(dev) or not dev.has_cluster(Price.cluster_id):
+                continue
+            pc = dev.cluster(Price.cluster_id)
+            assert isinstance(pc, Price)
+            for cmd, payload in pc.tick_pushes(now):
+                self.counters["pushes"] += 1
+                dev.push(self.ncp_node, self.ihd_endpoint(), Price.cluster_id, cmd, payload)
 
     def push_change(self, ev: Dict[str, Any]) -> bool:
         dev = self.meter_devices[ev["meter"]]

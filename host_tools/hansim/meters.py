@@ -10,6 +10,7 @@ from . import prepay
 from .energy import SLOT_S, EnergyModel
 from .scenario import MeterSpec, Scenario
 from .simclock import to_zigbee
+from .tariffs import TariffModel
 from .zcl import Device
 
 KWH_PER_M3_X1000 = 11_221  # 39.5 MJ/m3 * 1.02264 / 3.6 -> 11.221 kWh per m3
@@ -45,6 +46,23 @@ class MeterState:
         }
         self.dm_silent = list(spec.dm_silent)  # [(from, until, commands only)] unix times
         self.dm_dropped = 0
+        self.prices = TariffModel(spec.tariff, start_unix)  # periods, blocks, hansim's costs
+        self.tier_cache: Dict[str, Any] = {}
+
+    # ---- tariff: hansim's own cost model (tests compare the device's store with it) ----
+    def price_changes(self, events: List[Dict[str, Any]]) -> None:
+        # the scenario's `price_change` events of this meter, all at once (a model for tests;
+        # the simulation applies each when it fires)
+        for ev in events:
+            if ev["type"] == "price_change" and ev["meter"] == self.name:
+                self.prices.change(ev["at_unix"], ev["unit_rate"], ev["schedule"])
+
+    def hh_cost(self, slot_start: float) -> Any:
+        # (energy Wh, cost in tariff money units) of the half-hour starting at slot_start
+        return self.prices.hh_cost(self.model, slot_start)
+
+    def tier_summation(self, now: float, tier: int) -> int:
+        return self.prices.tier_wh(self.model, self.reading_time(now), tier, self.tier_cache)
 
     # ---- energy ----
     def reading_time(self, now: float) -> float:

@@ -26,6 +26,7 @@ EVENT_TYPES = (
     "spoof",
     "hub_time",
     "message",
+    "price_change",
 )
 SPOOF_FRAMES = ("change_of_tenancy", "change_of_supplier", "report_attributes", "zcl")
 _CHANGE_FIELDS = (
@@ -250,6 +251,8 @@ class Tariff:
                 "issuer_tariff_id",
                 "calorific_value",
                 "conversion_factor",
+                "schedule",
+                "blocks",
             ),
             where,
         )
@@ -279,7 +282,29 @@ class Tariff:
         self.conversion_factor = parse_int(
             d.get("conversion_factor", 1022640), where + ".conversion_factor"
         )
-        del fuel
+        # time-of-use and block tariffs (hansim/tariffs.py, docs/scenario-format.md "Tariff")
+        from .simclock import ZIGBEE_EPOCH_UNIX
+        from .tariffs import parse_blocks, parse_schedule
+
+        self.schedule = (
+            parse_schedule(d["schedule"], where + ".schedule", ScenarioError)
+            if "schedule" in d
+            else None
+        )
+        self.blocks = (
+            parse_blocks(
+                d["blocks"],
+                where + ".blocks",
+                start_zb + ZIGBEE_EPOCH_UNIX,
+                ScenarioError,
+                parse_time,
+                parse_duration,
+            )  # fmt: skip
+            if "blocks" in d
+            else None
+        )
+        if self.blocks is not None and fuel != "electricity":
+            raise ScenarioError("%s.blocks: electricity meters only" % where)
 
 
 def _prepayment(pp: Any, where: str) -> Dict[str, Any]:
@@ -644,6 +669,21 @@ class Scenario:
             out.update(self._spoof(e, where, names))
         elif kind == "ncp_reset":
             _check_keys(e, common, where)
+        elif kind == "price_change":
+            from .tariffs import parse_schedule
+
+            _check_keys(e, common + ("meter", "unit_rate", "schedule"), where)
+            out["meter"] = _choice(_get(e, "meter", where), tuple(names), where + ".meter")
+            if ("unit_rate" in e) == ("schedule" in e):
+                raise ScenarioError("%s: one of unit_rate, schedule" % where)
+            out["unit_rate"] = (
+                parse_int(e["unit_rate"], where + ".unit_rate") if "unit_rate" in e else None
+            )
+            out["schedule"] = (
+                parse_schedule(e["schedule"], where + ".schedule", ScenarioError)
+                if "schedule" in e
+                else None
+            )
         elif kind == "meter_offline":
             _check_keys(e, common + ("meter", "duration"), where)
             out["meter"] = _choice(_get(e, "meter", where), tuple(names), where + ".meter")

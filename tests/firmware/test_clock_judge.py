@@ -1,3 +1,4 @@
+# fw: heapsize=512K
 # Issue 13, time faults: the judge of each new hub time (runtime/timejudge.py, applied by
 # runtime/clock.py offer()), and the meters service under a hub clock that jumps: the clock sync
 # asks the ESME's own clock, the poll loop keeps its deadlines in monotonic ticks (a step of the
@@ -154,6 +155,9 @@ class _Zcl:
         return T + time.ticks_diff(time.ticks_ms(), self.t0) * self.scale // 1000
 
     def on_report(self, cluster, fn):
+        pass
+
+    def on_command(self, cluster, cmd_id, direction, fn):
         pass
 
     async def command(self, *a, **k):
@@ -338,7 +342,7 @@ def _fold_service():
     from ihd.meters import units
 
     st.fmt = units.Formatting(units.UNIT_KWH, 1, 1000)
-    st.unit_rate_mp_kwh = 24500
+    st.set_rate(24500)
     return svc, hist
 
 

@@ -43,7 +43,8 @@ class FakeMeter:
     @staticmethod
     def publish(price, provider, eid):
         return {"provider_id": provider, "issuer_event_id": eid, "rate_label": b"Standard",
-                "trailing_digit_and_tier": 0x51, "price": price}  # fmt: skip
+                "trailing_digit_and_tier": 0x51, "price": price,
+                "start_time": 0, "duration_min": 0xFFFF}  # fmt: skip
 
 
 class FakeZcl:
@@ -52,6 +53,12 @@ class FakeZcl:
 
     def on_report(self, cluster, fn):
         pass
+
+    def on_command(self, cluster, cmd_id, direction, fn):
+        pass
+
+    async def send(self, node, ep, cluster, cmd_id, payload=b"", **kw):
+        return True  # GetScheduledPrices: this meter publishes no next price
 
     async def command(self, node, ep, cluster, cmd_id, values=None, rsp_cmd=None, **kw):
         if cluster in self.m.silent or self.m.price is None:

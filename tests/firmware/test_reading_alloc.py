@@ -107,6 +107,9 @@ class _Zcl:
     def on_report(self, cluster, fn):
         self.fn = fn
 
+    def on_command(self, cluster, cmd_id, direction, fn):
+        pass
+
 
 class _Cfg:
     def get(self, k):
@@ -179,9 +182,11 @@ def _service(now):
         svc.bind(reg.get(name), fuel, fuel)
     e, g = svc.states["elec"], svc.states["gas"]
     e.fmt = units.Formatting(units.UNIT_KWH, 1, 1000000)  # register in mWh
-    e.unit_rate_mp_kwh, e.standing_mp_day = RATE, STANDING
+    e.set_rate(RATE)
+    e.standing_mp_day = STANDING
     g.fmt = units.Formatting(units.UNIT_M3, 1, 1000)  # litres
-    g.unit_rate_mp_kwh, g.standing_mp_day = GAS_RATE, 31430
+    g.set_rate(GAS_RATE)
+    g.standing_mp_day = 31430
     clock.set_source(lambda: now[0])
     return svc, view, model
 

@@ -96,7 +96,8 @@ def _setup(name):
     meters = MeterService(z, reg, h, mdl, _Cfg())
     meters.bind(reg.get("elec"), M.FUEL_ELEC, M.FUEL_ELEC)
     st = meters.states["elec"]
-    st.unit_rate_mp_kwh, st.standing_mp_day, st.price_id = 24500, 60000, (1, 1000)
+    st.set_rate(24500)
+    st.standing_mp_day, st.price_id = 60000, (1, 1000)
     mdl.set_tariff(M.FUEL_ELEC, 24500, 60000, 1, "Standard", "Octavia Energy")
     pp = PrepayService(z, reg, mdl, d + "/" + name + ".pp")
     for utc, amount in ((T - 3600, 1_000_000), (T + 60, 500_000)):  # before T, after T

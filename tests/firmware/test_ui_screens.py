@@ -113,6 +113,9 @@ def test_meters_reading_age_and_lqi():
         def on_report(self, cluster, fn):
             pass
 
+        def on_command(self, cluster, cmd_id, direction, fn):
+            pass
+
     class Cfg:
         def get(self, k):
             return {"meter_poll_s": 10, "gas_poll_s": 900}.get(k)

@@ -636,8 +636,10 @@ class HistoryStore:
 
     def _day_total(self, meter, p):
         # (energy_wh, cost_mp, month flags) of a day payload, or None; only consumption at/after
-        # visible_from counts. A day straddling visible_from keeps only its post-vf intervals
-        # (no standing charge, no meter backfill: they cannot be split exactly).
+        # visible_from counts. A day's cost includes its standing charge once (docs/meters.md
+        # "Standing charge"). A day straddling visible_from keeps only its post-vf intervals and
+        # the standing charge written after it (truncate zeroes the day's, a post-vf append
+        # sets it); no meter backfill (it cannot be split exactly).
         vf = self.keys.visible_from(meter)
         ds = R.rec_index(p) * _DAY_S
         fl, standing, bfe, bfc = R.day_meta(p)
@@ -656,7 +658,7 @@ class HistoryStore:
             return se, sc + standing, 0
         if n == 0:
             return None
-        return se, sc, R.MF_POSTVF
+        return se, sc + standing, R.MF_POSTVF
 
     def _fold(self, meter, ctx, p):
         # Write the total of day payload p into its month file (idempotent).

@@ -20,9 +20,11 @@
 # half-hour allocates nothing (tests/firmware/test_reading_alloc.py, docs/meters.md); closing a
 # half-hour (history append, flash) and the first reading of a UTC day may.
 import asyncio
+import struct
 
 from micropython import const
 
+from ihd.meters import tariff as TF
 from ihd.meters import units
 from ihd.meters.registry import ELEC, GAS
 from ihd.runtime import clock, log
@@ -62,6 +64,21 @@ _GAS_PRICE_IDS = C.attr_ids(_PRICE, (
     "calorific_value", "calorific_value_trailing_digit",
 ))  # fmt: skip
 _STANDING, _CF, _CF_TD, _CV, _CV_TD = _GAS_PRICE_IDS
+(_TIER_LABEL_1,) = C.attr_ids(_PRICE, ("tier_price_label_0",))  # Tier1PriceLabel; + tier - 1
+# Block tariff (docs/meters.md): Block1..3Threshold, the block period, then NoTierBlock1..4Price
+# and the thresholds' multiplier / divisor, in two reads (one frame each).
+_BLOCK_IDS = C.attr_ids(_PRICE, (
+    "block_threshold_0", "block_threshold_1", "block_threshold_2",
+    "start_of_block_period", "block_period_duration_min",
+))  # fmt: skip
+_BLOCK_PRICE_IDS = C.attr_ids(_PRICE, (
+    "no_tier_block_price_0", "no_tier_block_price_1", "no_tier_block_price_2",
+    "no_tier_block_price_3", "block_period_duration_type", "threshold_multiplier",
+    "threshold_divisor",
+))  # fmt: skip
+_BP_START, _BP_DUR = _BLOCK_IDS[3], _BLOCK_IDS[4]
+_BP_TYPE, _TH_MUL, _TH_DIV = _BLOCK_PRICE_IDS[4:]
+_TIMEBASE_S = (60, 86400, 7 * 86400)  # BlockPeriodDurationType timebase: minutes, days, weeks
 _THRESHOLD_IDS = C.attr_ids(_DM, ("low_medium_threshold", "medium_high_threshold"))
 (_SUPPLIER_NAME,) = C.attr_ids(_DM, ("provider_name",))
 _TAG = "meters"
@@ -107,8 +124,11 @@ class MeterState:
         self.gas_rem = 0  # sub-Wh remainder of the litres -> Wh conversion (gas_ratio.den units)
         self.hh_start = None  # open half-hour interval
         self.hh_wh = 0
-        self.unit_rate_mp_kwh = None
+        self.unit_rate_mp_kwh = None  # the rate in force now (shown); costs use `prices`
         self.standing_mp_day = None
+        self.prices = TF.Prices()  # the PublishPrice events known (meters/tariff.py)
+        self.blocks = None  # TF.Blocks of a block tariff; None: none
+        self.price_change_utc = 0  # when the rate in force changes next (0: not known)
         self.cv_milli = 39500  # calorific value, thousandths of MJ/m3 (GB typical default)
         self.cf_milli = 1022640  # conversion factor x 1e6
         self.gas_ratio = units.gas_ratio(self.cv_milli, self.cf_milli)
@@ -117,6 +137,7 @@ class MeterState:
         self.thr_backoff_s = 0
         self.price_id = None  # (provider id, issuer event id) of the price in use
         self.refused_price = None  # after a change of supplier: the previous supplier's price
+        self.refuse_provider = False  # ... and every price of its provider id (another proposed)
         self.refused_supplier = None  # ... and its name, as the ESME may still hold them
         self.next_poll_utc = 0  # UTC of the next poll (shown); 0: poll now (boot, forget())
         self.poll_at = 0  # ... its deadline in monotonic ticks (clock.deadline): what counts
@@ -124,6 +145,13 @@ class MeterState:
         self.tariff_utc = 0
         self.last_reading_utc = None
         self.gen = 0  # bumped by refresh(): answers to requests sent before it are discarded
+
+    def set_rate(self, rate_mp_kwh):
+        # One flat price for all time (tests, a scripted meter): what a single open-ended
+        # PublishPrice from the epoch gives.
+        self.prices.clear()
+        self.prices.add(TF.event(1, 0xFFFF, rate_mp_kwh, 1, None, 0, 0, 1))
+        self.unit_rate_mp_kwh = rate_mp_kwh
 
 
 class MeterService:
@@ -144,7 +172,8 @@ class MeterService:
             _TAG,
             ("reads", "read_failures", "reports", "bad_values", "negative_deltas", "clock_syncs")
             + ("discarded", "gaps", "time_backwards")
-            + ("tariffs_cleared", "old_prices", "threshold_failures"),
+            + ("tariffs_cleared", "old_prices", "threshold_failures")
+            + ("prices", "foreign_prices", "bad_prices"),
         )
         self._wake = asyncio.Event()
         self._clock_at = clock.deadline(0)  # next hub time read (monotonic ticks)
@@ -155,6 +184,9 @@ class MeterService:
         else:
             zcl.on_report(_METERING, self._on_report)
         self._read_records = getattr(zcl, "read_records", None)
+        # PublishPrice pushed by a meter (at each tier change) or answering GetScheduledPrices
+        zcl.on_command(_PRICE, C.PRICE_PUBLISH_PRICE, C.S2C, self._on_publish_price)
+        zcl.on_command(_PRICE, C.PRICE_PUBLISH_BLOCK_PERIOD, C.S2C, self._on_block_period)
 
     def bind(self, meter, fuel_id, hist_index):
         st = MeterState(meter, fuel_id, hist_index)
@@ -288,12 +320,19 @@ class MeterService:
         if cos:
             if st.price_id is not None:
                 st.refused_price = st.price_id
+                # time-of-use: each period has its own issuer event id; the old supplier's
+                # next periods carry its provider id (refused when another one is proposed)
+                pp = ev.proposed_provider_id
+                st.refuse_provider = pp is not None and pp != st.price_id[0]
             if st.meter.name == ELEC and self.model.supplier:
                 st.refused_supplier = self.model.supplier
         st.unit_rate_mp_kwh = None
         st.standing_mp_day = None
         st.price_id = None
         st.tariff_utc = 0
+        st.prices.clear()
+        st.blocks = None
+        st.price_change_utc = 0
         elec = st.meter.name == ELEC
         self.model.clear_tariff(st.fuel_id, elec, ev.proposed_name if cos and elec else None)
         self.c.inc("tariffs_cleared")
@@ -331,8 +370,12 @@ class MeterService:
             return True
         if m.name == ELEC:
             await self._ambient(st)
-        age = clock.now() - st.tariff_utc  # < 0: the clock was stepped back since
-        if age >= _TARIFF_S or age < 0:  # the tariff changes rarely
+        now = clock.now()
+        age = now - st.tariff_utc  # < 0: the clock was stepped back since
+        chg = st.price_change_utc
+        if chg and now >= chg:  # a price change: the next price known goes in force
+            self._publish_tariff(st)
+        if age >= _TARIFF_S or age < 0 or (chg and now >= chg):  # hourly, and at each change
             await self._read_tariff(st)
         return True
 
@@ -359,6 +402,9 @@ class MeterService:
         return True
 
     async def _read_tariff(self, st):
+        # GetCurrentPrice (the price in force, its tier, start and duration), the standing
+        # charge, the tier's label, gas factors, a block tariff's thresholds and prices; then
+        # GetScheduledPrices for the next ones (answered as PublishPrice: _on_publish_price).
         m = st.meter
         gen = st.gen
         opts = {"command_options": 0}
@@ -366,6 +412,9 @@ class MeterService:
                                      rsp_cmd=C.PRICE_PUBLISH_PRICE)  # fmt: skip
         a = rsp.args if rsp is not None else None
         ids = _GAS_PRICE_IDS if m.name == GAS else (_STANDING,)
+        tier = a["trailing_digit_and_tier"] & 0x0F if a is not None else 0
+        if 1 <= tier <= 15:
+            ids += (_TIER_LABEL_1 + tier - 1,)
         got = await self.zcl.read_attributes(m.node, m.ep, _PRICE, ids) or {}
         if gen != st.gen:  # a change of tenancy was applied meanwhile: read again after it
             self.c.inc("discarded")
@@ -375,15 +424,15 @@ class MeterService:
             return
         if m.name == GAS:
             self._gas_factors(st, got)
-        pid = (a["provider_id"], a["issuer_event_id"])
-        if self._old_price(st, pid):
+        label = got.get(_TIER_LABEL_1 + tier - 1) if 1 <= tier <= 15 else None
+        if not self._take_price(st, a, _text(label) if _ok(label) else None):
             return
-        st.price_id = pid
         td = a["trailing_digit_and_tier"] >> 4
-        st.unit_rate_mp_kwh = to_mp(a["price"], td)
         if _ok(got.get(_STANDING)):
             st.standing_mp_day = to_mp(got[_STANDING], td)
         st.tariff_utc = clock.now()
+        if st.fmt is not None and st.fmt.unit == units.UNIT_KWH:
+            await self._read_blocks(st, td)
         supplier = None
         if m.name == ELEC:  # the supplier's name as the ESME's Device Management server holds it
             dm = await self.zcl.read_attributes(m.node, m.ep, _DM, (_SUPPLIER_NAME,))
@@ -396,9 +445,134 @@ class MeterService:
         if gen != st.gen:
             self.c.inc("discarded")
             return
-        self.model.set_tariff(st.fuel_id, st.unit_rate_mp_kwh, st.standing_mp_day,
-                              a["trailing_digit_and_tier"] & 0x0F, _text(a["rate_label"]),
-                              supplier)  # fmt: skip
+        self._publish_tariff(st, supplier)
+        # the next periods: answered as PublishPrice commands (at most MAX_EVENTS - 1 kept)
+        await self.zcl.send(m.node, m.ep, _PRICE, C.PRICE_GET_SCHEDULED_PRICES,
+                            struct.pack("<IB", clock.now(), TF.MAX_EVENTS - 1))  # fmt: skip
+
+    def _take_price(self, st, a, label=None):
+        # One PublishPrice (answer, push or scheduled) into the meter's prices. -> True if
+        # usable. The previous supplier's price is refused after a change of supplier.
+        pid = (a["provider_id"], a["issuer_event_id"])
+        if self._old_price(st, pid):
+            return False
+        b = a["trailing_digit_and_tier"]
+        tier = b & 0x0F
+        if tier == 0x0F:  # PriceTier 15: see ExtendedPriceTier (+ 15)
+            x = a.get("extended_price_tier")
+            tier = x + 15 if isinstance(x, int) and x < 0xF0 else None
+        now = clock.now()
+        e = TF.event(a["start_time"], a["duration_min"], to_mp(a["price"], b >> 4), tier,
+                     label or _text(a["rate_label"]), pid[0], pid[1], now)  # fmt: skip
+        if e is None:
+            self.c.inc("bad_prices")
+            log.warn(_TAG, "%s: price %d/%d unusable (%r from %r, %r min)", st.meter.name,
+                     pid[0], pid[1], a["price"], a["start_time"], a["duration_min"])  # fmt: skip
+            return False
+        self.c.inc("prices")
+        ps = st.prices
+        ps.add(e)
+        ps.prune(st.hh_start if st.hh_start is not None and st.hh_start < now else now)
+        if ps.at(now) is e:
+            st.price_id = pid
+        return True
+
+    def _on_publish_price(self, f, a):
+        # A PublishPrice from a meter, unasked (a tier change) or answering GetScheduledPrices.
+        src = self.registry.source_of(f)
+        st = self.states.get(src.name) if src is not None else None
+        if st is None:
+            self.c.inc("foreign_prices")
+            log.warn(_TAG, "PublishPrice from 0x%04x ep %d refused", f.node, f.src_ep)
+            return F.NOT_AUTHORIZED
+        if not clock.synced():
+            return F.FAILURE  # asked again (GetCurrentPrice) after the clock sync
+        if self._take_price(st, a):
+            st.tariff_utc = st.tariff_utc or clock.now()
+            self._publish_tariff(st)
+        return None
+
+    def _on_block_period(self, f, a):
+        # PublishBlockPeriod: a new block period (start 0 = now); the block prices are re-read.
+        src = self.registry.source_of(f)
+        st = self.states.get(src.name) if src is not None else None
+        if st is None:
+            self.c.inc("foreign_prices")
+            return F.NOT_AUTHORIZED
+        b = st.blocks
+        start = a["block_period_start_time"] or clock.now()
+        base = a["block_period_duration_type"] & 0x0F
+        if b is not None and base < len(_TIMEBASE_S):
+            dur = a["block_period_duration"] * _TIMEBASE_S[base]
+            if 0 < dur < TF.OPEN_END and start != b.start:
+                b.start, b.period_s, b.used_wh = start, dur, 0
+        st.tariff_utc = 0  # the prices of the new period: at the next poll
+        self.kick()
+        return None
+
+    async def _read_blocks(self, st, td):
+        # A block tariff (kWh meters): Block1..3Threshold (the meter's summation units, x
+        # ThresholdMultiplier / ThresholdDivisor), the block period, NoTierBlock1..4Price.
+        # Consumption since the period start is what this device counts from its start.
+        m = st.meter
+        fmt = st.fmt
+        got = await self.zcl.read_attributes(m.node, m.ep, _PRICE, _BLOCK_IDS)
+        th = []
+        for a in _BLOCK_IDS[:3]:
+            v = got.get(a) if got else None
+            if _ok(v) and v:
+                th.append(v)
+        if not th:
+            st.blocks = None
+            return
+        got2 = await self.zcl.read_attributes(m.node, m.ep, _PRICE, _BLOCK_PRICE_IDS) or {}
+        prices = []
+        for a in _BLOCK_PRICE_IDS[: len(th) + 1]:
+            v = got2.get(a)
+            if not _ok(v):
+                break
+            prices.append(to_mp(v, td))
+        mul = got2.get(_TH_MUL) if _ok(got2.get(_TH_MUL)) and got2[_TH_MUL] else 1
+        div = got2.get(_TH_DIV) if _ok(got2.get(_TH_DIV)) and got2[_TH_DIV] else 1
+        base = got2.get(_BP_TYPE, 0) & 0x0F if _ok(got2.get(_BP_TYPE)) else 0
+        start, dur = got.get(_BP_START), got.get(_BP_DUR)
+        b = None
+        if _ok(start) and _ok(dur) and base < len(_TIMEBASE_S) and fmt is not None:
+            whs = [units.scaled_milli(x * mul // div, fmt) for x in th]
+            if None not in whs:
+                b = TF.Blocks(tuple(whs), tuple(prices), start, dur * _TIMEBASE_S[base])
+        if b is None or not b.valid():
+            self.c.inc("bad_prices")
+            log.warn(_TAG, "%s: block tariff unusable (%r, %r)", m.name, th, prices)
+            st.blocks = None
+            return
+        o = st.blocks
+        if o is not None and o.period_of(clock.now()) == b.period_of(clock.now()):
+            b.start, b.used_wh = o.start, o.used_wh  # the same period: keep its count
+        elif b.period_of(clock.now()) is not None:
+            b.start = b.period_of(clock.now())
+        st.blocks = b
+
+    def _publish_tariff(self, st, supplier=None):
+        # The price in force now (a block tariff's block price), its tier and label, and the
+        # next one with when it starts, to the Model; when the next change is due.
+        now = clock.now()
+        ps = st.prices
+        e = ps.at(now)
+        rate = e[TF.E_RATE] if e is not None else None
+        b = st.blocks
+        if b is not None and b.period_of(now) is not None:
+            used = b.used_before(now)  # the closed half-hours of the period
+            rate = b.prices[sum(1 for x in b.th if used >= x)]
+        st.unit_rate_mp_kwh = rate
+        nx = ps.next_after(now)
+        end = e[TF.E_END] if e is not None else 0
+        st.price_change_utc = nx[1] if nx else (end if now < end < TF.OPEN_END else 0)
+        tier = e[TF.E_TIER] if e is not None else None
+        label = e[TF.E_LABEL] if e is not None else None
+        self.model.set_tariff(st.fuel_id, rate, st.standing_mp_day, tier, label, supplier)
+        self.model.set_next_rate(st.fuel_id, nx[0][TF.E_RATE] if nx else None,
+                                 nx[1] if nx else None)  # fmt: skip
 
     def _old_price(self, st, pid):
         # -> True if the price identified by pid (PublishPrice provider id, issuer event id) is
@@ -407,7 +581,7 @@ class MeterService:
         old = st.refused_price
         if old is None:
             return False
-        if pid[0] == old[0] and pid[1] == old[1]:
+        if pid[0] == old[0] and (pid[1] == old[1] or st.refuse_provider):
             st.tariff_utc = clock.now()
             self.c.inc("old_prices")
             log.info(_TAG, "%s: price %d/%d is the previous supplier's: not used", st.meter.name,
@@ -667,11 +841,24 @@ class MeterService:
                  st.meter.name, (last - first) // _HH_S, clock.iso(first), wh,
                  clock.iso(last))  # fmt: skip
 
+    def _cost(self, st, hh_start, wh):
+        # THE costing rule, for every half-hour costed (closed, open, backfilled): wh consumed
+        # in the half-hour starting at hh_start at the prices in force during it (meters/
+        # tariff.py: split at a price boundary inside it; a block tariff by the consumption of
+        # the block period before it). 0 when no price is known (stored uncosted, as before a
+        # tariff is read or after a tariff clear). Energy only: the standing charge is the
+        # day's (docs/meters.md "Standing charge").
+        c = TF.cost_hh(st.prices, st.blocks, hh_start, wh)
+        return 0 if c is None else c
+
     def _close_interval(self, st):
-        cost = 0
-        if st.unit_rate_mp_kwh is not None:
-            cost = units.cost_mp(st.hh_wh, st.unit_rate_mp_kwh)
-        self.history.append(st.hist, st.hh_start, st.hh_wh, cost, st.standing_mp_day)
+        t, wh = st.hh_start, st.hh_wh
+        cost = self._cost(st, t, wh)
+        self.history.append(st.hist, t, wh, cost, st.standing_mp_day)
+        st.prices.prune(t + _HH_S)  # what can still cost the open half-hour and later
+        if st.blocks is not None:  # counted in its period; the block in force may change
+            st.blocks.take(t, wh)
+            self._publish_tariff(st)
 
     def _publish_today(self, st, t):
         # Today = what the store holds for today (post visible_from only) + the open half-hour
@@ -690,8 +877,8 @@ class MeterService:
         day_start = t - t % _DAY_S
         if st.hh_start is not None and st.hh_start >= vf and st.hh_start >= day_start:
             energy += st.hh_wh
-            if st.unit_rate_mp_kwh is not None:
-                cost += units.cost_mp(st.hh_wh, st.unit_rate_mp_kwh)
+            cost += self._cost(st, st.hh_start, st.hh_wh)
+        # the day's standing charge, once (docs/meters.md "Standing charge")
         if st.standing_mp_day is not None:
             cost += st.standing_mp_day
         self.model.set_today(st.fuel_id, energy, cost, max(day_start, vf), t)

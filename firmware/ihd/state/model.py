@@ -291,6 +291,14 @@ class Model:
             self.supplier = supplier
         self.changed(D_TARIFF | D_LIVE)
 
+    def set_next_rate(self, fuel_id, rate_mp_kwh, from_utc):
+        # The next price known (time-of-use: the next tier) and when it starts; None: none.
+        f = self.fuels[fuel_id]
+        if f.next_rate_mp_kwh != rate_mp_kwh or f.next_rate_utc != from_utc:
+            f.next_rate_mp_kwh = rate_mp_kwh
+            f.next_rate_utc = from_utc
+            self.changed(D_TARIFF)
+
     def clear_tariff(self, fuel_id, clear_supplier=False, supplier=None):
         # Change of supplier / Clear IHD Data - Supplier: the fuel's tariff is gone until the
         # meters service reads one again; clear_supplier: the supplier's name too (replaced by

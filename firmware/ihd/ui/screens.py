@@ -405,6 +405,7 @@ def _value_money(v):
 
 _MONO_TITLES = tuple("%s %s" % (f, p) for f in (x.letter for x in FU.FUELS) for p in _PERIOD_NAMES)
 _UNIT_TEXT = const(("  kWh", "  cost"))
+_SC_NOTE = const("incl. standing charge")  # every day's cost; half-hour bars: energy only
 
 
 class History(Screen):
@@ -528,6 +529,10 @@ class History(Screen):
                 if v > ymax:
                     ymax = v
         ymax = W.nice_max(ymax)
+        if self.cost and period == M.P_DAY and not empty:
+            # the day's cost, as on Home: its half-hours (energy only) + its standing charge
+            sc = m.fuels[self.fuel].standing_mp_day
+            total += sc or 0
         self._total = total
         self._empty = empty
         self._ymax = ymax
@@ -539,6 +544,10 @@ class History(Screen):
         self._box = self.chart
         if 0 < vf <= now and _slot_index(period, vf, now) >= 0:
             self._from = "from " + fmt.day_hhmm(vf)
+        if self.cost:  # the standing charge rule, stated (docs/meters.md "Standing charge")
+            f = self._from
+            self._from = _SC_NOTE if f is None else (f if mono else f + ", " + _SC_NOTE)
+        if self._from is not None:
             x, y, w, h = self.chart
             self._box = (x, y + self.from_h, w, h - self.from_h)
         tot = fmt.money(total) if self.cost else fmt.kwh(total)
@@ -679,13 +688,22 @@ def _tariff_fuel(ui, x, y, w, h, f):
     # One fuel's tariff. 320x240: its card with the tier badge, the unit rate (big) and the
     # standing charge; 128x64: "Elec  24.50p/kWh", then the standing charge and tier, indented.
     cv, t = ui.cv, ui.t
+    nxt = _next_rate(f, ui.m.now())
     if t.mono:
+        # with a next rate known (time-of-use) the second line says it, the tier's label
+        # moves up: "Elec Peak  24.50p/kWh", "Next 9.00p from 00:30"
         r = fmt.pence(f.unit_rate_mp_kwh) + "/kWh" if f.unit_rate_mp_kwh else "--"
-        cv.text(t.small, f.fuel.short, x, y, t.fg)
+        left = f.fuel.short
+        if nxt is not None and f.tier_label:
+            left += " " + f.tier_label
+        cv.text(t.small, W.ellipsize(t.small, left, w - text_width(t.small, r) - 4), x, y, t.fg)
         cv.text(t.small, r, x + w - text_width(t.small, r), y, t.fg)
-        s = "SC " + (fmt.pence(f.standing_mp_day) + "/day" if f.standing_mp_day else "--")
-        if f.tier_label:
-            s += " " + f.tier_label
+        if nxt is not None:
+            s = nxt
+        else:
+            s = "SC " + (fmt.pence(f.standing_mp_day) + "/day" if f.standing_mp_day else "--")
+            if f.tier_label:
+                s += " " + f.tier_label
         cv.text(t.small, W.ellipsize(t.small, s, w - 6), x + 6, y + 10, t.fg)
         return
     col = fuel_colour(t, f.id)
@@ -705,6 +723,18 @@ def _tariff_fuel(ui, x, y, w, h, f):
     cv.text(t.small, "Standing charge", sx, y + 30, t.dim)
     v = fmt.pence(f.standing_mp_day) + "/day" if f.standing_mp_day is not None else "--"
     cv.text_in(t.bold, v, sx, y + 44, 110, 18, t.fg, 0)
+    if nxt is not None:
+        s = W.ellipsize(t.small, nxt, w - 90)  # right-aligned, clear of "per kWh"
+        cv.text(t.small, s, x + w - 8 - text_width(t.small, s), y + 62, t.fg)
+
+
+def _next_rate(f, now):
+    # "Next 9.00p from 00:30" (local time; another day: "from 16 Jan 00:30"), or None
+    r, at = f.next_rate_mp_kwh, f.next_rate_utc
+    if r is None or at is None:
+        return None
+    now_day = fmt.local_midnight_utc(at) == fmt.local_midnight_utc(now)
+    return "Next %s from %s" % (fmt.pence(r), fmt.hhmm(at) if now_day else fmt.day_hhmm(at))
 
 
 # -- Messages ----------------------------------------------------------------------------------

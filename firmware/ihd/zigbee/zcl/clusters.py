@@ -48,6 +48,8 @@ PRICE_GET_CURRENT_PRICE = const(0x00)
 PRICE_GET_TARIFF_INFO = const(0x06)
 PRICE_PUBLISH_PRICE = const(0x00)
 PRICE_PUBLISH_TARIFF_INFO = const(0x04)
+PRICE_GET_SCHEDULED_PRICES = const(0x01)
+PRICE_PUBLISH_BLOCK_PERIOD = const(0x01)
 MSG_GET_LAST_MESSAGE = const(0x00)
 MSG_CONFIRMATION = const(0x01)
 MSG_DISPLAY_MESSAGE = const(0x00)
@@ -801,12 +803,20 @@ def attr_name(cluster_id, attr_id, side=SERVER):
 def attr_ids(cluster_id, names, side=SERVER):
     # Attribute names -> their ids, in order: how services name attributes (the tables are the
     # one place ids are written). KeyError for a name the table does not declare.
+    # A family member is named as attr_name() names it: "<family>_<n>" = id lo + n.
     tab = attrs(cluster_id, side)
     out = []
     for name in names:
         for i in range(0, len(tab), 4):
-            if tab[i + 3] == name and tab[i] == tab[i + 1]:
-                out.append(tab[i])
+            if tab[i] == tab[i + 1]:
+                if tab[i + 3] == name:
+                    out.append(tab[i])
+                    break
+                continue
+            fam = tab[i + 3]
+            n = name[len(fam) + 1 :]
+            if name.startswith(fam + "_") and n.isdigit() and tab[i] + int(n) <= tab[i + 1]:
+                out.append(tab[i] + int(n))
                 break
         else:
             raise KeyError(name)

@@ -270,6 +270,10 @@ def _fuel_state(m, f):
         "unit_rate_mp_kwh": f.unit_rate_mp_kwh,
         "standing_mp_day": f.standing_mp_day,
         "history": {str(p): m.history(f.id, p) for p in (0, 1, 2, 3)},
+        # electricity only: exported today and per period (None: the home does not export)
+        "export": [m.view_export_today()] + [m.view_export(p) for p in (0, 1, 2, 3)]
+        if f.id == 0
+        else None,
     }
 
 
@@ -281,6 +285,9 @@ def _meters_state(app):
             meters[name] = {
                 "summ_milli": st.summ_milli,
                 "summ_utc": st.summ_utc,
+                "export_milli": st.x_milli,
+                "export_utc": st.x_utc,
+                "export_state": st.x_state,
                 "unit": st.fmt.unit if st.fmt else None,
                 "divisor": st.fmt.divisor if st.fmt else None,
             }

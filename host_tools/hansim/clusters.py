@@ -207,6 +207,13 @@ class Metering(Cluster):
         self.attr(
             0x0000, T_U48, getter=lambda: m.summation(now()), name="CurrentSummationDelivered"
         )
+        if m.export_model is not None:
+            self.attr(
+                0x0001,
+                T_U48,
+                getter=lambda: m.export_summation(now()),
+                name="CurrentSummationReceived",
+            )
         self.attr(0x0014, T_ENUM8, 0x02, name="SupplyStatus")
         self.attr(0x0200, T_MAP8, 0x00, name="Status")
         self.attr(0x0300, T_ENUM8, 0x01 if gas else 0x00, name="UnitOfMeasure")

@@ -546,6 +546,7 @@ class HistoryStore:
             return False
         if pend and pend[0][0] // _DAY_S != day:
             self.flush(meter)
+            pend = self._pending[meter]  # flush made a new list: this record goes there
         pend.append((t_s, energy_wh, cost_mp))
         if standing_mp is not None:
             pend.append((day * _DAY_S, _STANDING, standing_mp))

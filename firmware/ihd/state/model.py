@@ -372,12 +372,12 @@ class Model:
     def view_export(self, period):
         # Wh exported in `period` (P_DAY: today's stored half-hours; P_8D, P_5W, P_13M), or None
         # while the home does not export. From the history source's export totals (0 B with a
-        # history.view.HistoryView on its cached day).
+        # history.view.HistoryView on its cached day): asked only once the meters service has
+        # set an export, and only a source that has them.
         src = self.history_source
-        f = getattr(src, "export_totals", None)
-        if f is None or self.export_today_wh is None:
+        if self.export_today_wh is None or not hasattr(src, "export_totals"):
             return None
-        tot = f(self.now())
+        tot = src.export_totals(self.now())  # (hasattr and a method call: no bound method)
         return None if tot is None else tot[period]
 
     def view_reading_utc(self, fuel_id):

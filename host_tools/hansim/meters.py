@@ -25,7 +25,9 @@ class MeterState:
         self.start_unix = start_unix
         p = spec.profile
         sp = spec.solar
-        solar = None if sp is None else SolarModel(sp["peak_w"], sp["cloud"], sp["seed"], sp["winter"])
+        solar = (
+            None if sp is None else SolarModel(sp["peak_w"], sp["cloud"], sp["seed"], sp["winter"])
+        )
         args = (start_unix, p["base_load_w"], p["daily_shape"], p["noise"], p["seed"])
         self.model = EnergyModel(*args, spec.initial_reading_wh, solar, "import")
         # the export register (CurrentSummationReceived): grows only with solar; None: the

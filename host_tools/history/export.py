@@ -3,8 +3,9 @@
 # erase blocks) with littlefs-python, takes the tenancy keys from the raw region and prints the
 # history the device would show: meter, fuel, resolution, start/end (UTC ISO 8601), energy kWh,
 # cost pence, flow (import, or export: electricity fed to the grid, the store's EXPORT slot,
-# meter "export", cost 0). The firmware's own store code is reused under CPython (upy_shim + a `cryptolib`
-# shim over `cryptography`) on an in-memory copy, so the image files are never modified.
+# meter "export", cost 0). The firmware's own store code is reused under CPython (upy_shim + a
+# `cryptolib` shim over `cryptography`) on an in-memory copy, so the image files are never
+# modified.
 import csv
 import datetime
 import json

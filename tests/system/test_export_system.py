@@ -96,7 +96,9 @@ def test_exporting_home_every_half_hour_matches_the_model(tmp_path):
     assert m["export_state"] == 1
     t = m["export_utc"] + simfix.ZB_UNIX
     lag = 2 * SPEED
-    assert em.export_summation(t - lag) - 1 <= m["export_milli"] <= em.export_summation(t + lag) + 1
+    assert (
+        em.export_summation(t - lag) - 1 <= m["export_milli"] <= em.export_summation(t + lag) + 1
+    )
     # the screens' numbers: exported today = the stored half-hours + the open one
     exp = st["fuels"]["elec"]["export"]
     stored_today = sum(round(r["energy_kwh"] * 1000) for r in rows)

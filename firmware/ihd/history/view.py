@@ -31,8 +31,8 @@ from array import array
 from micropython import const
 
 from ihd.history import buckets as B
-from ihd.history.store import EXPORT
 from ihd.state import fuels as FU
+from ihd.state.fuels import EXPORT
 
 _DAY_S = const(86400)
 _HH_S = const(1800)
@@ -163,32 +163,35 @@ class HistoryView:
 
     def _xappend(self, t_s, wh, dropped):
         hh = self._xhh
+        tot = self._xtot
         day = t_s // _DAY_S
-        if dropped or hh is None or day != self._xday or self._xvf != self.store.visible_from(EXPORT):
+        if (
+            dropped
+            or hh is None
+            or tot is None
+            or day != self._xday
+            or self._xvf != self.store.visible_from(EXPORT)
+        ):
             self._xday = -1
             return
         i = (t_s - day * _DAY_S) // _HH_S
         d = wh - (hh[i] if hh[i] > 0 else 0)
         hh[i] = wh
-        tot = self._xtot
         for p in range(_NP):  # today's half-hour is in every period
             tot[p] += d
 
     def _xrebuild(self, now_s):
         st = self.store
-        if self._xhh is None:
-            self._xhh = array("i", (-1,) * 48)
-            self._xtot = array("i", (0,) * _NP)
-        hh = self._xhh
-        tot = self._xtot
+        hh, tot = self._xhh, self._xtot
+        if hh is None or tot is None:
+            hh = self._xhh = array("i", (-1,) * 48)
+            tot = self._xtot = array("i", (0,) * _NP)
         cache = {}
-        i = 0
         tot[0] = 0
-        for _s, _e, wh, _c, n in st.today(EXPORT, now_s, cache):
+        for i, (_s, _e, wh, _c, n) in enumerate(st.today(EXPORT, now_s, cache)):
             hh[i] = wh if n else -1
             if n:
                 tot[0] += wh
-            i += 1
         for p in range(1, _NP):
             res, count = _PERIODS[p]
             t = 0

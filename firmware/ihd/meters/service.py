@@ -27,13 +27,13 @@ import asyncio
 
 from micropython import const
 
-from ihd.history.store import EXPORT
 from ihd.meters import units
 from ihd.meters.registry import ELEC, GAS
-from ihd.state.fuels import ELEC as ELEC_FUEL
 from ihd.runtime import clock, log
 from ihd.runtime import timejudge as TJ
 from ihd.runtime.counters import Counters
+from ihd.state.fuels import ELEC as ELEC_FUEL
+from ihd.state.fuels import EXPORT
 from ihd.state.model import D_CLOCK
 from ihd.tenancy.core import COS
 from ihd.zigbee.zcl import clusters as C
@@ -135,12 +135,15 @@ class MeterState:
         self.tariff_utc = 0
         self.last_reading_utc = None
         self.gen = 0  # bumped by refresh(): answers to requests sent before it are discarded
-        self.x_state = _X_ASK  # export register (ESME only): _X_ASK, _X_YES, _X_NO
-        self.x_milli = None  # last CurrentSummationReceived, thousandths of the unit (Wh)
-        self.x_utc = 0
-        self.x_off = 0  # clock.offset() when x_utc was taken
-        self.x_hh_start = None  # open export half-hour
-        self.x_hh_wh = 0
+
+    # The export register's state (ESME only): class defaults, so a meter that never reads
+    # one (a GPF, an ESME without it) holds no instance entries for them.
+    x_state = _X_ASK  # _X_ASK, _X_YES, _X_NO
+    x_milli = None  # last CurrentSummationReceived, thousandths of the unit (Wh)
+    x_utc = 0
+    x_off = 0  # clock.offset() when x_utc was taken
+    x_hh_start = None  # open export half-hour
+    x_hh_wh = 0
 
 
 class MeterService:

@@ -375,7 +375,7 @@ class Model:
         # history.view.HistoryView on its cached day): asked only once the meters service has
         # set an export, and only a source that has them.
         src = self.history_source
-        if self.export_today_wh is None or not hasattr(src, "export_totals"):
+        if self.export_today_wh is None or src is None or not hasattr(src, "export_totals"):
             return None
         tot = src.export_totals(self.now())  # (hasattr and a method call: no bound method)
         return None if tot is None else tot[period]

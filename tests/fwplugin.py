@@ -224,8 +224,8 @@ SYSTEM_HINTS_S = {
     "tests/system/test_ota_system.py::test_han_update_resumes": 55,
     "tests/system/test_ota_system.py::test_crashing_firmware": 8,
     "tests/system/test_status_system.py": 18,
-    "tests/system/test_export_system.py": 30,
-    "tests/system/test_export_system.py::test_exporting_home_every_half_hour_matches": 60,
+    "tests/system/test_export_system.py": 17,
+    "tests/system/test_export_system.py::test_exporting_home": 62,
 }
 SYSTEM_DEFAULT_S = 30
 FILE_S = 2  # a test file, for the estimate of the work left (most take well under a second)

@@ -283,6 +283,10 @@ def _fuel_state(m, f):
         "next_rate_mp_kwh": f.next_rate_mp_kwh,
         "next_rate_utc": f.next_rate_utc,
         "history": {str(p): m.history(f.id, p) for p in (0, 1, 2, 3)},
+        # electricity only: exported today and per period (None: the home does not export)
+        "export": [m.view_export_today()] + [m.view_export(p) for p in (0, 1, 2, 3)]
+        if f.id == 0
+        else None,
     }
 
 
@@ -294,6 +298,9 @@ def _meters_state(app):
             meters[name] = {
                 "summ_milli": st.summ_milli,
                 "summ_utc": st.summ_utc,
+                "export_milli": st.x_milli,
+                "export_utc": st.x_utc,
+                "export_state": st.x_state,
                 "unit": st.fmt.unit if st.fmt else None,
                 "divisor": st.fmt.divisor if st.fmt else None,
             }

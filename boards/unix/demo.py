@@ -42,6 +42,11 @@ def _gas_hh(slot, day):
 class DemoHistory:
     def __init__(self, now_utc):
         self.now = now_utc
+        self.export = None  # Wh exported today, 8 days, 5 weeks, 13 months (None: no export)
+
+    def export_totals(self, now_utc):
+        # as history.view.HistoryView.export_totals: [today, 8 days, 5 weeks, 13 months] or None
+        return self.export
 
     def _day_wh(self, fuel, day):
         f = _elec_hh if fuel == M.FUEL_ELEC else _gas_hh
@@ -214,6 +219,23 @@ def _tariff_tou(ui):
     _go("tariff")(ui)
 
 
+def _exporting(ui):
+    # A home with solar panels: 2.84 kWh stored today + 0.31 in the open half-hour.
+    ui.m.history_source.export = [2840, 19650, 61200, 812000]
+    ui.m.set_export(3150, fmt.local_midnight_utc(ui.m.now()))
+
+
+def _export_home(ui):
+    # (128x64: the summary line's 4th item, after both comparisons and the gas reading age)
+    _exporting(ui)
+    _go("home", turn=3)(ui)
+
+
+def _export_history(ui):
+    _exporting(ui)
+    _history(M.P_8D, M.FUEL_ELEC, False)(ui)
+
+
 def _prepay_home(ui):
     set_prepay(ui.m)
     ui.go("home")
@@ -231,8 +253,10 @@ SCENES = (
     ("home", _go("home")),
     ("home_budget", _budget_home),
     ("home_prepay", _prepay_home),
+    ("home_export", _export_home),
     ("history_day", _history(M.P_DAY, M.FUEL_ELEC, False)),
     ("history_from", _history_from),
+    ("history_export", _export_history),
     ("history_8d", _history(M.P_8D, M.FUEL_ELEC, True, True)),
     ("history_5w", _history(M.P_5W, M.FUEL_GAS, False)),
     ("history_13m", _history(M.P_13M, M.FUEL_GAS, True)),

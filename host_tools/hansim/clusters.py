@@ -207,6 +207,13 @@ class Metering(Cluster):
         self.attr(
             0x0000, T_U48, getter=lambda: m.summation(now()), name="CurrentSummationDelivered"
         )
+        if m.export_model is not None:
+            self.attr(
+                0x0001,
+                T_U48,
+                getter=lambda: m.export_summation(now()),
+                name="CurrentSummationReceived",
+            )
         self.attr(0x0014, T_ENUM8, 0x02, name="SupplyStatus")
         sched = m.tariff.schedule
         if sched and not gas:  # CurrentTierNSummationDelivered (Wh, as the register)

@@ -4,7 +4,8 @@ history periods (days / weeks / months, UK local time) the Metering cluster repo
 from __future__ import annotations
 
 import calendar
-from typing import Dict, List, Sequence, Tuple
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .simclock import local_midnight, uk_local, uk_offset_s
 
@@ -25,8 +26,38 @@ def unit_noise(seed: int, n: int) -> float:
     return _mix64((seed & 0xFFFFFFFF) << 32 ^ (n & 0xFFFFFFFF)) / 2.0**63 - 1.0
 
 
+class SolarModel:
+    """PV generation, constant within each 30-minute slot (sampled at its middle): peak_w x the
+    season (the year's peak at the June solstice, `winter` of it at the December one) x the sun
+    above the horizon (a half sine from sunrise to sunset around 12:00 UTC, the day 16.5 h long
+    in June and 7.5 h in December, as in southern England) x (1 - cloud x u), u in [0, 1) per
+    slot from `seed`: the same scenario gives the same generation at the same instant."""
+
+    def __init__(self, peak_w: float, cloud: float, seed: int, winter: float = 0.25):
+        self.peak_w = float(peak_w)
+        self.cloud = float(cloud)
+        self.seed = int(seed)
+        self.winter = float(winter)
+
+    def slot_power(self, slot: int) -> float:
+        t = slot * SLOT_S + SLOT_S / 2
+        doy = (t / 86400.0) % 365.2425  # days since 1970-01-01 in the year: ~Jan 1 = 0
+        summer = 0.5 + 0.5 * math.cos(2 * math.pi * (doy - 171.0) / 365.2425)  # 1 Jun 21, 0 Dec
+        length_h = 7.5 + 9.0 * summer
+        hour = (t % 86400.0) / 3600.0
+        x = (hour - (12.0 - length_h / 2)) / length_h
+        if not 0.0 < x < 1.0:
+            return 0.0
+        season = self.winter + (1.0 - self.winter) * summer
+        u = (unit_noise(self.seed, slot) + 1.0) / 2.0
+        return self.peak_w * season * math.sin(math.pi * x) * (1.0 - self.cloud * u)
+
+
 class EnergyModel:
-    """Power is constant within each 30-minute slot: base_w * shape[local hour] * (1 + noise*u)."""
+    """Power is constant within each 30-minute slot: base_w * shape[local hour] * (1 + noise*u).
+    With `solar`, the home's load is met first by its generation: flow "import" is the grid
+    power max(0, load - pv) (CurrentSummationDelivered), flow "export" max(0, pv - load)
+    (CurrentSummationReceived)."""
 
     def __init__(
         self,
@@ -36,7 +67,11 @@ class EnergyModel:
         noise: float,
         seed: int,
         initial_wh: int,
+        solar: Optional[SolarModel] = None,
+        flow: str = "import",
     ):
+        self.solar = solar
+        self.export = flow == "export"
         if len(daily_shape) != 24:
             raise ValueError("daily_shape must have 24 hourly factors")
         self.base_load_w = float(base_load_w)
@@ -52,10 +87,17 @@ class EnergyModel:
     def power_w(self, unix: float) -> float:
         return self._slot_power(int(unix // SLOT_S))
 
-    def _slot_power(self, slot: int) -> float:
+    def load_w(self, slot: int) -> float:
         hour = uk_local(slot * SLOT_S).tm_hour
         p = self.base_load_w * self.shape[hour] * (1.0 + self.noise * unit_noise(self.seed, slot))
         return max(p, 0.0)
+
+    def _slot_power(self, slot: int) -> float:
+        load = self.load_w(slot)
+        if self.solar is None:
+            return 0.0 if self.export else load
+        pv = self.solar.slot_power(slot)
+        return max(pv - load, 0.0) if self.export else max(load - pv, 0.0)
 
     def _energy(self, unix: float) -> float:
         slot = int(unix // SLOT_S)

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 
 from . import clusters as cl
 from . import prepay
-from .energy import SLOT_S, EnergyModel
+from .energy import SLOT_S, EnergyModel, SolarModel
 from .scenario import MeterSpec, Scenario
 from .simclock import to_zigbee
 from .tariffs import TariffModel
@@ -25,13 +25,18 @@ class MeterState:
         self.payment_mode = spec.payment_mode
         self.start_unix = start_unix
         p = spec.profile
-        self.model = EnergyModel(
-            start_unix,
-            p["base_load_w"],
-            p["daily_shape"],
-            p["noise"],
-            p["seed"],
-            spec.initial_reading_wh,
+        sp = spec.solar
+        solar = (
+            None if sp is None else SolarModel(sp["peak_w"], sp["cloud"], sp["seed"], sp["winter"])
+        )
+        args = (start_unix, p["base_load_w"], p["daily_shape"], p["noise"], p["seed"])
+        self.model = EnergyModel(*args, spec.initial_reading_wh, solar, "import")
+        # the export register (CurrentSummationReceived): grows only with solar; None: the
+        # meter has none (the attribute is unsupported)
+        self.export_model = (
+            EnergyModel(*args, spec.initial_export_wh, solar, "export")
+            if spec.export_register
+            else None
         )
         self.site_id = spec.site_id
         self.serial = spec.serial
@@ -79,10 +84,17 @@ class MeterState:
         wh = self.model.register_wh(self.reading_time(now))
         return self.wh_to_units(wh) if self.fuel == "gas" else wh
 
+    def export_summation(self, now: float) -> int:
+        # CurrentSummationReceived, Wh (the export register; 0 forever without solar)
+        assert self.export_model is not None
+        return self.export_model.register_wh(now)
+
     def demand_w(self, now: float) -> int:
         if self.fuel == "gas":
             t = self.reading_time(now) - 1  # last complete half hour
             return int(self.model.power_w(t))
+        if self.export_model is not None:  # signed (SE): negative while exporting
+            return int(self.model.power_w(now) - self.export_model.power_w(now))
         return int(self.model.power_w(now))
 
     def demand(self, now: float) -> int:

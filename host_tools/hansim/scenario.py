@@ -458,6 +458,9 @@ class MeterSpec:
                 "prepayment",
                 "ambient_thresholds_w",
                 "device_management_silent",
+                "solar",
+                "export_register",
+                "initial_export_kwh",
             ),
             where,
         )
@@ -517,6 +520,37 @@ class MeterSpec:
         self.low_medium_w = parse_int(thr[0], where + ".ambient_thresholds_w[0]")
         self.medium_high_w = parse_int(thr[1], where + ".ambient_thresholds_w[1]")
         self.dm_silent = _dm_silent(d.get("device_management_silent", []), start_zb, where)
+        self.solar = _solar(d.get("solar"), self.fuel, where + ".solar")
+        xr = d.get("export_register", self.fuel == "electricity")
+        if not isinstance(xr, bool) or (xr and self.fuel != "electricity"):
+            raise ScenarioError("%s.export_register: true or false (electricity only)" % where)
+        if self.solar is not None and not xr:
+            raise ScenarioError("%s.solar: needs export_register" % where)
+        self.export_register = xr
+        kwh = d.get("initial_export_kwh", 0)
+        if not isinstance(kwh, (int, float)) or kwh < 0:
+            raise ScenarioError("%s.initial_export_kwh: non-negative number" % where)
+        self.initial_export_wh = int(round(kwh * 1000))
+
+
+def _solar(d: Any, fuel: str, where: str) -> Optional[Dict[str, Any]]:
+    # solar: {"peak_w", "cloud" (0..1, 0.3), "winter" (0..1, 0.25), "seed" (1)} or absent / null
+    if d is None:
+        return None
+    if fuel != "electricity":
+        raise ScenarioError("%s: electricity only" % where)
+    _check_keys(d, ("peak_w", "cloud", "winter", "seed"), where)
+    peak = _get(d, "peak_w", where)
+    if not isinstance(peak, (int, float)) or not 0 <= peak <= 100000:
+        raise ScenarioError("%s.peak_w: number in [0, 100000]" % where)
+    out: Dict[str, Any] = {"peak_w": float(peak)}
+    for k, dflt in (("cloud", 0.3), ("winter", 0.25)):
+        v = d.get(k, dflt)
+        if not isinstance(v, (int, float)) or not 0 <= v <= 1:
+            raise ScenarioError("%s.%s: number in [0, 1]" % (where, k))
+        out[k] = float(v)
+    out["seed"] = parse_int(d.get("seed", 1), where + ".seed")
+    return out
 
 
 def _dm_silent(windows: Any, start_zb: int, where: str) -> List[Any]:

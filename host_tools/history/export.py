@@ -2,8 +2,10 @@
 # Reads device storage image(s) (littlefs followed by the raw key region: the last RAW_BLOCKS
 # erase blocks) with littlefs-python, takes the tenancy keys from the raw region and prints the
 # history the device would show: meter, fuel, resolution, start/end (UTC ISO 8601), energy kWh,
-# cost pence. The firmware's own store code is reused under CPython (upy_shim + a `cryptolib`
-# shim over `cryptography`) on an in-memory copy, so the image files are never modified.
+# cost pence, flow (import, or export: electricity fed to the grid, the store's EXPORT slot,
+# meter "export", cost 0). The firmware's own store code is reused under CPython (upy_shim + a
+# `cryptolib` shim over `cryptography`) on an in-memory copy, so the image files are never
+# modified.
 import csv
 import datetime
 import json
@@ -72,7 +74,11 @@ class LfsAdapter:
         return self.fs.open(path, mode)
 
     def stat(self, path):
-        return self.fs.stat(path)
+        # littlefs-python raises its own error for a missing path; the store expects OSError
+        try:
+            return self.fs.stat(path)
+        except errors.LittleFSError as e:
+            raise OSError(2, "%s: %s" % (path, e)) from e
 
     def mkdir(self, path):
         self.fs.mkdir(path)
@@ -112,9 +118,9 @@ def read_image(image, block_size=None):
     # -> list of row dicts for one storage image (bytes).
     _install()
     from ihd.history.keys import KeyRegion
-    from ihd.history.store import HistoryStore
+    from ihd.history.store import EXPORT, HistoryStore
     from ihd.runtime import clock
-    from ihd.state.fuels import FUELS
+    from ihd.state.fuels import ELEC, FUELS
 
     # A reader decides nothing by the clock: unsynced, the store repairs no "future-dated" file
     # (store.py _repair_if_future). The clock is this process's module state, which whatever
@@ -128,13 +134,15 @@ def read_image(image, block_size=None):
     rows = []
     for m in range(store.n):
         vf = store.visible_from(m)
+        fuel = FUELS[ELEC if m == EXPORT else m]  # export: electricity's other direction
         for rec in store.dump(m):
             res = "half_hour" if rec[0] == "hh" else "day"
             end = rec[1] + (1800 if rec[0] == "hh" else 86400)
             rows.append(
                 {
-                    "meter": FUELS[m].key,
-                    "fuel": FUELS[m].word,
+                    "meter": "export" if m == EXPORT else fuel.key,
+                    "fuel": fuel.word,
+                    "flow": "export" if m == EXPORT else "import",
                     "resolution": res,
                     # a day rebuilt after a change of tenancy holds only data from T on
                     "start": _iso(max(rec[1], vf)),
@@ -199,7 +207,7 @@ def main(argv=None):
         json.dump(rows, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        cols = ["meter", "fuel", "resolution", "start", "end", "energy_kwh", "cost_pence"]
+        cols = ["meter", "fuel", "flow", "resolution", "start", "end", "energy_kwh", "cost_pence"]
         if len(files) > 1:
             cols.insert(0, "image")
         w = csv.DictWriter(sys.stdout, fieldnames=cols, lineterminator="\n")

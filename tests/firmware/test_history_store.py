@@ -247,3 +247,20 @@ def test_future_dated_files_are_repaired_once_the_clock_is_known():
         assert ("hh", hh + 3600, 6, 6) in s3.dump(1)
     finally:
         clock.reset()
+
+
+def test_a_new_days_first_record_after_a_part_filled_day_is_kept():
+    # The record that starts a new day flushes the previous day's pending ones first; it used
+    # to go into the list the flush had just replaced, and was lost (hidden while every day
+    # filled whole batches: 48 half-hours, batch 8; not when half-hours are missing).
+    _, s = powercut.boot()
+    for i in range(45, 48):  # 3 pending records of day 0
+        s.append(0, T0_S + i * 1800, 10 + i, 100)
+    s.append(0, T0_S + 86400, 77, 770)  # day 1, 00:00
+    s.append(0, T0_S + 86400 + 1800, 78, 780)
+    s.flush()
+    hh = [(r[1], r[2]) for r in s.dump(0) if r[0] == "hh"]
+    assert hh == [(T0_S + i * 1800, 10 + i) for i in range(45, 48)] + [
+        (T0_S + 86400, 77),
+        (T0_S + 86400 + 1800, 78),
+    ]

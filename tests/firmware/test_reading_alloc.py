@@ -3,10 +3,12 @@
 # for any uint48 x uint24 / uint24 (against plain big-int arithmetic), gas litres -> Wh with a
 # carried remainder (no drift), costs to the 1e-5 GBP; and a reading folded into today's total
 # and the open half-hour allocates nothing: the fold entry point (plain small ints), the raw
-# uint48 as two halves, and the existing path from a decoded attribute value (register < 2^30).
+# uint48 as two halves, and the existing path from a decoded attribute value (register < 2^30);
+# the export register (CurrentSummationReceived) the same way, in a home that exports.
 # Closing a half-hour (history append; flash every 8) may allocate and is checked for values.
 import fwtest
 import powercut
+from ihd.history.store import EXPORT
 from ihd.history.view import HistoryView
 from ihd.meters import units
 from ihd.meters.registry import Meter, Registry
@@ -135,6 +137,9 @@ class _Readings:
         self.inc = inc_mwh
         self.litres = litres
 
+    x_hi = 0
+    x_lo = 0
+
     def step(self):
         now = self.now
         now[0] += 10
@@ -144,6 +149,8 @@ class _Readings:
             self.hi += 1
         self.lo = lo
         self.svc.summation_u48(0, self.hi, lo, now[0])
+        self.x_lo += 2345  # export register in mWh, well below 2^24 here
+        self.svc.export_u48(self.x_hi, self.x_lo, now[0])
         self.litres += 37
         self.svc.fold(1, self.litres, now[0])
 
@@ -152,10 +159,11 @@ class _Records:
     # What zcl hands a records handler (foundation.Records): parallel arrays, a uint48 as
     # hi * 2^24 + lo.
     def __init__(self):
-        self.n = 2
-        self.attr = [0x0400, 0x0000]
-        self.hi = [0, 0]
-        self.lo = [0, 0]
+        self.n = 3
+        self.attr = [0x0400, 0x0000, 0x0001]
+        self.hi = [0, 0, 0]
+        self.lo = [0, 0, 0]
+        self.status = bytearray(3)
 
     def find(self, a):
         for i in range(self.n):
@@ -198,6 +206,9 @@ def test_fold_in_the_open_half_hour_allocates_nothing():
     litres = 12000000  # gas register: 12000 m3
     svc.summation_u48(0, reg_mwh >> 24, reg_mwh & 0xFFFFFF, now[0])  # baselines
     svc.fold(1, litres, now[0])
+    # the home exported at noon (a stored export half-hour: the view's export cache is used)
+    view.append(EXPORT, T0 - 6 * 3600, 777, 0)
+    svc.export_u48(0, 0, now[0])  # export baseline
     inc_mwh = 1234567  # 1.23 kWh between readings: sub-Wh parts carry in the register
     base = model.elec.today_wh
     r = _Readings(svc, now, reg_mwh, inc_mwh, litres)
@@ -205,6 +216,7 @@ def test_fold_in_the_open_half_hour_allocates_nothing():
     with fwtest.HeapLocked():
         for _ in range(50):
             r.step()
+    assert model.export_today_wh == 777 + (r.x_lo + 500) // 1000  # the exact sum, to the Wh
     reg_mwh = r.hi << 24 | r.lo
     litres = r.litres
     e_wh = (reg_mwh + 500) // 1000 - (18000000000 + 500) // 1000
@@ -236,16 +248,20 @@ def test_fold_in_the_open_half_hour_allocates_nothing():
     rec = _Records()
     rec.lo[0] = 1500000  # 1500 W in this meter's unit (mW)
     rec.hi[1], rec.lo[1] = 18000000000 >> 24, 18000000000 & 0xFFFFFF
+    rec.hi[2], rec.lo[2] = 1, 5000000  # export register beyond 2^24 mWh: two halves
     svc._on_records(frame, rec)  # a new baseline (the register is in mWh again)
     before = model.elec.today_wh
+    x_before = model.export_today_wh
     with fwtest.HeapLocked():
         for _ in range(20):
             now[0] += 10
             rec.lo[1] += 4321  # 4.321 Wh
+            rec.lo[2] += 1999  # 1.999 Wh exported
             svc._on_records(frame, rec)
     assert (
         model.elec.today_wh == before + (20 * 4321 + 500) // 1000 and model.elec.demand_w == 1500
     )
+    assert model.export_today_wh - x_before in (39, 40)  # 39.98 Wh, the register rounded
     assert now[0] < T0 + 1800  # all of it inside the open half-hour
     clock.set_source(None)
 

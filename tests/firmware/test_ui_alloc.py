@@ -2,7 +2,7 @@
 # Bytes allocated per history-screen render, every period, colour 320x240 and mono 128x64, with
 # the firmware's history source (history.view.HistoryView over a 13-month store):
 #   - a render with unchanged history (what each meter reading causes: D_ENERGY | D_HISTORY)
-#     allocates nothing (heap locked);
+#     allocates nothing (heap locked), in a home that exports too (its export line);
 #   - the render after the history changed (a half-hour closed) or after switching period
 #     recomputes its bars and labels: bounded (measured on 32-bit: 0.4-2.8 KB; 64-bit about
 #     twice that); the view's own update at the half-hour close is not part of the render;
@@ -15,6 +15,7 @@ import fwtest
 import powercut
 import uifakes
 from ihd.history import buckets as B
+from ihd.history.store import EXPORT
 from ihd.history.view import HistoryView
 from ihd.state import model as M
 from ihd.ui import fmt
@@ -54,6 +55,8 @@ def _store():
         for i in range(48 if d else 36):
             for m in (0, 1):
                 s.append(m, (TODAY - d) * DAY + i * 1800, 100 + i * 7 + m, 2400 + 31 * i, 53350)
+    for i in range(18, 30):  # the home exported around noon today
+        s.append(EXPORT, TODAY * DAY + i * 1800, 400 + i, 0)
     s.flush()
     return s
 
@@ -72,6 +75,8 @@ def _check(panel):
     m.history_source = view
     for fuel in (0, 1):
         view.history(fuel, 0, NOW)  # the view's cache of the day (a rebuild: allocates)
+    view.export_totals(NOW)  # its export cache too
+    m.set_export(5000, T0)  # the home exports: the electricity kWh views show it
     ui = Ui(panel, m)
     ui.go("history")
     h = ui.cur

@@ -256,6 +256,47 @@ def test_history_says_where_it_starts():
         assert h._from is None and h._box == h.chart
 
 
+def test_export_shown_only_when_the_home_exports():
+    for panel in (_colour(), _mono()):
+        mono = panel is not None and panel.height == 64
+        m = demo.make_model()
+        ui = _ui(panel, m)
+        home = ui.cur
+        assert m.view_export_today() is None and m.view_export(M.P_8D) is None
+        if home.export is not None:
+            assert home.export.text == ""
+        ui.go("history")
+        h = ui.cur
+        h.period = M.P_8D
+        ui.redraw()
+        ui.step()
+        assert h._from is None  # no export line, the bars use the whole chart
+        m.history_source.export = [2840, 19650, 61200, 812000]
+        m.set_export(3150, fmt.local_midnight_utc(NOW))
+        ui.step()
+        assert h._from == ("Exp 19.7kWh" if mono else "Exported 19.7 kWh")
+        h.cost = True  # export has no cost: not on the cost bars
+        ui.redraw()
+        ui.step()
+        assert h._from is None
+        h.cost, h.fuel = False, M.FUEL_GAS
+        ui.redraw()
+        ui.step()
+        assert h._from is None
+        ui.go("home")
+        ui.step()
+        if home.export is not None:
+            assert home.export.text == "Exported 3.15 kWh"
+        else:
+            home.turn = 3
+            ui.redraw()
+            ui.step()
+            assert home.summary.text == "Exported 3.15 kWh"
+        m.set_export(None, 0)  # a change of tenancy: nothing exported since T
+        ui.step()
+        assert m.view_export(M.P_DAY) is None
+
+
 # ---- units and 128x64 layouts ----------------------------------------------------------------
 
 

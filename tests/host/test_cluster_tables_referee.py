@@ -66,6 +66,7 @@ def test_names_the_services_use_sit_where_zigpy_puts_them():
     by_name = {
         (C.METERING, C.SERVER): {
             "current_summ_delivered": "current_summ_delivered",
+            "current_summ_received": "current_summ_received",  # the export register
             "instantaneous_demand": "instantaneous_demand",
             "unit_of_measure": "unit_of_measure",
             "multiplier": "multiplier",

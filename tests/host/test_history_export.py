@@ -1,7 +1,8 @@
 # The firmware (MicroPython unix port) builds a storage image with FileBlockDev; the host
 # exporter (littlefs-python + raw key region + cryptography) reads it and prints exactly the
-# history the firmware shows, in CSV and JSON. Also: after a truncation on the device, the
-# export has nothing before T.
+# history the firmware shows, in CSV and JSON, electricity's export rows (flow "export", meter
+# "export") included. Also: after a truncation on the device, the export has nothing before T,
+# import or export.
 import csv
 import io
 import json
@@ -27,11 +28,13 @@ for d in range(3):
         s.append(0, t0 + d * 86400 + i * 1800, 100 + i, 2500 * (100 + i), standing_mp=60000)
         if i % 4 == 0:
             s.append(1, t0 + d * 86400 + i * 1800, 300 + d, 2000)
+        if 18 <= i < 30:  # the sun: export (store slot 2)
+            s.append(2, t0 + d * 86400 + i * 1800, 40 + i + d, 0)
 s.flush()
 s.backfill_day(1, t0 - 86400 * 20, 12000, 900000)
 if len(sys.argv) > 2:
     s.truncate(0, int(sys.argv[2]))
-for m in (0, 1):
+for m in (0, 1, 2):
     for r in s.dump(m):
         print("ROW", m, r[0], r[1], r[2], r[3])
 dev.close()
@@ -74,7 +77,9 @@ def test_export_matches_firmware(tmp_path):
     rows = json.loads(_cli(img, "--format", "json"))
     assert len(rows) == len(fw_rows) > 150
     for r, (m, kind, t, e, c) in zip(rows, fw_rows):
-        assert r["meter"] == ("elec", "gas")[int(m)]
+        assert r["meter"] == ("elec", "gas", "export")[int(m)]
+        assert r["flow"] == ("import", "import", "export")[int(m)]
+        assert r["fuel"] == ("electricity", "gas", "electricity")[int(m)]
         assert r["resolution"] == ("half_hour" if kind == "hh" else "day")
         assert r["start"] == export._iso(int(t))
         assert r["energy_kwh"] == int(e) / 1000 and r["cost_pence"] == int(c) / 1000
@@ -88,6 +93,18 @@ def test_export_matches_firmware(tmp_path):
     out = _cli(str(tmp_path), "--format", "csv")
     got = list(csv.DictReader(io.StringIO(out)))
     assert len(got) == len(rows) and got[0]["fuel"] == "electricity"
+    assert list(got[0]) == ["meter", "fuel", "flow", "resolution", "start", "end", "energy_kwh",
+                            "cost_pence"]  # fmt: skip
+    exp = [r for r in got if r["flow"] == "export"]
+    assert len([r for r in exp if r["resolution"] == "half_hour"]) == 3 * 12
+    day2 = [
+        r for r in exp if r["resolution"] == "day" and r["start"] == export._iso(T0 + 2 * 86400)
+    ]
+    assert (
+        len(day2) == 1
+        and float(day2[0]["energy_kwh"]) == sum(42 + i for i in range(18, 30)) / 1000
+    )
+    assert all(float(r["cost_pence"]) == 0 for r in exp)
 
 
 def test_export_after_truncate_has_nothing_before_t(tmp_path):
@@ -95,8 +112,9 @@ def test_export_after_truncate_has_nothing_before_t(tmp_path):
     img, fw_rows = _build(tmp_path, t_cut)
     with open(img, "rb") as f:
         rows = export.read_image(f.read())
-    elec = [r for r in rows if r["meter"] == "elec"]
+    elec = [r for r in rows if r["meter"] in ("elec", "export")]
     assert elec and len(rows) == len(fw_rows)
+    assert [r for r in elec if r["meter"] == "export" and r["resolution"] == "half_hour"]
     for r in elec:
         if r["resolution"] == "half_hour":
             assert r["start"] >= export._iso(t_cut)

@@ -15,6 +15,19 @@
 # Boot removes any epoch directory that is not current (an interrupted truncation, or the
 # remains of the previous tenancy). RAM: pending records + transient per query payloads
 # (<= _DAY_RING + _MONTH_RING files of <= 428 bytes), independent of the history length.
+#
+# Export (generation fed to the grid: Metering CurrentSummationReceived) is a third slot, EXPORT,
+# the electricity meter's other flow direction: the same day / month formats (cost 0: the HAN
+# carries no export tariff), its files in a subdirectory of electricity's epoch directory,
+#   <root>/elec/<epoch %08x>/x/d<day % 10>, m<month % 15>   (file header meter byte 2)
+# sealed with electricity's key, served from electricity's visible_from. So the key region is
+# unchanged and one commit point truncates both directions: truncate(ELEC) copies the post-T
+# export files into the new epoch directory before the key commit, and removing the old epoch
+# directory removes the old export with it. Its ledger is <root>/l/export (sealed with the same
+# key) but has no copy in the key region (keys.py holds two meters' witnesses): a revert of the
+# whole history directory is detected for import, not for export. Nothing is written, and no
+# RAM is used beyond a few list entries, until the first half-hour with export is appended
+# (a zero export half-hour is not stored: docs/history.md "Export").
 import os
 
 from micropython import const
@@ -47,6 +60,10 @@ _C_MONTH = const(-3)  # the month index whose payload is held, the payload
 _C_MONTHP = const(-4)
 _C_RING = const(-20)  # -20..-11: the day index ring file s holds (-1: none), once read
 _FILE_MAX = const(428)  # the longest file: a day, records.HDR_LEN + DAY_LEN + crc
+EXPORT = FU.EXPORT  # the export slot (electricity's other flow direction)
+_NAMES = FU.KEYS + ("export",)  # logs and the ledger file name per slot
+_KM = (FU.ELEC, FU.GAS, FU.ELEC)  # per slot: the key region entry (key, epoch, visible_from)
+_XDIR = "/x"  # the export files' subdirectory of electricity's epoch directory
 
 
 def _ahead(a, b):
@@ -76,12 +93,15 @@ class _Ledger:
 
 class HistoryStore:
     def __init__(self, fs, keys, root="/hist", batch=8, n_meters=2):
+        # n_meters: the key region's meters (elec, gas); the store has one slot more, EXPORT.
+        n_meters += 1
         self._rbuf = bytearray(_FILE_MAX + 1)  # every ring / ledger file is read into it
         self._rmv = memoryview(self._rbuf)
         # Each meter's day file as last written (day_value: the view asks for the day's total
         # at every closed half-hour; this answers without opening the file). The pending
-        # records are applied to a copy in the read buffer (no file is being read then).
-        self._hot = memoryview(bytearray(R.DAY_LEN * n_meters))
+        # records are applied to a copy in the read buffer (no file is being read then). Not
+        # for EXPORT: the view keeps its own export half-hours (view.py), 0 B when no export.
+        self._hot = memoryview(bytearray(R.DAY_LEN * EXPORT))
         self._hot_day = [-1] * n_meters  # the day _hot holds (-1: none)
         self._hot_ep = [-1] * n_meters  # in this epoch
         self._scr = self._rmv[: R.DAY_LEN]
@@ -117,10 +137,11 @@ class HistoryStore:
     # ---- paths and file I/O (the thin I/O layer) ----
 
     def _mdir(self, meter):
-        return self.root + "/" + FU.KEYS[meter]
+        return self.root + "/" + _NAMES[_KM[meter]]
 
     def _edir(self, meter, epoch):
-        return self._mdir(meter) + "/%08x" % epoch
+        d = self._mdir(meter) + "/%08x" % epoch
+        return d + _XDIR if meter == EXPORT else d
 
     def _exists(self, path):
         try:
@@ -169,7 +190,7 @@ class HistoryStore:
             f.write(data)
 
     def _ctx(self, meter):
-        k = self.keys.entries[meter]
+        k = self.keys.entries[_KM[meter]]
         return k[0], k[2], self._edir(meter, k[0])
 
     def _load(self, meter, ctx, kind, slot):
@@ -214,10 +235,13 @@ class HistoryStore:
         name = ("/d%d" if kind == R.KIND_DAY else "/m%d") % slot
         # sealed in the read buffer (nothing read is in use here): no file-sized allocation
         out = self._rmv[: R.HDR_LEN + len(payload) + 4]
-        if kind == R.KIND_DAY:
+        hot = kind == R.KIND_DAY and meter != EXPORT
+        if hot:
             self._hot_day[meter] = -1  # until the new contents are on flash
+        elif meter == EXPORT:
+            self._mkdir(d)  # the first export file of the epoch
         self._write(d + name, R.seal(kind, meter, epoch, key, os.urandom(8), payload, out))
-        if kind == R.KIND_DAY:
+        if hot:
             o = meter * R.DAY_LEN
             self._hot[o : o + R.DAY_LEN] = payload
             self._hot_day[meter] = R.rec_index(payload)
@@ -244,7 +268,7 @@ class HistoryStore:
     def _ledger(self, meter, ctx):
         # The RAM ledger of ctx's epoch if it is the meter's current one (audited on first use).
         epoch = ctx[0]
-        if epoch != self.keys.epoch(meter):
+        if epoch != self.keys.epoch(_KM[meter]):
             return None
         leds = self._leds
         if leds is None:
@@ -274,20 +298,20 @@ class HistoryStore:
             self.keys.commit()
         except OSError as e:
             self.c.inc("ledger_errors")
-            log.warn(_TAG, "%s: ledger copy not written to the key region (%s)", FU.KEYS[meter], e)
+            log.warn(_TAG, "%s: ledger copy not written to the key region (%s)", _NAMES[meter], e)
 
     def _forget(self, meter, kind, slot):
         # Call after removing a ring file on purpose: its rows are no longer expected.
         leds = self._leds
         led = None if leds is None else leds[meter]
-        if led is not None and led.epoch == self.keys.epoch(meter):
+        if led is not None and led.epoch == self.keys.epoch(_KM[meter]):
             i = slot if kind == R.KIND_DAY else DAY_RING + slot
             led.idx[i] = -1
             led.rows[i] = led.bad[i] = 0
             self._ledger_write(meter, self._ctx(meter), led)
 
     def _lpath(self, meter):
-        return self.root + "/l/" + FU.KEYS[meter]
+        return self.root + "/l/" + _NAMES[meter]
 
     def _ledger_payload(self, led):
         bd = bm = 0
@@ -316,8 +340,10 @@ class HistoryStore:
             )
         except OSError as e:
             self.c.inc("ledger_errors")
-            log.warn(_TAG, "%s: ledger not written (%s)", FU.KEYS[meter], e)
+            log.warn(_TAG, "%s: ledger not written (%s)", _NAMES[meter], e)
             return None
+        if meter == EXPORT:
+            return p  # no copy in the key region (see the header)
         w = self.keys.witness[meter]
         if copy or w is None or w[0] != ctx[0] or _ahead(w[1], p):
             self._witness_write(meter, p)
@@ -332,7 +358,7 @@ class HistoryStore:
         p = R.open_sealed(data, R.KIND_LEDGER, meter, ctx[0], ctx[1], _LEDGER_LEN)
         if p is None and R.sealed_epoch(data) == ctx[0]:
             self.c.inc("ledger_errors")
-            log.warn(_TAG, "%s: ledger unreadable: rebuilt from the files", FU.KEYS[meter])
+            log.warn(_TAG, "%s: ledger unreadable: rebuilt from the files", _NAMES[meter])
         return p
 
     def _audit(self, meter, ctx):
@@ -342,7 +368,7 @@ class HistoryStore:
         epoch, key, d = ctx
         led = _Ledger(epoch)
         lp = self._ledger_read(meter, ctx)
-        w = self.keys.witness[meter]
+        w = self.keys.witness[meter] if meter != EXPORT else None
         wp = w[1] if w is not None and w[0] == epoch else None
         atleast = False
         if wp is not None and _ahead(wp, lp):
@@ -350,7 +376,7 @@ class HistoryStore:
             # region's daily copy says more. Exact up to that copy, a lower bound after it.
             self.c.inc("ledger_errors")
             log.warn(_TAG, "%s: ledger behind its copy in the key region (littlefs took it back):"
-                     " files checked against the copy", FU.KEYS[meter])  # fmt: skip
+                     " files checked against the copy", _NAMES[meter])  # fmt: skip
             lp = wp
             atleast = True
         bd = bm = 0
@@ -400,7 +426,7 @@ class HistoryStore:
         # An unreadable ring file (counted once); _check logs what it held, if anything.
         self.c.inc("bad_files")
         if not expected & (R.LG_ROWS | R.LG_BACKFILL):
-            log.warn(_TAG, "%s %s%d unreadable (no rows expected in it)", FU.KEYS[meter],
+            log.warn(_TAG, "%s %s%d unreadable (no rows expected in it)", _NAMES[meter],
                      "d" if kind == R.KIND_DAY else "m", slot)  # fmt: skip
 
     def _check(self, meter, kind, slot, ei, er, older, ai, ar, how, atleast=False):
@@ -444,7 +470,7 @@ class HistoryStore:
                 self._when(kind, ai),
                 ar & R.LG_ROWS,
             )
-        log.warn(_TAG, "%s %s%d %s: %s%d %s%s lost (%s)", FU.KEYS[meter], "d" if day else "m",
+        log.warn(_TAG, "%s %s%d %s: %s%d %s%s lost (%s)", _NAMES[meter], "d" if day else "m",
                  slot, what, "at least " if atleast else "", lost,
                  "half-hour(s)" if day else "day total(s)",
                  " + the meter's day total" if bf else "", why)  # fmt: skip
@@ -464,32 +490,39 @@ class HistoryStore:
             self._rmtree(self.root)
         self._mkdir(self.root)
         for m in range(self.n):
+            if m == EXPORT:  # inside electricity's epoch directory, cleaned with it
+                if self._exists(self._ctx(m)[2]):
+                    self._boot_newest(m)
+                continue
             md = self._mdir(m)
             self._mkdir(md)
             cur = "%08x" % self.keys.epoch(m)
             for ent in list(self.fs.ilistdir(md)):
                 if ent[0] != cur:
-                    log.info(_TAG, "%s: removing stale epoch dir %s", FU.KEYS[m], ent[0])
+                    log.info(_TAG, "%s: removing stale epoch dir %s", _NAMES[m], ent[0])
                     p = md + "/" + ent[0]
                     if ent[1] == _DIR:
                         self._rmtree(p)
                     else:
                         self.fs.remove(p)
             self._mkdir(md + "/" + cur)
-            ctx = self._ctx(m)
-            for s in range(DAY_RING):
-                p = self._load(m, ctx, R.KIND_DAY, s)
-                if p is not None:
-                    self._newest_day[m] = max(self._newest_day[m], R.rec_index(p))
-            self._repair_if_future(m, self._newest_day[m])  # only if the clock is set already
+            self._boot_newest(m)
+
+    def _boot_newest(self, m):
+        ctx = self._ctx(m)
+        for s in range(DAY_RING):
+            p = self._load(m, ctx, R.KIND_DAY, s)
+            if p is not None:
+                self._newest_day[m] = max(self._newest_day[m], R.rec_index(p))
+        self._repair_if_future(m, self._newest_day[m])  # only if the clock is set already
 
     # ---- append / flush ----
 
     def visible_from(self, meter):
-        return self.keys.visible_from(meter)
+        return self.keys.visible_from(_KM[meter])
 
     def epoch(self, meter):
-        return self.keys.epoch(meter)
+        return self.keys.epoch(_KM[meter])
 
     def append(self, meter, t_s, energy_wh, cost_mp, standing_mp=None):
         # One half-hour interval starting at t_s (floored to the half hour). cost_mp is the energy
@@ -497,7 +530,7 @@ class HistoryStore:
         # day (last value wins). Returns False if refused (before visible_from, or older than the
         # half-hour ring). Durable once flushed: at `batch` records, at a day change, or flush().
         t_s -= t_s % _HH_S
-        if t_s < self.keys.visible_from(meter):
+        if t_s < self.keys.visible_from(_KM[meter]):
             self.c.inc("rejected_vf")
             return False
         day = t_s // _DAY_S
@@ -513,6 +546,7 @@ class HistoryStore:
             return False
         if pend and pend[0][0] // _DAY_S != day:
             self.flush(meter)
+            pend = self._pending[meter]  # flush made a new list: this record goes there
         pend.append((t_s, energy_wh, cost_mp))
         if standing_mp is not None:
             pend.append((day * _DAY_S, _STANDING, standing_mp))
@@ -523,6 +557,10 @@ class HistoryStore:
 
     def pending(self, meter):
         return len(self._pending[meter])
+
+    def has_export(self):
+        # The store holds (or buffers) export rows of the current epoch's files, or did at boot.
+        return self._newest_day[EXPORT] >= 0 or len(self._pending[EXPORT]) > 0
 
     def _apply(self, p, pend):
         ds = R.rec_index(p) * _DAY_S
@@ -576,7 +614,7 @@ class HistoryStore:
         k = self.c.get("rejected_old")
         if k ^ (k - n) > k - n:  # k passed a power of two
             log.warn(_TAG, "%s: %d record(s) from %s refused: older than the half-hour ring"
-                     " (its newest day %s; %d refused so far)", FU.KEYS[meter], n,
+                     " (its newest day %s; %d refused so far)", _NAMES[meter], n,
                      clock.iso(t_s), clock.iso(self._newest_day[meter] * _DAY_S)[:10],
                      k)  # fmt: skip
 
@@ -629,7 +667,7 @@ class HistoryStore:
         self._newest_day[meter] = newest
         self.c.inc("future_files", days + months)
         log.warn(_TAG, "%s: %d day file(s), %d month file(s) and %d pending record(s) dated after"
-                 " %s removed (written under a wrong clock)", FU.KEYS[meter], days, months,
+                 " %s removed (written under a wrong clock)", _NAMES[meter], days, months,
                  len(pend) - len(keep), clock.iso((limit_day + 1) * _DAY_S))  # fmt: skip
 
     # ---- day totals ----
@@ -640,7 +678,7 @@ class HistoryStore:
         # "Standing charge"). A day straddling visible_from keeps only its post-vf intervals and
         # the standing charge written after it (truncate zeroes the day's, a post-vf append
         # sets it); no meter backfill (it cannot be split exactly).
-        vf = self.keys.visible_from(meter)
+        vf = self.keys.visible_from(_KM[meter])
         ds = R.rec_index(p) * _DAY_S
         fl, standing, bfe, bfc = R.day_meta(p)
         se = sc = n = 0
@@ -736,7 +774,7 @@ class HistoryStore:
         if v is None:
             return None
         ds = day * _DAY_S
-        vf = self.keys.visible_from(meter)
+        vf = self.keys.visible_from(_KM[meter])
         if ds < vf and not (v[2] & R.MF_POSTVF and ds + _DAY_S > vf):
             return None  # defence in depth: never serve pre-visible_from days
         return v
@@ -744,7 +782,7 @@ class HistoryStore:
     def day_value(self, meter, day, cache=None):
         # (energy_wh, cost_mp, flags) of UTC day `day` as series() counts it, or None (no data,
         # or the day ends at/before visible_from). history.view keeps its buckets with this.
-        if (day + 1) * _DAY_S <= self.keys.visible_from(meter):
+        if (day + 1) * _DAY_S <= self.keys.visible_from(_KM[meter]):
             return None
         if cache is None:
             # The view's question at every closed half-hour, about the newest days: answered
@@ -782,7 +820,7 @@ class HistoryStore:
         # half-hours (RES_HALF_HOUR: 0/1) or days with data; 0 means "no data" (show blank).
         # cache: a dict shared by queries made together (files are then read once); it must not
         # outlive a store change.
-        vf = self.keys.visible_from(meter)
+        vf = self.keys.visible_from(_KM[meter])
         if cache is None:
             cache = {}
         out = []
@@ -814,7 +852,7 @@ class HistoryStore:
     def dump(self, meter):
         # Everything the store would show, canonical and sorted (tests, export cross-check):
         # [("hh", start_s, energy_wh, cost_mp), ("day", start_s, energy_wh, cost_mp, flags)].
-        vf = self.keys.visible_from(meter)
+        vf = self.keys.visible_from(_KM[meter])
         ctx = self._ctx(meter)
         out = []
         days = set()
@@ -854,7 +892,7 @@ class HistoryStore:
         # 0x051E/0x0520..) only where the store has a gap: refused if the day starts before
         # visible_from, already has a backfill, has all 48 real intervals, or its real intervals
         # already sum to more. Real intervals are kept (the half-hour view still shows them).
-        if day_start_s % _DAY_S or day_start_s < self.keys.visible_from(meter):
+        if day_start_s % _DAY_S or day_start_s < self.keys.visible_from(_KM[meter]):
             self.c.inc("backfill_refused")
             return False
         day = day_start_s // _DAY_S
@@ -896,16 +934,38 @@ class HistoryStore:
 
     def truncate(self, meter, t_s):
         # Forget everything of `meter` before t_s, unrecoverably. Returns when done (old key
-        # destroyed). Cost is bounded by the ring sizes, not by the history length.
-        old = self._ctx(meter)
-        if t_s <= self.keys.visible_from(meter):
+        # destroyed). Cost is bounded by the ring sizes, not by the history length. Electricity
+        # takes its export with it (same key, same commit); EXPORT alone is never truncated.
+        if meter == EXPORT:
             return False
-        pend = [r for r in self._pending[meter] if r[0] >= t_s]
-        self._pending[meter] = []
+        old = self._ctx(meter)
+        if t_s <= self.keys.visible_from(_KM[meter]):
+            return False
+        slots = (meter, EXPORT) if meter == FU.ELEC else (meter,)
+        pends = [[r for r in self._pending[m] if r[0] >= t_s] for m in slots]
+        for m in slots:
+            self._pending[m] = []
         new_epoch = old[0] + 1
         new = (new_epoch, new_key(), self._edir(meter, new_epoch))
         self._rmtree(new[2])  # remains of an interrupted attempt
         self.fs.mkdir(new[2])
+        self._copy_post(meter, old, new, t_s)
+        if meter == FU.ELEC:
+            xo = self._ctx(EXPORT)
+            if self._exists(xo[2]):
+                self._copy_post(EXPORT, xo, (new_epoch, new[1], new[2] + _XDIR), t_s)
+        # Commit point: new key + visible_from replace the old key (whose slot is erased).
+        self.keys.entries[meter] = [new_epoch, t_s, new[1]]
+        self.keys.commit()
+        self._rmtree(old[2])
+        for i in range(len(slots)):
+            self._pending[slots[i]] = pends[i]
+        self.c.inc("truncations")
+        log.info(_TAG, "%s truncated before %d (epoch %d)", _NAMES[meter], t_s, new_epoch)
+        return True
+
+    def _copy_post(self, meter, old, new, t_s):
+        # The post-t_s rows of every ring file of ctx `old` written under ctx `new`.
         for s in range(DAY_RING):
             p = self._load(meter, old, R.KIND_DAY, s)
             if p is None:
@@ -939,11 +999,3 @@ class HistoryStore:
                     R.clear_month_day(m, i)  # a straddling day lives on in its day file, if any
             if keep:
                 self._store(meter, new, R.KIND_MONTH, s, m)
-        # Commit point: new key + visible_from replace the old key (whose slot is erased).
-        self.keys.entries[meter] = [new_epoch, t_s, new[1]]
-        self.keys.commit()
-        self._rmtree(old[2])
-        self._pending[meter] = pend
-        self.c.inc("truncations")
-        log.info(_TAG, "%s truncated before %d (epoch %d)", FU.KEYS[meter], t_s, new_epoch)
-        return True

@@ -21,12 +21,18 @@
 #
 # Rows are handed out by reference and updated in place: read-only for callers, valid until
 # `version` changes (it is bumped by every change of any row or rebuild).
+#
+# Export (store slot EXPORT) gets no row pools: the screens show its totals, not bars. Kept per
+# UTC day like a meter: today's 48 half-hours (Wh, -1 none) and the four periods' totals, made
+# at the first read when the store holds export (none: nothing allocated, 0 B), updated in
+# place by an export append of the cached day, rebuilt otherwise (once a day).
 from array import array
 
 from micropython import const
 
 from ihd.history import buckets as B
 from ihd.state import fuels as FU
+from ihd.state.fuels import EXPORT
 
 _DAY_S = const(86400)
 _HH_S = const(1800)
@@ -39,8 +45,12 @@ _NP = const(4)
 class HistoryView:
     def __init__(self, store):
         self.store = store
-        n = store.n
+        n = EXPORT  # the meters; export has its own small cache (_x*)
         self.n = n
+        self._xday = -1  # UTC day of the export cache; -1: invalid
+        self._xvf = 0
+        self._xhh = None  # array("i", 48): today's export half-hours, Wh (-1: none)
+        self._xtot = None  # array("i", 4): export Wh of today, 8 days, 5 weeks, 13 months
         self.version = 0
         self._day = [-1] * n  # UTC day the meter's cache is for; -1: invalid
         self._vf = [0] * n  # visible_from it was built with
@@ -94,6 +104,9 @@ class HistoryView:
         if not st.append(meter, t_s, energy_wh, cost_mp, standing_mp):
             return False
         self.version += 1
+        if meter == EXPORT:
+            self._xappend(t_s - t_s % _HH_S, energy_wh, st.c.get("rejected_old") != dropped)
+            return True
         cd = self._day[meter]
         t_s -= t_s % _HH_S
         day = t_s // _DAY_S
@@ -130,6 +143,7 @@ class HistoryView:
             meter = FU.index(meter)
         ok = self.store.truncate(meter, t_s)
         self._invalidate(meter)
+        self._xday = -1  # (electricity's export goes with it; rebuilt on the next read)
         return ok
 
     def flush(self, meter=None):
@@ -138,6 +152,70 @@ class HistoryView:
         if self.store.c.get("rejected_old") != dropped:
             for m in range(self.n):
                 self._invalidate(m)
+            self._xday = -1
+
+    # ---- export (electricity fed to the grid) ----
+
+    def export_totals(self, now_s):
+        # -> array [today, 8 days, 5 weeks, 13 months] of exported Wh (stored half-hours,
+        # visible ones only; read-only), or None when the store holds no export: 0 B then, and
+        # 0 B for reads of the cached day.
+        if not self.store.has_export():
+            return None
+        day = now_s // _DAY_S
+        if self._xday == day and self._xvf == self.store.visible_from(EXPORT):
+            return self._xtot
+        if self._xday >= 0 and day < self._xday:
+            return None  # an earlier day than the cached one: not shown (rare, see the header)
+        self._xrebuild(now_s)
+        return self._xtot
+
+    def export_today(self, now_s):
+        # -> today's stored export, Wh (0: none)
+        tot = self.export_totals(now_s)
+        return 0 if tot is None else tot[0]
+
+    def _xappend(self, t_s, wh, dropped):
+        hh = self._xhh
+        tot = self._xtot
+        day = t_s // _DAY_S
+        if (
+            dropped
+            or hh is None
+            or tot is None
+            or day != self._xday
+            or self._xvf != self.store.visible_from(EXPORT)
+        ):
+            self._xday = -1
+            return
+        i = (t_s - day * _DAY_S) // _HH_S
+        d = wh - (hh[i] if hh[i] > 0 else 0)
+        hh[i] = wh
+        for p in range(_NP):  # today's half-hour is in every period
+            tot[p] += d
+
+    def _xrebuild(self, now_s):
+        st = self.store
+        hh, tot = self._xhh, self._xtot
+        if hh is None or tot is None:
+            hh = self._xhh = array("i", (-1,) * 48)
+            tot = self._xtot = array("i", (0,) * _NP)
+        cache = {}
+        tot[0] = 0
+        for i, (_s, _e, wh, _c, n) in enumerate(st.today(EXPORT, now_s, cache)):
+            hh[i] = wh if n else -1
+            if n:
+                tot[0] += wh
+        for p in range(1, _NP):
+            res, count = _PERIODS[p]
+            t = 0
+            for _s, _e, wh, _c, n in st.series(EXPORT, res, now_s, count, cache):
+                if n:
+                    t += wh
+            tot[p] = t
+        self._xday = now_s // _DAY_S
+        self._xvf = st.visible_from(EXPORT)
+        self.version += 1
 
     # ---- pass-through ----
 

@@ -19,6 +19,10 @@
 # big int on 32-bit). With a history.view.HistoryView as `history`, a reading inside the open
 # half-hour allocates nothing (tests/firmware/test_reading_alloc.py, docs/meters.md); closing a
 # half-hour (history append, flash) and the first reading of a UTC day may.
+# Export (CurrentSummationReceived, the ESME's export register, where it has one): read with the
+# live registers until the ESME answers UNSUPPORTED_ATTRIBUTE (then not asked again until the
+# next boot or change of tenancy), reports accepted too; folded by the same 0 B path into export
+# half-hours (history slot EXPORT, no cost) by _xfold/_xspread, apart from the import path.
 import asyncio
 import struct
 
@@ -30,6 +34,8 @@ from ihd.meters.registry import ELEC, GAS
 from ihd.runtime import clock, log
 from ihd.runtime import timejudge as TJ
 from ihd.runtime.counters import Counters
+from ihd.state.fuels import ELEC as ELEC_FUEL
+from ihd.state.fuels import EXPORT
 from ihd.state.model import D_CLOCK
 from ihd.tenancy.core import COS
 from ihd.zigbee.zcl import clusters as C
@@ -49,6 +55,9 @@ _TIME_STATUS_OK = const(0x03)  # Master | Synchronized
 _MP_DIGITS = const(5)  # our money unit is 1e-5 GBP
 _THR_RETRY_S = const(60)  # a failed threshold read is retried after this, doubling per failure
 _THR_RETRY_MAX_S = const(3600)  # ... up to once an hour
+_X_ASK = const(0)  # export register: not known yet (asked with the live registers)
+_X_YES = const(1)  # the ESME has it
+_X_NO = const(2)  # it answered UNSUPPORTED_ATTRIBUTE: not asked again (boot, tenancy)
 
 # Attribute ids by their names in the cluster tables (zcl/clusters.py).
 _TIME_IDS = C.attr_ids(_TIME, ("time", "time_status"))
@@ -58,6 +67,8 @@ _FORMAT_IDS = C.attr_ids(_METERING, (
 ))  # fmt: skip
 _LIVE_IDS = C.attr_ids(_METERING, ("current_summ_delivered", "instantaneous_demand"))
 _SUMMATION, _DEMAND = _LIVE_IDS
+(_RECEIVED,) = C.attr_ids(_METERING, ("current_summ_received",))
+_LIVE_X_IDS = _LIVE_IDS + (_RECEIVED,)  # the ESME's live registers with its export register
 (_AMBIENT,) = C.attr_ids(_METERING, ("ambient_consumption_indicator",))
 _GAS_PRICE_IDS = C.attr_ids(_PRICE, (
     "standing_charge", "conversion_factor", "conversion_factor_trailing_digit",
@@ -153,6 +164,15 @@ class MeterState:
         self.prices.add(TF.event(1, 0xFFFF, rate_mp_kwh, 1, None, 0, 0, 1))
         self.unit_rate_mp_kwh = rate_mp_kwh
 
+    # The export register's state (ESME only): class defaults, so a meter that never reads
+    # one (a GPF, an ESME without it) holds no instance entries for them.
+    x_state = _X_ASK  # _X_ASK, _X_YES, _X_NO
+    x_milli = None  # last CurrentSummationReceived, thousandths of the unit (Wh)
+    x_utc = 0
+    x_off = 0  # clock.offset() when x_utc was taken
+    x_hh_start = None  # open export half-hour
+    x_hh_wh = 0
+
 
 class MeterService:
     def __init__(self, zcl, registry, history, model, config, hub=(0x0000, 1)):
@@ -168,6 +188,7 @@ class MeterService:
         # today's stored half-hours from a history.view.HistoryView (0 B); a bare HistoryStore
         # is queried instead (allocates)
         self._today_totals = getattr(history, "today_totals", None)
+        self._export_totals = getattr(history, "export_totals", None)  # (None: not shown)
         self.c = Counters(
             _TAG,
             ("reads", "read_failures", "reports", "bad_values", "negative_deltas", "clock_syncs")
@@ -296,6 +317,9 @@ class MeterService:
         st.thr_next_utc = 0
         st.thr_backoff_s = 0
         st.next_poll_utc = 0
+        st.x_state = _X_ASK  # the new tenancy's ESME may answer differently: asked again
+        st.x_milli = st.x_hh_start = None
+        st.x_hh_wh = 0
         self.kick()
 
     def tenancy_clearer(self, ev):
@@ -345,10 +369,11 @@ class MeterService:
             return False
         gen = st.gen
         rr = self._read_records
+        ids = _LIVE_X_IDS if st.fuel_id == ELEC_FUEL and st.x_state != _X_NO else _LIVE_IDS
         if rr is not None:
-            got = await rr(m.node, m.ep, _METERING, _LIVE_IDS)  # valid until our next await
+            got = await rr(m.node, m.ep, _METERING, ids)  # valid until our next await
         else:
-            got = await self.zcl.read_attributes(m.node, m.ep, _METERING, _LIVE_IDS)
+            got = await self.zcl.read_attributes(m.node, m.ep, _METERING, ids)
         if got is None:
             self.c.inc("read_failures")
             return False
@@ -364,6 +389,11 @@ class MeterService:
                 self._demand(st, got[_DEMAND], t)
             if _ok(got.get(_SUMMATION)):
                 self._summation(st, got[_SUMMATION], t)
+            x = got.get(_RECEIVED)
+            if _ok(x):
+                self._xsummation(st, x, t)
+            elif x is not None and x.status == F.UNSUPPORTED_ATTRIBUTE:
+                self._x_unsupported(st)
         # Secondary reads wait until every meter has shown a first reading: on a slow or noisy
         # link the household sees both fuels' numbers before the ambient level and tariff.
         if any(o.summ_milli is None for o in self.states.values()):
@@ -692,6 +722,14 @@ class MeterService:
             milli = units.milli_u48(rec.hi[i], rec.lo[i], st.fmt)
             if milli is not None:
                 self._fold(st, milli, t)
+        i = rec.find(_RECEIVED)
+        if i >= 0:
+            if rec.ok(i):
+                milli = units.milli_u48(rec.hi[i], rec.lo[i], st.fmt)
+                if milli is not None:
+                    self._xfold(st, milli, t)
+            elif rec.status[i] == F.UNSUPPORTED_ATTRIBUTE:
+                self._x_unsupported(st)
 
     def _on_report(self, f, attr_id, value):
         st = self._reporter(f)
@@ -702,6 +740,8 @@ class MeterService:
             self._demand(st, value, t)
         elif attr_id == _SUMMATION:
             self._summation(st, value, t)
+        elif attr_id == _RECEIVED:
+            self._xsummation(st, value, t)
 
     def _demand(self, st, raw, t):
         w = units.demand_w(raw, st.fmt)
@@ -859,6 +899,112 @@ class MeterService:
         if st.blocks is not None:  # counted in its period; the block in force may change
             st.blocks.take(t, wh)
             self._publish_tariff(st)
+
+    # ---------------- export (CurrentSummationReceived) ----------------
+
+    def _x_unsupported(self, st):
+        if st.x_state != _X_NO:
+            st.x_state = _X_NO
+            log.info(_TAG, "%s: no export register (CurrentSummationReceived unsupported)",
+                     st.meter.name)  # fmt: skip
+
+    def _xsummation(self, st, raw, t):
+        milli = units.scaled_milli(raw, st.fmt)  # (a decoded int: see _summation)
+        if milli is not None:
+            self._xfold(st, milli, t)
+
+    def export_u48(self, hi, lo, utc):
+        # CurrentSummationReceived as two 24-bit halves (see summation_u48): 0 B in the open
+        # half-hour. -> False if there is no ESME or its formatting is not read yet.
+        st = self._by_fuel[ELEC_FUEL]
+        if st is None or st.fmt is None:
+            return False
+        milli = units.milli_u48(hi, lo, st.fmt)
+        if milli is None:
+            return False
+        self._xfold(st, milli, utc)
+        return True
+
+    def _xfold(self, st, milli, t):
+        # The export register folded into export half-hours as _fold does the import one
+        # (thousandths of a kWh meter's unit are Wh). Kept apart from _fold: import carries
+        # gas conversion, cost and the tariff. Only the ESME's (a GPF has no export).
+        if t == 0 or st.fuel_id != ELEC_FUEL:
+            return
+        st.x_state = _X_YES
+        off = clock.offset()
+        if st.x_milli is not None and off != st.x_off:  # the clock was corrected: as _redate
+            shift = off - st.x_off
+            st.x_utc += shift
+            th = clock.threshold_s()
+            if shift > th or shift < -th:
+                st.x_hh_start = st.x_utc - st.x_utc % _HH_S
+        st.x_off = off
+        if st.x_milli is None or t < st.x_utc - _HH_S:
+            # the first reading (boot, tenancy), or one before the last beyond any correction:
+            # a new baseline (the open half-hour's export of the latter dropped, as for import)
+            if st.x_milli is not None:
+                self.c.inc("time_backwards")
+            st.x_milli, st.x_utc = milli, t
+            st.x_hh_start = t - t % _HH_S
+            st.x_hh_wh = 0
+            self._publish_export(st, t)
+            return
+        delta = milli - st.x_milli
+        if delta < 0:  # meter exchanged or register reset: never negative export
+            self.c.inc("negative_deltas")
+            log.warn(_TAG, "%s: export register went backwards by %d", st.meter.name, -delta)
+            st.x_milli, st.x_utc = milli, t
+            return
+        self._xspread(st, st.x_utc, t, delta)
+        st.x_milli, st.x_utc = milli, t
+        self._publish_export(st, t)
+
+    def _xspread(self, st, t0, t1, wh):
+        # As _spread: pro rata by time into the half-hours between two readings; a gap beyond
+        # _GAP_HH half-hours is one record at its last half-hour (as _gap).
+        if t1 - st.x_hh_start >= (_GAP_HH + 1) * _HH_S:
+            self._xclose(st)
+            last = t1 - t1 % _HH_S - _HH_S
+            st.x_hh_start, st.x_hh_wh = last, wh
+            self._xclose(st)
+            st.x_hh_start, st.x_hh_wh = last + _HH_S, 0
+            self.c.inc("gaps")
+            return
+        span = max(1, t1 - t0)
+        left = wh
+        t = t0
+        while True:
+            hh_end = st.x_hh_start + _HH_S
+            if t1 < hh_end:
+                st.x_hh_wh += left
+                return
+            part = wh * (hh_end - t) // span if hh_end > t else 0
+            st.x_hh_wh += part
+            left -= part
+            self._xclose(st)
+            st.x_hh_start = hh_end
+            st.x_hh_wh = 0
+            if hh_end > t:
+                t = hh_end
+
+    def _xclose(self, st):
+        # A half-hour without export is not stored (most homes, and every night: no files, no
+        # RAM; an absent export row reads as none).
+        if st.x_hh_wh > 0:
+            self.history.append(EXPORT, st.x_hh_start, st.x_hh_wh, 0)
+
+    def _publish_export(self, st, t):
+        # Exported today = the store's half-hours of today + the open one (post visible_from);
+        # shown only once the home has exported (today or in the last 13 months): None else.
+        tot = self._export_totals(t) if self._export_totals is not None else None
+        wh = tot[0] if tot is not None else 0
+        day_start = t - t % _DAY_S
+        vf = self.history.visible_from(EXPORT)
+        if st.x_hh_start >= vf and st.x_hh_start >= day_start:
+            wh += st.x_hh_wh
+        exports = wh > 0 or (tot is not None and tot[3] > 0)
+        self.model.set_export(wh if exports else None, max(day_start, vf))
 
     def _publish_today(self, st, t):
         # Today = what the store holds for today (post visible_from only) + the open half-hour

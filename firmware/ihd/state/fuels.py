@@ -5,6 +5,7 @@ from micropython import const
 
 ELEC = const(0)
 GAS = const(1)
+EXPORT = const(2)  # the history store's slot for electricity's export (not a fuel: store.py)
 
 
 class Fuel:

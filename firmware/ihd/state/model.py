@@ -222,6 +222,10 @@ class Model:
         self.elec = self.fuels[FUEL_ELEC]
         self.gas = self.fuels[FUEL_GAS]
         self.supplier = None  # type: str | None
+        # Electricity exported today (Wh, stored + open half-hour), counted from export_from_utc;
+        # None while the home does not export (the screens show no export then).
+        self.export_today_wh = None  # type: int | None
+        self.export_from_utc = 0
         self.ambient = AMBIENT_UNKNOWN
         self.messages = []
         self.link = LINK_DOWN
@@ -274,6 +278,13 @@ class Model:
         f.today_cost_mp = cost_mp
         f.today_from_utc = from_utc
         f.reading_utc = reading_utc
+        self.changed(D_ENERGY | D_HISTORY)
+
+    def set_export(self, energy_wh, from_utc):
+        if energy_wh == self.export_today_wh and from_utc == self.export_from_utc:
+            return
+        self.export_today_wh = energy_wh
+        self.export_from_utc = from_utc
         self.changed(D_ENERGY | D_HISTORY)
 
     def set_tariff(
@@ -471,6 +482,23 @@ class Model:
         if f.today_wh is None or not self.visible(fuel_id, f.today_from_utc):
             return None
         return f.today_wh, None if f.cost_unknown else f.today_cost_mp
+
+    def view_export_today(self):
+        # Wh exported today, or None (no export, or counted from before visible_from)
+        if self.export_today_wh is None or not self.visible(FUEL_ELEC, self.export_from_utc):
+            return None
+        return self.export_today_wh
+
+    def view_export(self, period):
+        # Wh exported in `period` (P_DAY: today's stored half-hours; P_8D, P_5W, P_13M), or None
+        # while the home does not export. From the history source's export totals (0 B with a
+        # history.view.HistoryView on its cached day): asked only once the meters service has
+        # set an export, and only a source that has them.
+        src = self.history_source
+        if self.export_today_wh is None or src is None or not hasattr(src, "export_totals"):
+            return None
+        tot = src.export_totals(self.now())  # (hasattr and a method call: no bound method)
+        return None if tot is None else tot[period]
 
     def view_reading_utc(self, fuel_id):
         f = self.fuels[fuel_id]

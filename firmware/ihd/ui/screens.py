@@ -101,7 +101,8 @@ _HOME_320x240 = const(
         (None, "text", (18, 113, 0, 0), "small", "dim", "Today", 0),
         (None, "text", (174, 113, 0, 0), "small", "dim", "Today", 0),
         ("demand", "label", (34, 41, 200, 34), "big", "bg", 0),
-        ("cost_hour", "label", (36, 76, 150, 14), "small", "bg", 0),  # apart: pushed on its own
+        ("cost_hour", "label", (36, 76, 112, 14), "small", "bg", 0),  # apart: pushed on its own
+        ("export", "label", (150, 76, 114, 14), "small", "bg", _RIGHT),  # only when exporting
         ("ambient", "box", (266, 29, 50, 62)),
         ("energy", "per-fuel", (18, 126, 134, 18), "medium", "panel", 0, 156, 0),
         ("cost", "per-fuel", (18, 144, 134, 18), "bold", "panel", 0, 156, 0),
@@ -146,6 +147,7 @@ class Home(Screen):
     budget_text: "W.Label | None" = None
     rates: "W.Label | None" = None
     summary: "W.Label | None" = None
+    export: "W.Label | None" = None
 
     def __init__(self, t):
         super().__init__(t, _HOME_320x240, _HOME_128x64)
@@ -196,6 +198,9 @@ class Home(Screen):
         if flags & (M.D_ENERGY | M.D_HISTORY | M.D_CLOCK | M.D_PREPAY):
             for f in m.fuels:
                 self._today(ui, f)
+            if self.export is not None:
+                x = m.view_export_today()
+                self.export.show(ui, "" if x is None else "Exported " + fmt.kwh(x), t.good)
             if self.summary is not None:
                 self._summary(ui, self.summary)
         if flags & (M.D_PREPAY | M.D_TARIFF | M.D_ENERGY):
@@ -268,6 +273,9 @@ class Home(Screen):
         r = m.view_reading_utc(M.FUEL_GAS)
         if r is not None:
             items.append("Gas read " + fmt.age(m.now(), r))
+        x = m.view_export_today()  # only when the home exports
+        if x is not None:
+            items.append("Exported " + fmt.kwh(x))
         s = items[self.turn % len(items)] if items else ""
         if s is None:
             self._budget(ui, lab, None)
@@ -450,7 +458,7 @@ class History(Screen):
         self._tot = ""
         self._from = None  # "from 15 Jan 11:00" while the history starts inside the period
         self._box = self.chart  # where the bars go (below the "from" line when there is one)
-        self._in = [None] * 6  # inputs of the prepared state (see _prepare)
+        self._in = [None] * 7  # inputs of the prepared state (see _prepare)
 
     def hint(self, ui):
         if self.focus:
@@ -489,6 +497,8 @@ class History(Screen):
         vf = m.fuels[self.fuel].visible_from_utc
         hh = now // 1800
         mono = ui.t.mono
+        # electricity exported in the period (kWh view only; None: the home does not export)
+        xwh = None if self.fuel != M.FUEL_ELEC or self.cost else m.view_export(self.period)
         k = self._in
         if (
             ver is not None
@@ -498,6 +508,7 @@ class History(Screen):
             and vf == k[3]
             and hh == k[4]
             and mono == k[5]
+            and xwh == k[6]
         ):
             return
         k[0] = ver
@@ -506,6 +517,7 @@ class History(Screen):
         k[3] = vf
         k[4] = hh
         k[5] = mono
+        k[6] = xwh
         period = self.period
         n = M.PERIOD_SLOTS[period]
         vals = self._vals
@@ -540,6 +552,7 @@ class History(Screen):
         for j in range(3):
             self._ylabs[j] = ylab(ymax * j // 2)
         # Where the history starts, when that is inside the period (not why: no tenancy talk).
+        # The export of the period goes on the same line (the bars are import only).
         self._from = None
         self._box = self.chart
         if 0 < vf <= now and _slot_index(period, vf, now) >= 0:
@@ -547,6 +560,10 @@ class History(Screen):
         if self.cost:  # the standing charge rule, stated (docs/meters.md "Standing charge")
             f = self._from
             self._from = _SC_NOTE if f is None else (f if mono else f + ", " + _SC_NOTE)
+        if xwh is not None:
+            x = ("Exp " + fmt.kwh(xwh).replace(" kWh", "kWh")) if mono else (
+                "Exported " + fmt.kwh(xwh))  # fmt: skip
+            self._from = x if self._from is None else self._from + ("  " if mono else ", ") + x
         if self._from is not None:
             x, y, w, h = self.chart
             self._box = (x, y + self.from_h, w, h - self.from_h)

@@ -84,7 +84,12 @@ def test_cut_during_backfill_half_hours():
     image = bytes(dev.data)
 
     def act(s):
-        assert s.backfill_hh(0, d, lambda i: (200 + i, 20 + i) if i < 30 else None) == 29
+        assert (
+            s.backfill_hh(
+                0, d, lambda t: (200 + t % 86400 // 1800, 20) if t % 86400 < 54000 else None
+            )
+            == 29
+        )
 
     def check(s, is_new, dev):
         _no_drops(s)

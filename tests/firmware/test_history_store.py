@@ -69,6 +69,18 @@ def test_fold_reboot_backfill_rules():
     assert s2.series(0, B.RES_DAY, T0_S - 40 * 86400, 1)[0][2] == 4000
 
 
+def test_append_after_a_day_change_with_records_pending():
+    # 3 records of day 0 pending (fewer than a batch), then one of day 1: day 0 is flushed and
+    # the day-1 record is pending, not lost with the flushed list.
+    _, s = powercut.boot()
+    for i in range(3):
+        s.append(0, T0_S + i * 1800, 10 + i, 1)
+    assert s.append(0, T0_S + 86400, 99, 9)
+    assert s.pending(0) == 1
+    s.flush()
+    assert [r[2] for r in s.dump(0) if r[0] == "hh"] == [10, 11, 12, 99]
+
+
 def test_backfill_half_hours_from_the_meter_profile():
     # backfill_hh fills only empty slots, never before visible_from, never beyond the half-hour
     # ring or after tomorrow; real readings (flushed or pending) win; one file write per day;
@@ -85,7 +97,8 @@ def test_backfill_half_hours_from_the_meter_profile():
     assert s.newest_missing(0, T0_S, d3 + 3 * 1800) == -1  # days 0..2 and slots 0-2 held
     asked = []
 
-    def get(i):
+    def get(t):
+        i = (t - T0_S) % 86400 // 1800
         asked.append(i)
         return (1000 + i, 10 + i)
 

@@ -514,6 +514,7 @@ class HistoryStore:
             return False
         if pend and pend[0][0] // _DAY_S != day:
             self.flush(meter)
+            pend = self._pending[meter]  # flush() starts a new list: not the one it wrote
         pend.append((t_s, energy_wh, cost_mp))
         if standing_mp is not None:
             pend.append((day * _DAY_S, _STANDING, standing_mp))
@@ -901,12 +902,12 @@ class HistoryStore:
 
     def backfill_hh(self, meter, day, get):
         # Half-hours of UTC day `day` from the meter's own profile (Metering GetProfile,
-        # meters/backfill.py) where the store has none: get(slot) -> (energy_wh, cost_mp) or None,
-        # slot 0..47. Never a slot before visible_from, never one that holds data (real readings
-        # win; a later append of the device's own reading still replaces a filled slot), never
-        # a day older than the half-hour ring or after tomorrow. One file commit for the day
-        # (power-fail safe as a flush: the old file or the new one); the day is marked
-        # DF_PROFILE. -> the number of half-hours filled.
+        # meters/backfill.py) where the store has none: get(t_s) -> (energy_wh, cost_mp) or
+        # None for the half-hour starting at t_s. Never a slot before visible_from, never one
+        # that holds data (real readings win; a later append of the device's own reading still
+        # replaces a filled slot), never a day older than the half-hour ring or after tomorrow.
+        # One file commit for the day (power-fail safe as a flush: the old file or the new
+        # one); the day is marked DF_PROFILE. -> the number of half-hours filled.
         ds = day * _DAY_S
         vf = self.keys.visible_from(meter)
         late = clock.synced() and day > clock.now() // _DAY_S + _FUTURE_SLACK_DAYS
@@ -925,7 +926,7 @@ class HistoryStore:
         for i in range(B.SLOTS_PER_DAY):
             if ds + i * _HH_S < vf or R.day_slot(p, i) is not None:
                 continue
-            v = get(i)
+            v = get(ds + i * _HH_S)
             if v is not None:
                 R.set_day_slot(p, i, v[0], v[1])
                 n += 1

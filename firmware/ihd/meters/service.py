@@ -144,8 +144,17 @@ class MeterService:
             _TAG,
             ("reads", "read_failures", "reports", "bad_values", "negative_deltas", "clock_syncs")
             + ("discarded", "gaps", "time_backwards")
-            + ("tariffs_cleared", "old_prices", "threshold_failures"),
+            + ("tariffs_cleared", "old_prices", "threshold_failures")
+            + ("backfill_gaps", "backfill_refusals", "backfill_hh", "backfill_days"),
         )
+        # Gaps in the half-hour history are filled from the meter (meters/backfill.py): one
+        # request per meter per pass of run(); None with a history that cannot take them (a
+        # bench's stand-in: the module is then not even imported).
+        self.backfill = None
+        if hasattr(history, "backfill_hh"):
+            from ihd.meters.backfill import Backfill
+
+            self.backfill = Backfill(self)
         self._wake = asyncio.Event()
         self._clock_at = clock.deadline(0)  # next hub time read (monotonic ticks)
         # Reports and polls as foundation.Records (uint48 in two small-int halves, decoded without
@@ -197,6 +206,8 @@ class MeterService:
                     dl = clock.sooner(dl, st.poll_at)
             else:
                 dl = clock.sooner(dl, clock.deadline(self.poll_s))
+            if self.backfill is not None:
+                dl = await self.backfill.step(dl)
             await clock.wait(self._wake, dl)
             self._wake.clear()
 
@@ -580,6 +591,8 @@ class MeterService:
             st.summ_milli, st.summ_utc, st.summ_off = milli, t, off
             st.gas_rem = 0
             st.hh_start = t - t % _HH_S
+            if self.backfill is not None:  # after boot or a change of tenancy
+                self.backfill.after_boot(st, st.hh_start)
             self._publish_today(st, t)
             return
         if off != st.summ_off:  # the clock was corrected since the last reading
@@ -659,20 +672,30 @@ class MeterService:
         # No reading for more than _GAP_HH half-hours (the meter unheard; a clock step is
         # re-dated instead, _redate). Pro rata it would be invented values in every half-hour
         # of the gap, in one step (a year: 17,520 appends, thousands of files). Instead the
-        # open half-hour closes with what it had and the gap's whole energy is one record, the
-        # gap's last half-hour: the totals stay right and the work is two appends.
+        # open half-hour closes with what it had and the gap goes to the backfill (the meter's
+        # own half-hours, meters/backfill.py), which writes what the meter did not account for
+        # of the gap's energy as one record at the end; without a backfill that record is the
+        # whole energy, at the gap's last half-hour: the totals stay right, two appends.
         first = st.hh_start
         self._close_interval(st)
         last = t1 - t1 % _HH_S - _HH_S
-        st.hh_start = last
-        st.hh_wh = wh
-        self._close_interval(st)
+        self.c.inc("gaps")
+        log.warn(_TAG, "%s: no reading for %d half-hours from %s: %d Wh", st.meter.name,
+                 (last - first) // _HH_S, clock.iso(first), wh)  # fmt: skip
         st.hh_start = last + _HH_S
         st.hh_wh = 0
-        self.c.inc("gaps")
-        log.warn(_TAG, "%s: no reading for %d half-hours from %s: %d Wh in one record at %s",
-                 st.meter.name, (last - first) // _HH_S, clock.iso(first), wh,
-                 clock.iso(last))  # fmt: skip
+        if self.backfill is not None:
+            self.backfill.open(st, first + _HH_S, last + _HH_S, wh)
+            return
+        self.history.append(st.hist, last, wh, self.cost_backfill(st, last, wh),
+                            st.standing_mp_day)  # fmt: skip
+
+    def cost_backfill(self, st, t_s, wh):
+        # The cost of `wh` consumed in the half-hour starting at t_s, for half-hours the device
+        # did not measure itself (a gap's record, the meter's profile and day totals:
+        # meters/backfill.py). Today's unit rate; 0 while it is unknown.
+        r = st.unit_rate_mp_kwh
+        return 0 if r is None else units.cost_mp(wh, r)
 
     def _close_interval(self, st):
         cost = 0

@@ -224,6 +224,7 @@ SYSTEM_HINTS_S = {
     "tests/system/test_ota_system.py::test_han_update_resumes": 55,
     "tests/system/test_ota_system.py::test_crashing_firmware": 8,
     "tests/system/test_status_system.py": 18,
+    "tests/system/test_backfill_system.py": 40,
 }
 SYSTEM_DEFAULT_S = 30
 FILE_S = 2  # a test file, for the estimate of the work left (most take well under a second)

@@ -432,6 +432,7 @@ class MeterSpec:
                 "prepayment",
                 "ambient_thresholds_w",
                 "device_management_silent",
+                "profile_days",
             ),
             where,
         )
@@ -491,6 +492,8 @@ class MeterSpec:
         self.low_medium_w = parse_int(thr[0], where + ".ambient_thresholds_w[0]")
         self.medium_high_w = parse_int(thr[1], where + ".ambient_thresholds_w[1]")
         self.dm_silent = _dm_silent(d.get("device_management_silent", []), start_zb, where)
+        # days of half-hour profile the meter answers GetProfile from (0: no GetProfile)
+        self.profile_days = parse_int(d.get("profile_days", 395), where + ".profile_days", 0, 400)
 
 
 def _dm_silent(windows: Any, start_zb: int, where: str) -> List[Any]:

@@ -273,3 +273,16 @@ def test_long_outage_remainder_is_one_record():
         else:
             assert list(got.values()) == [48 * 150], got
             assert max(got) == t[0] - t[0] % HH - HH
+
+
+def test_waits_for_the_tenancy_check():
+    # app.py: the backfill's gate is the tenancy watcher's first round since boot
+    svc, meter, store, st, t, _ = _setup()
+    ready = [False]
+    svc.backfill.gate = lambda: ready[0]
+    assert fwtest.run(svc.poll(st))
+    _steps(svc, 5)
+    assert meter.asked == [] and _hh(store, 0, 1 << 30) == {}
+    ready[0] = True
+    _steps(svc, 2)
+    assert len(meter.asked) == 2

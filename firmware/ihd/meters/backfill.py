@@ -33,7 +33,8 @@ _HH_S = const(1800)
 _DAY_S = const(86400)
 _RING_DAYS = const(9)  # a gap after boot reaches this many days back (store.DAY_RING - 1)
 _PERIODS = const(24)  # asked per GetProfile (a 79-byte answer: one unfragmented frame)
-_MAX_REQ = const(24)  # requests per gap: 24 x 24 half-hours = 12 days, more than the ring
+_MAX_REQ = const(40)  # requests per gap: 9 days at 12 a page (a meter may give fewer)
+_GATE_S = const(30)  # waiting for the tenancy check: looked at again this often
 _RETRY_S = const(60)  # after a refusal or no answer, doubling ...
 _RETRY_MAX_S = const(3600)  # ... up to once an hour
 _CHANNEL_DELIVERED = const(0)
@@ -82,6 +83,8 @@ class Backfill:
         self.svc = svc  # the MeterService: zcl, registry, history, counters, cost_backfill
         self.gaps = [None, None]  # per state.model FUEL_*: a list of _N ints, made at first use
         self.no_profile = [0, 0]  # the meter refused GetProfile: day totals only
+        # fn() -> True once the tenancy check has run since boot (app.py); None: no wait
+        self.gate = None
         # the response being applied (_get): payload, its end, periods, and the window kept
         self._pl = None
         self._st = None
@@ -125,6 +128,9 @@ class Backfill:
 
     async def step(self, dl):
         # One request per meter whose gap is due; -> dl or the sooner next deadline.
+        gate = self.gate
+        if gate is not None and not gate():
+            return clock.sooner(dl, clock.deadline(_GATE_S))
         for st in self.svc._by_fuel:
             if st is None:
                 continue
@@ -159,7 +165,10 @@ class Backfill:
         svc = self.svc
         h = st.hist
         nxt = svc.history.newest_missing(h, g[_LO], g[_HI])
-        if nxt < 0 or g[_LEFT] <= 0 or self.no_profile[st.fuel_id]:
+        if nxt < 0:  # nothing (more) missing
+            self._finish(st, g)
+            return
+        if g[_LEFT] <= 0 or self.no_profile[st.fuel_id]:
             self._done(st, g)
             return
         end = nxt + _HH_S
@@ -291,11 +300,12 @@ class Backfill:
 
     def _want_days(self, st, g):
         # Day totals are worth a read if the part of the gap the profile did not reach holds a
-        # whole day within the meter's previous len(_DAY_IDS) days.
+        # whole day within the meter's previous len(_DAY_IDS) days that the store has nothing of.
         today = clock.now() // _DAY_S
         for back in range(1, len(_DAY_IDS) + 1):
             ds = (today - back) * _DAY_S
-            if ds >= g[_LO] and ds + _DAY_S <= g[_HI]:
+            whole = ds >= g[_LO] and ds + _DAY_S <= g[_HI]
+            if whole and self.svc.history.day_value(st.hist, today - back) is None:
                 return True
         return False
 

@@ -212,7 +212,7 @@ class App:
             # history from the meter only once the tenancy check has run since boot: a change
             # of tenancy the meter already holds rewinds the store first (docs/history.md)
             tw = self.tenancy
-            self.meters.backfill.gate = lambda: tw.rounds > 0
+            self.meters.backfill.wait_for(lambda: tw.rounds > 0)
         self.build_prepay()
         self.build_ota()
 

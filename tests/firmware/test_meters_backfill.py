@@ -279,7 +279,7 @@ def test_waits_for_the_tenancy_check():
     # app.py: the backfill's gate is the tenancy watcher's first round since boot
     svc, meter, store, st, t, _ = _setup()
     ready = [False]
-    svc.backfill.gate = lambda: ready[0]
+    svc.backfill.wait_for(lambda: ready[0])
     assert fwtest.run(svc.poll(st))
     _steps(svc, 5)
     assert meter.asked == [] and _hh(store, 0, 1 << 30) == {}

@@ -81,15 +81,19 @@ def _last_sunday_1am(y, m):
 class Backfill:
     def __init__(self, svc):
         self.svc = svc  # the MeterService: zcl, registry, history, counters, cost_backfill
-        self.gaps = [None, None]  # per state.model FUEL_*: a list of _N ints, made at first use
+        self.gaps = [None, None]  # type: list  # per FUEL_*: a list of _N ints, made at first use
         self.no_profile = [0, 0]  # the meter refused GetProfile: day totals only
-        # fn() -> True once the tenancy check has run since boot (app.py); None: no wait
-        self.gate = None
+        self._gate = None  # see wait_for
         # the response being applied (_get): payload, its end, periods, and the window kept
         self._pl = None
         self._st = None
         self._g = None
         self._end = self._m = self._lo = self._top = 0
+
+    def wait_for(self, fn):
+        # No request until fn() is True: app.py, once the tenancy watcher has polled every
+        # meter since boot (a change of tenancy the meter holds rewinds the store first).
+        self._gate = fn
 
     # ---- opening a gap ----
 
@@ -106,7 +110,8 @@ class Backfill:
         lo = max(lo_s - lo_s % _HH_S, vf)
         g = self.gaps[st.fuel_id]
         if g is None:
-            g = self.gaps[st.fuel_id] = [0] * _N
+            g = [0] * _N  # type: list
+            self.gaps[st.fuel_id] = g
         elif g[_OPEN] and g[_GEN] == st.gen:
             lo = min(lo, g[_LO])  # an open gap grows (still clipped at vf above)
             if g[_LUMP_WH] >= 0:
@@ -128,7 +133,7 @@ class Backfill:
 
     async def step(self, dl):
         # One request per meter whose gap is due; -> dl or the sooner next deadline.
-        gate = self.gate
+        gate = self._gate
         if gate is not None and not gate():
             return clock.sooner(dl, clock.deadline(_GATE_S))
         for st in self.svc._by_fuel:
@@ -176,8 +181,11 @@ class Backfill:
         g[_LEFT] -= 1
         m = st.meter
         gen = st.gen
+        row = C.command(C.METERING, FR.C2S, C.MET_GET_PROFILE)
+        if row is None:  # not in the cluster table: never (tests/host/test_hansim_profile.py)
+            return
         req = {"interval_channel": _CHANNEL_DELIVERED, "end_time": end, "number_of_periods": n}
-        payload = C.encode(C.command(C.METERING, FR.C2S, C.MET_GET_PROFILE)[2], req, 16)
+        payload = C.encode(row[2], req, 16)
         f = await svc.zcl.request(m.node, m.ep, C.METERING, C.MET_GET_PROFILE, payload,
                                   rsp_cmd=C.MET_GET_PROFILE_RSP)  # fmt: skip
         # f is the client's receive slot: read before the next await
@@ -281,12 +289,14 @@ class Backfill:
         k = (self._end - t) // _HH_S - 1
         if k < 0 or k >= self._m or t < self._lo or t + _HH_S > self._top:
             return None
-        st = self._st
-        wh = self._wh(st, st.fmt, units.u24_le(self._pl, _HDR + 3 * k))
+        st, g, pl = self._st, self._g, self._pl
+        if st is None or g is None or pl is None:
+            return None
+        wh = self._wh(st, st.fmt, units.u24_le(pl, _HDR + 3 * k))
         if wh is None:
             self.svc.c.inc("bad_values")
             return None
-        self._g[_FILLED_WH] += wh
+        g[_FILLED_WH] += wh
         return wh, self.svc.cost_backfill(st, t, wh)
 
     # ---- the end of a gap ----

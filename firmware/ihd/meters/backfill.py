@@ -63,7 +63,7 @@ _TOP = const(10)  # the gap's end as opened
 _N = const(11)
 
 _DAY_IDS = (0x0403,) + tuple(range(0x0420, 0x042D, 2))  # previous day, day 2 .. day 8
-_HIST_FMT = C.attr_ids(C.METERING, ("historical_freeze_time",))
+(_FREEZE,) = C.attr_ids(C.METERING, ("historical_freeze_time",))
 
 
 def _gmt(t):
@@ -162,7 +162,7 @@ class Backfill:
         g[_BACKOFF] = b
         g[_AT] = clock.deadline(b)
         self.svc.c.inc("backfill_refusals")
-        log.info(_TAG, "%s: GetProfile %s; again in %d s", st.meter.name, why, b)
+        log.info(_TAG, "%s: %s; again in %d s", st.meter.name, why, b)
         if g[_LEFT] <= 0:
             self._done(st, g)
 
@@ -193,11 +193,11 @@ class Backfill:
             svc.c.inc("discarded")
             return
         if f is None:
-            self._refused(st, g, "unanswered")
+            self._refused(st, g, "GetProfile unanswered")
             return
         if svc.registry.source_of(f) is None:  # not the bound meter, or not APS-secured
             svc.c.inc("bad_values")
-            self._refused(st, g, "answered by another device")
+            self._refused(st, g, "GetProfile answered by another device")
             return
         ds = f.default_status()
         if ds is not None:
@@ -206,7 +206,7 @@ class Backfill:
                 log.info(_TAG, "%s: no GetProfile (default response 0x%02x)", m.name, ds)
                 self._done(st, g)
             else:
-                self._refused(st, g, "refused (0x%02x)" % ds)
+                self._refused(st, g, "GetProfile refused (0x%02x)" % ds)
             return
         self._apply(st, g, f.payload, end, n)
 
@@ -217,7 +217,7 @@ class Backfill:
         name = st.meter.name
         if len(pl) < _HDR or pl[3] & 0xC0:  # short, or an end time past 2034 (not a small int)
             svc.c.inc("bad_values")
-            self._refused(st, g, "malformed")
+            self._refused(st, g, "GetProfile malformed")
             return
         end = units.u24_le(pl, 0) | pl[3] << 24
         status = pl[4]
@@ -248,7 +248,7 @@ class Backfill:
             n = n_asked
         if len(pl) < _HDR + 3 * n:
             svc.c.inc("bad_values")
-            self._refused(st, g, "short (%d periods in %d bytes)" % (n, len(pl)))
+            self._refused(st, g, "GetProfile short (%d periods in %d bytes)" % (n, len(pl)))
             return
         if end > end_asked:
             svc.c.inc("bad_values")
@@ -326,7 +326,7 @@ class Backfill:
         m = st.meter
         gen = st.gen
         fmt = st.fmt
-        got = await svc.zcl.read_attributes(m.node, m.ep, C.METERING, _DAY_IDS + _HIST_FMT)
+        got = await svc.zcl.read_attributes(m.node, m.ep, C.METERING, _DAY_IDS + (_FREEZE,))
         if gen != st.gen:
             svc.c.inc("discarded")
             return
@@ -337,7 +337,9 @@ class Backfill:
             else:
                 self._finish(st, g)
             return
-        freeze = got.get(_HIST_FMT[0])
+        freeze = got.get(_FREEZE)
+        if freeze is None or isinstance(freeze, F.AttrStatus):
+            freeze = 0  # not supported: the default, midnight
         today = clock.now() // _DAY_S
         vf = svc.history.visible_from(st.hist)
         n = 0
@@ -347,8 +349,8 @@ class Backfill:
             if ds < g[_LO] or ds + _DAY_S > g[_HI] or ds < vf:
                 continue
             v = got.get(_DAY_IDS[back - 1])
-            if v is None or isinstance(v, F.AttrStatus) or (freeze not in (None, 0)):
-                continue  # the meter's day starts at another hour: not a UTC day
+            if v is None or isinstance(v, F.AttrStatus) or freeze:
+                continue  # unread, or the meter's day starts at another hour: not a UTC day
             if not (_gmt(ds) and _gmt(ds + _DAY_S - 1)):
                 continue  # a BST day: an hour off the UTC day
             if svc.history.day_value(st.hist, day) is not None:

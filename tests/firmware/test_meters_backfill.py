@@ -219,7 +219,7 @@ def test_statuses_backoff_and_foreign_answers():
     n = len(meter.asked)
     _steps(svc, 3)
     assert len(meter.asked) == n + 1
-    assert svc.backfill.no_profile[0] == 1 and svc.c.get("bad_values") == 2  # foreign, quarter
+    assert svc.backfill.gaps[0][11] == 1 and svc.c.get("bad_values") == 2  # foreign, quarter
 
 
 def test_no_intervals_that_old_and_a_meter_without_getprofile():
@@ -246,7 +246,7 @@ def test_no_intervals_that_old_and_a_meter_without_getprofile():
     meter2.mode = "unsup"
     assert fwtest.run(svc2.poll(st2))
     _steps(svc2)
-    assert len(meter2.asked) == 1 and svc2.backfill.no_profile[0] == 1
+    assert len(meter2.asked) == 1 and svc2.backfill.gaps[0][11] == 1
     assert svc2.c.get("backfill_days") == 8 and _hh(store2, 0, 1 << 30) == {}
 
 
@@ -286,3 +286,22 @@ def test_waits_for_the_tenancy_check():
     ready[0] = True
     _steps(svc, 2)
     assert len(meter.asked) == 2
+
+
+def test_ram_kept_by_the_backfill():
+    # What the backfill keeps between requests: the Backfill object and one gap list per meter
+    # (64-bit unix port: pointers of 8 bytes; a 32-bit board keeps about half).
+    import gc
+
+    from ihd.meters.backfill import Backfill
+
+    svc, meter, store, st, t, _ = _setup()
+    gc.collect()
+    before = gc.mem_alloc()
+    bf = Backfill(svc)
+    bf.open(st, T_NOW - DAY, T_NOW, -1)
+    bf.gaps[1] = [0] * 16  # the second meter's gap, the same shape
+    gc.collect()
+    kept = gc.mem_alloc() - before
+    print("backfill keeps %d B (64-bit)" % kept)
+    assert 0 < kept < 800, kept

@@ -18,8 +18,9 @@
 # Bounded: one request per meter per step of the meters loop (MeterService.run), at a
 # monotonic deadline; a refusal or no answer backs off 60 s doubling up to an hour; a gap ends
 # after _MAX_REQ requests, when nothing is missing, or when the meter has nothing older.
-# RAM: per meter one list of _N small ints (its gap) and the intervals of the response being
-# processed, read in place from the ZCL client's receive frame (no list of intervals is made).
+# RAM: per meter one list of _N small ints (its gap; 512 B with the object for both meters on
+# 64-bit) and the intervals of the response being processed, read in place from the ZCL
+# client's receive frame (no list of intervals is made).
 from micropython import const
 
 from ihd.meters import units
@@ -60,7 +61,13 @@ _FILLED_WH = const(7)  # ... and what the profile filled inside it
 _OPEN = const(8)  # 0 none, 1 half-hours, 2 day totals next
 _GEN = const(9)  # the meter state's gen when opened (a change of tenancy ends the gap)
 _TOP = const(10)  # the gap's end as opened
-_N = const(11)
+_NO_PROFILE = const(11)  # 1: the meter refused GetProfile (kept across gaps): day totals only
+# the response being applied (_get): its end time, periods, and the window kept
+_R_END = const(12)
+_R_N = const(13)
+_R_LO = const(14)
+_R_TOP = const(15)
+_N = const(16)
 
 _DAY_IDS = (0x0403,) + tuple(range(0x0420, 0x042D, 2))  # previous day, day 2 .. day 8
 (_FREEZE,) = C.attr_ids(C.METERING, ("historical_freeze_time",))
@@ -82,13 +89,11 @@ class Backfill:
     def __init__(self, svc):
         self.svc = svc  # the MeterService: zcl, registry, history, counters, cost_backfill
         self.gaps = [None, None]  # type: list  # per FUEL_*: a list of _N ints, made at first use
-        self.no_profile = [0, 0]  # the meter refused GetProfile: day totals only
         self._gate = None  # see wait_for
-        # the response being applied (_get): payload, its end, periods, and the window kept
+        # the response being applied (_get): its payload, meter and gap
         self._pl = None
         self._st = None
         self._g = None
-        self._end = self._m = self._lo = self._top = 0
 
     def wait_for(self, fn):
         # No request until fn() is True: app.py, once the tenancy watcher has polled every
@@ -173,7 +178,7 @@ class Backfill:
         if nxt < 0:  # nothing (more) missing
             self._finish(st, g)
             return
-        if g[_LEFT] <= 0 or self.no_profile[st.fuel_id]:
+        if g[_LEFT] <= 0 or g[_NO_PROFILE]:
             self._done(st, g)
             return
         end = nxt + _HH_S
@@ -202,7 +207,7 @@ class Backfill:
         ds = f.default_status()
         if ds is not None:
             if ds == F.UNSUP_CLUSTER_COMMAND:
-                self.no_profile[st.fuel_id] = 1
+                g[_NO_PROFILE] = 1
                 log.info(_TAG, "%s: no GetProfile (default response 0x%02x)", m.name, ds)
                 self._done(st, g)
             else:
@@ -227,7 +232,7 @@ class Backfill:
             log.info(_TAG, "%s: too many periods; %d a request", name, g[_PER])
             return
         if status in (_ST_UNDEFINED_CHANNEL, _ST_UNSUPPORTED_CHANNEL):
-            self.no_profile[st.fuel_id] = 1
+            g[_NO_PROFILE] = 1
         if status != _ST_OK:
             # no intervals (that old), an end time it will not serve, or a channel it lacks:
             # the profile can give no more of this gap
@@ -238,7 +243,7 @@ class Backfill:
         if pl[5] != _PERIOD_30MIN or end % _HH_S:
             svc.c.inc("bad_values")
             log.warn(_TAG, "%s: profile of period %d ending %d: not half-hours", name, pl[5], end)
-            self.no_profile[st.fuel_id] = 1
+            g[_NO_PROFILE] = 1
             self._done(st, g)
             return
         if n > n_asked:
@@ -264,7 +269,7 @@ class Backfill:
         top = min(end, end_asked)
         lo = max(g[_LO], svc.history.visible_from(st.hist))
         self._pl, self._st, self._g = pl, st, g
-        self._end, self._m, self._lo, self._top = end, n, lo, top
+        g[_R_END], g[_R_N], g[_R_LO], g[_R_TOP] = end, n, lo, top
         filled = 0
         day = (top - 1) // _DAY_S
         try:
@@ -286,11 +291,11 @@ class Backfill:
         # store.backfill_hh's question (history/store.py): (wh, cost_mp) of the half-hour
         # starting at t from the response being applied, or None: outside what it delivered,
         # after the end asked for, before the gap or before visible_from (_apply's window).
-        k = (self._end - t) // _HH_S - 1
-        if k < 0 or k >= self._m or t < self._lo or t + _HH_S > self._top:
-            return None
         st, g, pl = self._st, self._g, self._pl
         if st is None or g is None or pl is None:
+            return None
+        k = (g[_R_END] - t) // _HH_S - 1
+        if k < 0 or k >= g[_R_N] or t < g[_R_LO] or t + _HH_S > g[_R_TOP]:
             return None
         wh = self._wh(st, st.fmt, units.u24_le(pl, _HDR + 3 * k))
         if wh is None:

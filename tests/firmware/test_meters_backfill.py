@@ -167,6 +167,9 @@ def test_first_reading_fills_the_ring_in_bounded_pages():
     c = svc.c
     assert c.get("backfill_hh") == 9 * 48 - 1 and c.get("bad_values") == 0
     assert svc.backfill.gaps[0][8] == 0  # closed
+    # today's total shown includes today's half-hours from the meter
+    day0 = T_NOW - T_NOW % DAY
+    assert svc.model.fuels[0].today_wh == sum(wh for s, wh in got.items() if s >= day0) > 0
     n = len(meter.asked)
     _steps(svc)
     assert len(meter.asked) == n  # nothing more asked

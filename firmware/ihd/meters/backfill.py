@@ -279,8 +279,9 @@ class Backfill:
         finally:
             self._pl = self._st = self._g = None
         svc.c.inc("backfill_hh", filled)
-        if filled and st.summ_milli is not None:
-            svc._publish_today(st, clock.now())  # today's half-hours may be among them
+        now = clock.now()
+        if filled and st.summ_milli is not None and top > now - now % _DAY_S:
+            svc._publish_today(st, now)  # some of today's half-hours are among them
         log.info(_TAG, "%s: %d half-hours to %s from the meter (%d filled)", name, n,
                  clock.iso(end), filled)  # fmt: skip
         g[_HI] = min(oldest, end_asked - _HH_S)  # strictly back: the gap ends

@@ -229,6 +229,7 @@ SYSTEM_HINTS_S = {
     "tests/system/test_tariffs_system.py::test_four_rate_day": 60,
     "tests/system/test_export_system.py": 17,
     "tests/system/test_export_system.py::test_exporting_home": 62,
+    "tests/system/test_backfill_system.py": 40,
 }
 SYSTEM_DEFAULT_S = 30
 FILE_S = 2  # a test file, for the estimate of the work left (most take well under a second)

@@ -12,8 +12,8 @@ import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from . import zcl
-from .energy import history
-from .simclock import to_zigbee, uk_dst_bounds, uk_offset_s
+from .energy import SLOT_S, history
+from .simclock import ZIGBEE_EPOCH_UNIX, to_zigbee, uk_dst_bounds, uk_offset_s
 from .zcl import (
     NOT_FOUND,
     T_BOOL,
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .meters import MeterState
 
 INVALID_UTC = 0xFFFFFFFF
+PROFILE_MAX_PERIODS = 12  # intervals per GetProfileResponse (fewer than the IHD asks: it pages)
 INVALID_U32 = 0xFFFFFFFF
 
 
@@ -264,6 +265,43 @@ class Metering(Cluster):
         self.attr(0x0A00, T_U32, getter=lambda: m.bill_to_date(now()), name="BillToDateDelivered")
         self.attr(0x0A01, T_UTC, getter=lambda: to_zigbee(now()), name="BillToDateTimeStamp")
         self.attr(0x0A04, T_MAP8, m.tariff.trailing_digit << 4, name="BillDeliveredTrailingDigit")
+        if m.profile_days:
+            self.on(0x00, self._get_profile)  # else: UNSUP_CLUSTER_COMMAND (zcl.py)
+
+    def _get_profile(self, req: Request) -> None:
+        # GetProfile (C->S 0x00: IntervalChannel enum8, EndTime UTC, NumberOfPeriods u8) ->
+        # GetProfileResponse (S->C 0x00): EndTime, Status, ProfileIntervalPeriod (2 = 30 min),
+        # NumberOfPeriodsDelivered, uint24 intervals newest first, in the historical
+        # consumption formatting (Wh for the ESME, litres for the GPF, as the day attributes).
+        # The block returned is the most recent one ending at/before EndTime (0: the latest);
+        # only complete half-hours, at most PROFILE_MAX_PERIODS of them (a real ESME's limit),
+        # none older than the meter's profile_days.
+        if len(req.payload) < 6:
+            raise ZclError(zcl.MALFORMED_COMMAND)
+        channel, end_zb, n = struct.unpack_from("<BIB", req.payload, 0)
+        m = self.meter
+        now = req.now
+        latest = int(m.reading_time(now) // SLOT_S * SLOT_S)
+        end = (
+            latest if end_zb == 0 else min(latest, (end_zb + ZIGBEE_EPOCH_UNIX) // SLOT_S * SLOT_S)
+        )
+        oldest = latest - m.profile_days * 86400
+        status = 0x00
+        if channel > 1:
+            status = 0x01  # undefined channel
+        elif channel == 1:
+            status = 0x02  # consumption received: no export on these meters
+        k = min(n, PROFILE_MAX_PERIODS, max(0, (end - oldest) // SLOT_S))
+        if status == 0x00 and k == 0:
+            status = 0x05  # no intervals available
+        if status != 0x00:
+            k = 0
+        out = [m.interval_units(end - (i + 1) * SLOT_S) for i in range(k)]
+        req.reply(
+            0x00,
+            struct.pack("<IBBB", to_zigbee(end), status, 0x02, k)
+            + b"".join(struct.pack("<I", v)[:3] for v in out),
+        )
 
 
 class Price(Cluster):

@@ -49,6 +49,7 @@ class MeterState:
             "change_of_tenancy": [],
             "change_of_supplier": [],
         }
+        self.profile_days = spec.profile_days  # GetProfile history kept; 0: no GetProfile
         self.dm_silent = list(spec.dm_silent)  # [(from, until, commands only)] unix times
         self.dm_dropped = 0
         self.prices = TariffModel(spec.tariff, start_unix)  # periods, blocks, hansim's costs
@@ -79,6 +80,15 @@ class MeterState:
     def wh_to_units(self, wh: int) -> int:
         # gas: Wh -> litres (= m3 with divisor 1000)
         return wh * 1000 // KWH_PER_M3_X1000
+
+    def interval_wh(self, start: float) -> int:
+        # consumption in the half-hour starting at `start` (its slots sum to the day totals)
+        return self.model.between_wh(start, start + SLOT_S)
+
+    def interval_units(self, start: float) -> int:
+        # ... in the meter's unit (GetProfile intervals: Wh, or litres for gas)
+        wh = self.interval_wh(start)
+        return min(self.wh_to_units(wh) if self.fuel == "gas" else wh, 0xFFFFFF)
 
     def summation(self, now: float) -> int:
         wh = self.model.register_wh(self.reading_time(now))

@@ -461,6 +461,7 @@ class MeterSpec:
                 "solar",
                 "export_register",
                 "initial_export_kwh",
+                "profile_days",
             ),
             where,
         )
@@ -531,6 +532,9 @@ class MeterSpec:
         if not isinstance(kwh, (int, float)) or kwh < 0:
             raise ScenarioError("%s.initial_export_kwh: non-negative number" % where)
         self.initial_export_wh = int(round(kwh * 1000))
+
+        # days of half-hour profile the meter answers GetProfile from (0: no GetProfile)
+        self.profile_days = parse_int(d.get("profile_days", 395), where + ".profile_days", 0, 400)
 
 
 def _solar(d: Any, fuel: str, where: str) -> Optional[Dict[str, Any]]:

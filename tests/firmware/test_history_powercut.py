@@ -73,6 +73,33 @@ def test_cut_during_backfill():
     assert total > 0
 
 
+def test_cut_during_backfill_half_hours():
+    # Half-hours from the meter's profile into a day that has one real reading: one commit
+    # (the day file; its ledger follows), old or new after a cut, the real reading kept.
+    image, _ = _image(2)
+    dev, s = powercut.boot(image)
+    d = T0_S // 86400 + 2
+    s.append(0, d * 86400 + 4 * 1800, 9, 99)
+    s.flush()
+    image = bytes(dev.data)
+
+    def act(s):
+        assert (
+            s.backfill_hh(
+                0, d, lambda t: (200 + t % 86400 // 1800, 20) if t % 86400 < 54000 else None
+            )
+            == 29
+        )
+
+    def check(s, is_new, dev):
+        _no_drops(s)
+        today = s.today(0, d * 86400)
+        assert today[4][2] == 9 and (today[5][2] == 205) == is_new
+
+    total, n_old, n_new = powercut.campaign(image, act, check)
+    assert total > 0 and n_old > 0 and n_new > 0
+
+
 def test_cut_during_truncate():
     image, s0 = _image(3)
     t_cut = T0_S + 2 * 86400 + 7 * 3600 + 600  # mid half-hour, mid day

@@ -13,7 +13,7 @@ from ihd.history import buckets as B
 from ihd.history import records as R
 from ihd.history.keys import KeyRegion
 from ihd.history.store import DAY_RING, HistoryStore
-from ihd.runtime import storage
+from ihd.runtime import clock, storage
 
 T0_S = 800000000 - 800000000 % 86400
 _MARK_E = 0x5A5A0000  # distinctive energy values: the plaintext scan looks for them
@@ -67,6 +67,81 @@ def test_fold_reboot_backfill_rules():
     assert (d[0][2], d[0][3], d[1][2], d[1][3]) == (5000, 600000, 3000, 300000)
     assert s2.today(0, T0_S + 21 * 86400)[0][2] == 10  # real interval kept
     assert s2.series(0, B.RES_DAY, T0_S - 40 * 86400, 1)[0][2] == 4000
+
+
+def test_append_after_a_day_change_with_records_pending():
+    # 3 records of day 0 pending (fewer than a batch), then one of day 1: day 0 is flushed and
+    # the day-1 record is pending, not lost with the flushed list.
+    _, s = powercut.boot()
+    for i in range(3):
+        s.append(0, T0_S + i * 1800, 10 + i, 1)
+    assert s.append(0, T0_S + 86400, 99, 9)
+    assert s.pending(0) == 1
+    s.flush()
+    assert [r[2] for r in s.dump(0) if r[0] == "hh"] == [10, 11, 12, 99]
+
+
+def test_backfill_half_hours_from_the_meter_profile():
+    # backfill_hh fills only empty slots, never before visible_from, never beyond the half-hour
+    # ring or after tomorrow; real readings (flushed or pending) win; one file write per day;
+    # the day is marked DF_PROFILE; newest_missing finds what to ask the meter for.
+    dev, s = powercut.boot()
+    _fill(s, 3, meters=(0,))  # days 0..2 complete
+    d3 = T0_S + 3 * 86400
+    for i in (0, 1, 2, 10):
+        s.append(0, d3 + i * 1800, 7, 70)  # day 3: slots 0-2 flushed, 10 pending
+    s.flush()
+    s.append(0, d3 + 10 * 1800, 7, 70)
+    assert s.newest_missing(0, T0_S, d3 + 12 * 1800) == d3 + 11 * 1800
+    assert s.newest_missing(0, T0_S, d3 + 11 * 1800) == d3 + 9 * 1800  # pending 10 is data
+    assert s.newest_missing(0, T0_S, d3 + 3 * 1800) == -1  # days 0..2 and slots 0-2 held
+    asked = []
+
+    def get(t):
+        i = (t - T0_S) % 86400 // 1800
+        asked.append(i)
+        return (1000 + i, 10 + i)
+
+    writes = dev.ops()
+    assert s.backfill_hh(0, T0_S // 86400 + 3, get) == 44
+    assert dev.ops() > writes  # written (the pending record first, then the filled day)
+    assert 0 not in asked and 10 not in asked and len(asked) == 44
+    today = s.today(0, d3)
+    assert [r[2] for r in today[:4]] == [7, 7, 7, 1003] and today[10][2] == 7
+    assert today[47][2] == 1047 and today[47][3] == 57
+    assert s.backfill_hh(0, T0_S // 86400 + 3, get) == 0  # nothing left to fill
+    assert s.newest_missing(0, T0_S, d3 + 86400) == -1
+    p = s._day_payload(0, T0_S // 86400 + 3, {})
+    assert R.day_meta(p)[0] & R.DF_PROFILE
+    assert not R.day_meta(s._day_payload(0, T0_S // 86400 + 2, {}))[0] & R.DF_PROFILE
+    # a later real reading of a filled slot still replaces it
+    s.append(0, d3 + 47 * 1800, 5, 50)
+    s.flush()
+    assert s.today(0, d3)[47][2] == 5
+    # survives a reboot
+    _, s2 = powercut.boot(bytes(dev.data))
+    assert s2.dump(0) == s.dump(0)
+    # ring bounds: a day older than the ring, or after tomorrow (synced clock), is refused
+    s2.append(0, T0_S + 12 * 86400, 1, 1)
+    s2.flush()
+    assert s2.backfill_hh(0, T0_S // 86400 + 2, get) == 0
+    assert s2.c.get("backfill_refused") == 1
+    clock.set_utc(T0_S + 12 * 86400 + 60)
+    try:
+        assert s2.backfill_hh(0, T0_S // 86400 + 14, get) == 0
+        assert s2.c.get("backfill_refused") == 2
+    finally:
+        clock.reset()
+    # visible_from: nothing before it, the straddling day only from it
+    t_cut = T0_S + 12 * 86400 + 5 * 3600 + 900
+    assert s2.truncate(0, t_cut)
+    assert s2.newest_missing(0, T0_S, t_cut) == -1  # everything before T is out of reach
+    del asked[:]
+    assert s2.backfill_hh(0, T0_S // 86400 + 12, get) == 47 - 10  # slots 11..47
+    assert min(asked) == 11
+    for rec in s2.dump(0):
+        assert rec[1] >= B.day_start(t_cut) and (rec[0] != "hh" or rec[1] >= t_cut)
+    assert s2.backfill_hh(0, T0_S // 86400 + 11, get) == 0  # a whole day before T
 
 
 def test_truncate_semantics():

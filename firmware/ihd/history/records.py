@@ -42,6 +42,10 @@ MONTH_DAY_OFF = const(40)
 # Day flags
 DF_BACKFILL = const(1)  # backfill_* holds the meter's own day total (it covers lost intervals)
 DF_POSTVF = const(2)  # rebuilt at a truncation: holds only consumption at/after visible_from
+# Some half-hours of the day are the meter's own profile intervals (Metering GetProfile,
+# meters/backfill.py), filled where the device had none. Per day, not per slot: 48 slot bits do
+# not fit in the flags word, and the day payload does not grow for it.
+DF_PROFILE = const(4)
 # Month day flags
 MF_BACKFILL = const(1)
 MF_POSTVF = const(2)

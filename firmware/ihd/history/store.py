@@ -122,6 +122,7 @@ class HistoryStore:
                 "bad_files",
                 "backfilled",
                 "backfill_refused",
+                "backfilled_hh",
                 "folds",
                 "truncations",
                 "future_files",
@@ -929,6 +930,65 @@ class HistoryStore:
         self._store(meter, ctx, R.KIND_MONTH, mi % MONTH_RING, m)
         self.c.inc("backfilled")
         return True
+
+    def newest_missing(self, meter, lo_s, hi_s):
+        # The start of the newest half-hour in [lo_s, hi_s) that the store holds no data for
+        # (pending records count as data), at/after visible_from and within the half-hour ring;
+        # -1 if none. meters/backfill.py asks the meter for what this finds. Reads at most one
+        # day file per day scanned (<= DAY_RING).
+        lo = max(lo_s, self.keys.visible_from(meter))
+        nd = self._newest_day[meter]
+        if nd >= 0:
+            lo = max(lo, (nd - DAY_RING + 1) * _DAY_S)
+        t = hi_s - 1
+        t -= t % _HH_S
+        cache = {}
+        while t >= lo:
+            p = self._day_payload(meter, t // _DAY_S, cache)
+            if p is None or R.day_slot(p, B.slot_of(t)) is None:
+                return t
+            t -= _HH_S
+        return -1
+
+    def backfill_hh(self, meter, day, get):
+        # Half-hours of UTC day `day` from the meter's own profile (Metering GetProfile,
+        # meters/backfill.py) where the store has none: get(t_s) -> (energy_wh, cost_mp) or
+        # None for the half-hour starting at t_s. Never a slot before visible_from, never one
+        # that holds data (real readings win; a later append of the device's own reading still
+        # replaces a filled slot), never a day older than the half-hour ring or after tomorrow.
+        # One file commit for the day (power-fail safe as a flush: the old file or the new
+        # one); the day is marked DF_PROFILE. -> the number of half-hours filled.
+        ds = day * _DAY_S
+        vf = self.keys.visible_from(meter)
+        late = clock.synced() and day > clock.now() // _DAY_S + _FUTURE_SLACK_DAYS
+        if ds + _DAY_S <= vf or day <= self._newest_day[meter] - DAY_RING or late:
+            self.c.inc("backfill_refused")
+            return 0
+        pend = self._pending[meter]
+        if pend and pend[0][0] // _DAY_S == day:
+            self.flush(meter)  # the device's own readings first: they win
+        ctx = self._ctx(meter)
+        p = self._day_for_write(meter, ctx, day)
+        if p is None:
+            self.c.inc("backfill_refused")
+            return 0
+        n = 0
+        for i in range(B.SLOTS_PER_DAY):
+            if ds + i * _HH_S < vf or R.day_slot(p, i) is not None:
+                continue
+            v = get(ds + i * _HH_S)
+            if v is not None:
+                R.set_day_slot(p, i, v[0], v[1])
+                n += 1
+        if not n:
+            return 0
+        fl, standing, bfe, bfc = R.day_meta(p)
+        R.set_day_meta(p, fl | R.DF_PROFILE, standing, bfe, bfc)
+        self._store(meter, ctx, R.KIND_DAY, day % DAY_RING, p)
+        if day > self._newest_day[meter]:
+            self._newest_day[meter] = day
+        self.c.inc("backfilled_hh", n)
+        return n
 
     # ---- change of tenancy ----
 

@@ -1,7 +1,8 @@
 # History view: what the screens show of the history store (per meter: today by half-hour, the
 # last 8 days, 5 weeks, 13 months), kept in preallocated arrays and updated incrementally, so a
 # render reads it without touching the store. It is also the store's front door for the
-# services: every write that changes what is shown (append, backfill_day, truncate, flush)
+# services: every write that changes what is shown (append, backfill_day, backfill_hh,
+# truncate, flush)
 # goes through it and keeps the cache right; the rest passes through.
 #
 # Semantics (exactly the former app.HistoryView over HistoryStore.today/series): rows oldest
@@ -12,7 +13,7 @@
 # The cache of a meter is for one UTC day, the day of the latest `now` seen. Reads for that day
 # (history(), today_totals()) allocate nothing. Rebuilt from the store (allocates: it reads the
 # ring, up to 10 day + 15 month files, each once) on the first read of a later UTC day, after
-# truncate (change of tenancy) or backfill_day, when visible_from moved behind its back, when a
+# truncate (change of tenancy) or a backfill, when visible_from moved behind its back, when a
 # flush dropped records, or when an append falls outside the 8-day window. An append inside the
 # window re-reads only that day's total (one day file: allocates, once per closed half-hour)
 # and moves its change into the day, week and month buckets holding it; today's half-hour row
@@ -137,6 +138,12 @@ class HistoryView:
             self._invalidate(meter)
         return ok
 
+    def backfill_hh(self, meter, day, get):
+        n = self.store.backfill_hh(meter, day, get)
+        if n:
+            self._invalidate(meter)
+        return n
+
     def truncate(self, meter, t_s):
         # meter: index or name ("elec"/"gas": the tenancy watcher speaks names)
         if isinstance(meter, str):
@@ -236,6 +243,12 @@ class HistoryView:
 
     def dump(self, meter):
         return self.store.dump(meter)
+
+    def newest_missing(self, meter, lo_s, hi_s):
+        return self.store.newest_missing(meter, lo_s, hi_s)
+
+    def day_value(self, meter, day):
+        return self.store.day_value(meter, day)
 
     # ---- cache ----
 

@@ -55,6 +55,7 @@ _TIME_STATUS_OK = const(0x03)  # Master | Synchronized
 _MP_DIGITS = const(5)  # our money unit is 1e-5 GBP
 _THR_RETRY_S = const(60)  # a failed threshold read is retried after this, doubling per failure
 _THR_RETRY_MAX_S = const(3600)  # ... up to once an hour
+_EST_DAYS = const(10)  # a past half-hour's price estimated from up to this many days later
 _X_ASK = const(0)  # export register: not known yet (asked with the live registers)
 _X_YES = const(1)  # the ESME has it
 _X_NO = const(2)  # it answered UNSUPPORTED_ATTRIBUTE: not asked again (boot, tenancy)
@@ -195,7 +196,16 @@ class MeterService:
             + ("discarded", "gaps", "time_backwards")
             + ("tariffs_cleared", "old_prices", "threshold_failures")
             + ("prices", "foreign_prices", "bad_prices"),
+            +("backfill_gaps", "backfill_refusals", "backfill_hh", "backfill_days"),
         )
+        # Gaps in the half-hour history are filled from the meter (meters/backfill.py): one
+        # request per meter per pass of run(); None with a history that cannot take them (a
+        # bench's stand-in: the module is then not even imported).
+        self.backfill = None
+        if hasattr(history, "backfill_hh"):
+            from ihd.meters.backfill import Backfill
+
+            self.backfill = Backfill(self)
         self._wake = asyncio.Event()
         self._clock_at = clock.deadline(0)  # next hub time read (monotonic ticks)
         # Reports and polls as foundation.Records (uint48 in two small-int halves, decoded without
@@ -250,6 +260,8 @@ class MeterService:
                     dl = clock.sooner(dl, st.poll_at)
             else:
                 dl = clock.sooner(dl, clock.deadline(self.poll_s))
+            if self.backfill is not None:
+                dl = await self.backfill.step(dl)
             await clock.wait(self._wake, dl)
             self._wake.clear()
 
@@ -787,6 +799,8 @@ class MeterService:
             st.summ_milli, st.summ_utc, st.summ_off = milli, t, off
             st.gas_rem = 0
             st.hh_start = t - t % _HH_S
+            if self.backfill is not None:  # after boot or a change of tenancy
+                self.backfill.after_boot(st, st.hh_start)
             self._publish_today(st, t)
             return
         if off != st.summ_off:  # the clock was corrected since the last reading
@@ -866,34 +880,47 @@ class MeterService:
         # No reading for more than _GAP_HH half-hours (the meter unheard; a clock step is
         # re-dated instead, _redate). Pro rata it would be invented values in every half-hour
         # of the gap, in one step (a year: 17,520 appends, thousands of files). Instead the
-        # open half-hour closes with what it had and the gap's whole energy is one record, the
-        # gap's last half-hour: the totals stay right and the work is two appends.
+        # open half-hour closes with what it had and the gap goes to the backfill (the meter's
+        # own half-hours, meters/backfill.py), which writes what the meter did not account for
+        # of the gap's energy as one record at the end; without a backfill that record is the
+        # whole energy, at the gap's last half-hour: the totals stay right, two appends.
         first = st.hh_start
         self._close_interval(st)
         last = t1 - t1 % _HH_S - _HH_S
-        st.hh_start = last
-        st.hh_wh = wh
-        self._close_interval(st)
+        self.c.inc("gaps")
+        log.warn(_TAG, "%s: no reading for %d half-hours from %s: %d Wh", st.meter.name,
+                 (last - first) // _HH_S, clock.iso(first), wh)  # fmt: skip
         st.hh_start = last + _HH_S
         st.hh_wh = 0
-        self.c.inc("gaps")
-        log.warn(_TAG, "%s: no reading for %d half-hours from %s: %d Wh in one record at %s",
-                 st.meter.name, (last - first) // _HH_S, clock.iso(first), wh,
-                 clock.iso(last))  # fmt: skip
+        if self.backfill is not None:
+            self.backfill.open(st, first + _HH_S, last + _HH_S, wh)
+            return
+        self.history.append(st.hist, last, wh, self.cost_hh(st, last, wh),
+                            st.standing_mp_day)  # fmt: skip
 
-    def _cost(self, st, hh_start, wh):
-        # THE costing rule, for every half-hour costed (closed, open, backfilled): wh consumed
-        # in the half-hour starting at hh_start at the prices in force during it (meters/
-        # tariff.py: split at a price boundary inside it; a block tariff by the consumption of
-        # the block period before it). 0 when no price is known (stored uncosted, as before a
-        # tariff is read or after a tariff clear). Energy only: the standing charge is the
-        # day's (docs/meters.md "Standing charge").
+    def cost_hh(self, st, hh_start, wh):
+        # THE costing rule, for every half-hour costed (closed, open, backfilled from the meter:
+        # meters/backfill.py): wh consumed in the half-hour starting at hh_start at the prices
+        # in force during it (meters/tariff.py: split at a price boundary inside it; a block
+        # tariff by the consumption of the block period before it). 0 when no price is known
+        # (stored uncosted, as before a tariff is read or after a tariff clear). Energy only:
+        # the standing charge is the day's (docs/meters.md "Standing charge").
         c = TF.cost_hh(st.prices, st.blocks, hh_start, wh)
+        if c is None and st.prices.at(hh_start + _DAY_S * _EST_DAYS) is not None:
+            # Before every price the device holds (a backfill of a past day): the HAN tells
+            # nothing of past prices, so the estimate is the price at the same time of day on
+            # the first later day one is known for (exact for a flat tariff or a daily
+            # time-of-use schedule that has not changed since; docs/meters.md "Gaps").
+            for k in range(1, _EST_DAYS + 1):
+                t = hh_start + k * _DAY_S
+                if st.prices.at(t) is not None:
+                    c = TF.cost_hh(st.prices, None, t, wh)
+                    break
         return 0 if c is None else c
 
     def _close_interval(self, st):
         t, wh = st.hh_start, st.hh_wh
-        cost = self._cost(st, t, wh)
+        cost = self.cost_hh(st, t, wh)
         self.history.append(st.hist, t, wh, cost, st.standing_mp_day)
         st.prices.prune(t + _HH_S)  # what can still cost the open half-hour and later
         if st.blocks is not None:  # counted in its period; the block in force may change
@@ -1023,7 +1050,7 @@ class MeterService:
         day_start = t - t % _DAY_S
         if st.hh_start is not None and st.hh_start >= vf and st.hh_start >= day_start:
             energy += st.hh_wh
-            cost += self._cost(st, st.hh_start, st.hh_wh)
+            cost += self.cost_hh(st, st.hh_start, st.hh_wh)
         # the day's standing charge, once (docs/meters.md "Standing charge")
         if st.standing_mp_day is not None:
             cost += st.standing_mp_day

@@ -77,6 +77,7 @@ class TenancyWatcher:
         # listeners clear what its control bits name
         self.clearing = Signal(_TAG)
         self.last_event = None  # summary for the status screen (no personal data)
+        self.rounds = 0  # polls of every meter since boot (the meters' backfill waits for one)
         self._wake = asyncio.Event()  # poll now
         self._rearm = asyncio.Event()  # the schedule changed: the apply timer recomputes
         self._cmd_tried = {}  # "meter/kind" -> ticks_ms the command was last tried
@@ -115,6 +116,7 @@ class TenancyWatcher:
                 self._wake.clear()
                 for m in self.registry.all():
                     await self.poll(m)
+                self.rounds += 1
                 next_poll = time.ticks_add(time.ticks_ms(), _ms(self.poll_s))
             wait_ms = min(max(1, time.ticks_diff(next_poll, time.ticks_ms())), _POLL_WAIT_MS)
             try:

@@ -177,7 +177,8 @@ class _Zcl:
             return None
         if cluster == S._METERING and tuple(ids) == tuple(S._FORMAT_IDS):
             return {ids[0]: 0, ids[1]: 1, ids[2]: 1000}
-        if cluster == S._METERING and tuple(ids) == tuple(S._LIVE_IDS):
+        if cluster == S._METERING and tuple(ids[:2]) == tuple(S._LIVE_IDS):
+            # (the ESME's read also asks for its export register: this one has none)
             self.reads[node] += 1
             self.reg += 5
             return {S._SUMMATION: self.reg, S._DEMAND: 300}

@@ -1,4 +1,4 @@
-# fw: heapsize=2M timeout=600
+# fw: heapsize=4M timeout=600
 # History store on a real littlefs (VfsLfs2 on a RAM block device): queries, backfill rules,
 # truncation semantics, persistence across reboot, measured write cost per appended record,
 # truncate cost on a full 13-month store, RAM use, no plaintext ever programmed, and pre-T

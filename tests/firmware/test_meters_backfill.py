@@ -80,6 +80,9 @@ class Zcl:
     def on_report(self, cluster, fn):
         pass
 
+    def on_command(self, cluster, cmd_id, direction, fn):
+        pass  # pushed prices: none here
+
     async def request(self, node, ep, cluster, cmd_id, payload=b"", **kw):
         assert cluster == _METERING and cmd_id == 0x00 and len(payload) == 6
         ch, end, n = struct.unpack("<BIB", payload)
@@ -131,7 +134,7 @@ def _setup(image=None):
     svc = MeterService(Zcl(meter), reg, view, mdl, _Cfg())
     svc.bind(reg.get("elec"), M.FUEL_ELEC, M.FUEL_ELEC)
     st = svc.states["elec"]
-    st.unit_rate_mp_kwh = 24500
+    st.set_rate(24500)  # one flat price for all time
     return svc, meter, store, st, t, dev
 
 

@@ -30,6 +30,9 @@ class FakeZcl:
     def on_report(self, cluster, fn):
         self.report = fn
 
+    def on_command(self, cluster, cmd_id, direction, fn):
+        pass  # pushed prices: none here
+
     async def command(self, *a, **kw):
         return None  # no price: the half-hours are not costed (export never is)
 

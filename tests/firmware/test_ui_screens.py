@@ -275,10 +275,10 @@ def test_export_shown_only_when_the_home_exports():
         m.set_export(3150, fmt.local_midnight_utc(NOW))
         ui.step()
         assert h._from == ("Exp 19.7kWh" if mono else "Exported 19.7 kWh")
-        h.cost = True  # export has no cost: not on the cost bars
+        h.cost = True  # export has no cost: not on the cost bars (which state their rule)
         ui.redraw()
         ui.step()
-        assert h._from is None
+        assert h._from == "incl. standing charge"
         h.cost, h.fuel = False, M.FUEL_GAS
         ui.redraw()
         ui.step()

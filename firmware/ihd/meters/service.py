@@ -195,8 +195,8 @@ class MeterService:
             ("reads", "read_failures", "reports", "bad_values", "negative_deltas", "clock_syncs")
             + ("discarded", "gaps", "time_backwards")
             + ("tariffs_cleared", "old_prices", "threshold_failures")
-            + ("prices", "foreign_prices", "bad_prices"),
-            +("backfill_gaps", "backfill_refusals", "backfill_hh", "backfill_days"),
+            + ("prices", "foreign_prices", "bad_prices")
+            + ("backfill_gaps", "backfill_refusals", "backfill_hh", "backfill_days"),
         )
         # Gaps in the half-hour history are filled from the meter (meters/backfill.py): one
         # request per meter per pass of run(); None with a history that cannot take them (a

@@ -311,3 +311,24 @@ def test_ram_kept_by_the_backfill():
     kept = gc.mem_alloc() - before
     print("backfill keeps %d B (64-bit)" % kept)
     assert 0 < kept < 800, kept
+
+
+def test_a_past_half_hour_is_costed_at_the_same_time_of_days_known_price():
+    # The HAN carries no past prices: a half-hour before every price known (a backfilled day)
+    # is costed at a known price for its time of day on a later day, else the rate now.
+    from ihd.meters import tariff as TF
+
+    svc, _, _, st, _, _ = _setup()
+    day0 = T_NOW - T_NOW % DAY
+    st.prices.clear()
+    # today: Night (9000) 00:30-07:30 then Day (30000) 07:30 until changed; Day in force now
+    for start, mins, rate in ((day0 + HH, 420, 9000), (day0 + 15 * HH, 0xFFFF, 30000)):
+        st.prices.add(TF.event(start, mins, rate, 1, None, 1, start, start))
+    st.unit_rate_mp_kwh = 30000
+    assert svc.cost_hh(st, day0 - DAY + 4 * HH, 1000) == 9000  # yesterday 02:00: Night's
+    assert svc.cost_hh(st, day0 - 2 * DAY + 20 * HH, 1000) == 30000  # 10:00: Day's
+    assert svc.cost_hh(st, day0 - DAY, 1000) == 30000  # 00:00: no price known then: now's
+    assert svc.cost_hh(st, day0 + 4 * HH, 1000) == 9000  # a known time: its own price
+    st.prices.clear()
+    st.unit_rate_mp_kwh = None
+    assert svc.cost_hh(st, day0 - DAY, 1000) == 0  # no price at all: uncosted

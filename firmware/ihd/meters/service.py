@@ -859,22 +859,7 @@ class MeterService:
         if t1 - st.hh_start >= (_GAP_HH + 1) * _HH_S:
             self._gap(st, t1, wh)
             return
-        span = max(1, t1 - t0)
-        left = wh
-        t = t0
-        while True:
-            hh_end = st.hh_start + _HH_S
-            if t1 < hh_end:
-                st.hh_wh += left
-                return
-            part = wh * (hh_end - t) // span if hh_end > t else 0
-            st.hh_wh += part
-            left -= part
-            self._close_interval(st)
-            st.hh_start = hh_end
-            st.hh_wh = 0
-            if hh_end > t:
-                t = hh_end
+        self._pro_rata(st, t0, t1, wh, False)
 
     def _gap(self, st, t1, wh):
         # No reading for more than _GAP_HH half-hours (the meter unheard; a clock step is
@@ -906,14 +891,15 @@ class MeterService:
         # (stored uncosted, as before a tariff is read or after a tariff clear). Energy only:
         # the standing charge is the day's (docs/meters.md "Standing charge").
         c = TF.cost_hh(st.prices, st.blocks, hh_start, wh)
-        if c is None and st.prices.at(hh_start + _DAY_S * _EST_DAYS) is not None:
+        if c is None and st.unit_rate_mp_kwh is not None:
             # Before every price the device holds (a backfill of a past day): the HAN tells
-            # nothing of past prices, so the estimate is the price at the same time of day on
-            # the first later day one is known for (exact for a flat tariff or a daily
-            # time-of-use schedule that has not changed since; docs/meters.md "Gaps").
+            # nothing of past prices. The estimate: a known price at the same time of day on a
+            # later day (exact for a flat tariff, and for a daily time-of-use schedule that has
+            # not changed since), else the rate in force now (docs/meters.md "Gaps").
+            c = units.cost_mp(wh, st.unit_rate_mp_kwh)
             for k in range(1, _EST_DAYS + 1):
                 t = hh_start + k * _DAY_S
-                if st.prices.at(t) is not None:
+                if st.prices.covers(t):
                     c = TF.cost_hh(st.prices, None, t, wh)
                     break
         return 0 if c is None else c
@@ -998,20 +984,31 @@ class MeterService:
             st.x_hh_start, st.x_hh_wh = last + _HH_S, 0
             self.c.inc("gaps")
             return
+        self._pro_rata(st, t0, t1, wh, True)
+
+    def _pro_rata(self, st, t0, t1, wh, export):
+        # The energy between two readings (t0, t1) into the half-hours it spans, pro rata by
+        # time, of the import flow or the export one; each half-hour is stored when the next
+        # one starts (_close_interval / _xclose).
         span = max(1, t1 - t0)
         left = wh
         t = t0
         while True:
-            hh_end = st.x_hh_start + _HH_S
+            hh_end = (st.x_hh_start if export else st.hh_start) + _HH_S
+            part = left if t1 < hh_end else (wh * (hh_end - t) // span if hh_end > t else 0)
+            if export:
+                st.x_hh_wh += part
+            else:
+                st.hh_wh += part
             if t1 < hh_end:
-                st.x_hh_wh += left
                 return
-            part = wh * (hh_end - t) // span if hh_end > t else 0
-            st.x_hh_wh += part
             left -= part
-            self._xclose(st)
-            st.x_hh_start = hh_end
-            st.x_hh_wh = 0
+            if export:
+                self._xclose(st)
+                st.x_hh_start, st.x_hh_wh = hh_end, 0
+            else:
+                self._close_interval(st)
+                st.hh_start, st.hh_wh = hh_end, 0
             if hh_end > t:
                 t = hh_end
 

@@ -121,6 +121,14 @@ class Prices:
                 best = e
         return best if best is not None else last
 
+    def covers(self, t):
+        # True if a known event covers t (the price at t is known, not carried on). A loop, not
+        # any(): no generator object.
+        for e in self.ev:  # noqa: SIM110
+            if e[E_START] <= t < e[E_END]:
+                return True
+        return False
+
     def change_after(self, t):
         # The first time after t at which the price (rate or tier) in force changes, or 0
         # (none known). 0 B: called for the open half-hour at every reading.

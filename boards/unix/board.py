@@ -282,7 +282,8 @@ def _fuel_state(m, f):
         "tier_label": f.tier_label,
         "next_rate_mp_kwh": f.next_rate_mp_kwh,
         "next_rate_utc": f.next_rate_utc,
-        "history": {str(p): m.history(f.id, p) for p in (0, 1, 2, 3)},
+        # copies: a history view's rows are shared by the fuels (history/view.py)
+        "history": {str(p): [list(r) for r in m.history(f.id, p)] for p in (0, 1, 2, 3)},
         # electricity only: exported today and per period (None: the home does not export)
         "export": [m.view_export_today()] + [m.view_export(p) for p in (0, 1, 2, 3)]
         if f.id == 0

@@ -120,6 +120,12 @@ def test_view_matches_store_through_appends_rollovers_backfill_truncate():
     # refused: older than the half-hour ring
     assert not v.append(0, T0 - 20 * DAY, 1, 1)
     _same(v, ref, now, "refused")
+    # the meter's half-hours into an empty slot of an earlier day of the window (meter 0's
+    # missing interval 4 days back: the buckets follow without a rebuild) and into today
+    for m, d, i in ((0, 4, 10), (0, 0, 25), (1, 0, 26)):
+        got = v.backfill_hh(m, TODAY - d, lambda t, i=i: (33, 44) if t % DAY == i * 1800 else None)
+        assert got == 1, (d, i, got)
+        _same(v, ref, now, "backfill_hh %d" % d)
     # backfill into a gap of the month files, and flush
     assert v.backfill_day(0, (TODAY - 37) * DAY, 4321, 98765)
     v.flush()

@@ -79,7 +79,8 @@ _COUNTERS = (
     "rx_bad_type",  # attribute value with a data type other than the cluster table's
     "rx_unmatched",  # response with no request waiting for it
     "rx_unsup_cmd",  # answered UNSUP_*_COMMAND
-    "rx_dr_error",  # Default Response with a non-SUCCESS status
+    "rx_dr_error",  # Default Response with a non-SUCCESS status (but NOT_FOUND)
+    "rx_dr_not_found",  # ... NOT_FOUND: the normal "none" to a Get (GetScheduledPrices, ...)
     "handler_errors",
     "tx_frames",
     "tx_errors",
@@ -740,7 +741,7 @@ class Zcl:
         if cmd in _GLOBAL_RSPS:
             st = f.default_status()
             if st:
-                self.counters.inc("rx_dr_error")
+                self.counters.inc("rx_dr_not_found" if st == F.NOT_FOUND else "rx_dr_error")
                 if self._lim.ok(_L_DR):
                     log.info(_TAG, "default rsp 0x%02x to cmd 0x%02x from 0x%04x", st,
                              f.payload[0] if f.payload else -1, f.node)  # fmt: skip

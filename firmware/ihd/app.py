@@ -234,11 +234,10 @@ class App:
         # the meter's tariff / supplier data, its messages, as the control bits say
         self.tenancy.clearing.connect(self.meters.tenancy_clearer)
         self.build_messages()
-        if self.meters.backfill is not None:
-            # history from the meter only once the tenancy check has run since boot: a change
-            # of tenancy the meter already holds rewinds the store first (docs/history.md)
-            tw = self.tenancy
-            self.meters.backfill.wait_for(lambda: tw.rounds > 0)
+        # history from the meter only once the tenancy check has run since boot: a change of
+        # tenancy the meter already holds rewinds the store first (docs/history.md)
+        tw = self.tenancy
+        self.meters.backfill_wait_for(lambda: tw.rounds > 0)
         self.build_prepay()
         self.build_ota()
 

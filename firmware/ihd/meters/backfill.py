@@ -61,7 +61,9 @@ _FILLED_WH = const(7)  # ... and what the profile filled inside it
 _OPEN = const(8)  # 0 none, 1 half-hours, 2 day totals next
 _GEN = const(9)  # the meter state's gen when opened (a change of tenancy ends the gap)
 _TOP = const(10)  # the gap's end as opened
-_NO_PROFILE = const(11)  # 1: the meter refused GetProfile (kept across gaps): day totals only
+# 1: the meter refused GetProfile: day totals only (kept while the Backfill lives: a gap opened
+# after the service dropped it asks once again)
+_NO_PROFILE = const(11)
 # the response being applied (_get): its end time, periods, and the window kept
 _R_END = const(12)
 _R_N = const(13)
@@ -99,6 +101,14 @@ class Backfill:
         # No request until fn() is True: app.py, once the tenancy watcher has polled every
         # meter since boot (a change of tenancy the meter holds rewinds the store first).
         self._gate = fn
+
+    def busy(self):
+        # A gap is open (the service drops the Backfill, and this module, when none is). A
+        # loop, not any(): no generator object at every pass of the meters loop.
+        for g in self.gaps:  # noqa: SIM110
+            if g is not None and g[_OPEN]:
+                return True
+        return False
 
     # ---- opening a gap ----
 

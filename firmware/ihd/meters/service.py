@@ -25,6 +25,7 @@
 # half-hours (history slot EXPORT, no cost) by _xfold/_xspread, apart from the import path.
 import asyncio
 import struct
+import sys
 
 from micropython import const
 
@@ -199,13 +200,12 @@ class MeterService:
             + ("backfill_gaps", "backfill_refusals", "backfill_hh", "backfill_days"),
         )
         # Gaps in the half-hour history are filled from the meter (meters/backfill.py): one
-        # request per meter per pass of run(); None with a history that cannot take them (a
-        # bench's stand-in: the module is then not even imported).
+        # request per meter per pass of run(). The Backfill is made when a gap opens and
+        # dropped, its module too, once none is open (~2 KB the rest of the time); never with
+        # a history that cannot take half-hours (a bench's stand-in).
         self.backfill = None
-        if hasattr(history, "backfill_hh"):
-            from ihd.meters.backfill import Backfill
-
-            self.backfill = Backfill(self)
+        self._bf_able = hasattr(history, "backfill_hh")
+        self._bf_gate = None
         self._wake = asyncio.Event()
         self._clock_at = clock.deadline(0)  # next hub time read (monotonic ticks)
         # Reports and polls as foundation.Records (uint48 in two small-int halves, decoded without
@@ -218,6 +218,32 @@ class MeterService:
         # PublishPrice pushed by a meter (at each tier change) or answering GetScheduledPrices
         zcl.on_command(_PRICE, C.PRICE_PUBLISH_PRICE, C.S2C, self._on_publish_price)
         zcl.on_command(_PRICE, C.PRICE_PUBLISH_BLOCK_PERIOD, C.S2C, self._on_block_period)
+
+    def backfill_wait_for(self, fn):
+        # No backfill request until fn() is True (meters/backfill.py Backfill.wait_for).
+        self._bf_gate = fn
+        if self.backfill is not None:
+            self.backfill.wait_for(fn)
+
+    async def backfill_step(self, dl):
+        # One step of the open gaps (-> dl or the sooner deadline); the Backfill and its
+        # module go once no gap is open.
+        bf = self.backfill
+        dl = await bf.step(dl)
+        if not bf.busy():
+            self.backfill = None
+            sys.modules.pop("ihd.meters.backfill", None)
+        return dl
+
+    def _backfill(self):
+        # The Backfill, made on first need (None: this history cannot take half-hours).
+        bf = self.backfill
+        if bf is None and self._bf_able:
+            from ihd.meters.backfill import Backfill
+
+            bf = self.backfill = Backfill(self)
+            bf.wait_for(self._bf_gate)
+        return bf
 
     def bind(self, meter, fuel_id, hist_index):
         st = MeterState(meter, fuel_id, hist_index)
@@ -261,7 +287,7 @@ class MeterService:
             else:
                 dl = clock.sooner(dl, clock.deadline(self.poll_s))
             if self.backfill is not None:
-                dl = await self.backfill.step(dl)
+                dl = await self.backfill_step(dl)
             await clock.wait(self._wake, dl)
             self._wake.clear()
 
@@ -799,8 +825,9 @@ class MeterService:
             st.summ_milli, st.summ_utc, st.summ_off = milli, t, off
             st.gas_rem = 0
             st.hh_start = t - t % _HH_S
-            if self.backfill is not None:  # after boot or a change of tenancy
-                self.backfill.after_boot(st, st.hh_start)
+            bf = self._backfill()
+            if bf is not None:  # after boot or a change of tenancy
+                bf.after_boot(st, st.hh_start)
             self._publish_today(st, t)
             return
         if off != st.summ_off:  # the clock was corrected since the last reading
@@ -877,8 +904,9 @@ class MeterService:
                  (last - first) // _HH_S, clock.iso(first), wh)  # fmt: skip
         st.hh_start = last + _HH_S
         st.hh_wh = 0
-        if self.backfill is not None:
-            self.backfill.open(st, first + _HH_S, last + _HH_S, wh)
+        bf = self._backfill()
+        if bf is not None:
+            bf.open(st, first + _HH_S, last + _HH_S, wh)
             return
         self.history.append(st.hist, last, wh, self.cost_hh(st, last, wh),
                             st.standing_mp_day)  # fmt: skip

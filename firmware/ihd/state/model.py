@@ -548,26 +548,14 @@ class Model:
             ya = self.history_source.yesterday(fuel_id, now)  # a method call: no bound object
         except AttributeError:
             ya = None
-        if ya is not None:  # a HistoryView's copy of yesterday: 0 B
-            return _compare(today, ya, cut, now - now % _DAY_S - _DAY_S,
-                            self.fuels[fuel_id].visible_from_utc)  # fmt: skip
-        yday = self.history(fuel_id, P_DAY, now - _DAY_S)
-        t_wh = y_wh = n = j = 0
-        ny = len(yday)
-        for row in today:
-            s = row[0]
-            if s >= cut:
-                break
-            if row[1] is None:
-                continue
-            s -= _DAY_S
-            while j < ny and yday[j][0] < s:
-                j += 1
-            if j < ny and yday[j][0] == s and yday[j][1] is not None:
-                t_wh += row[1]
-                y_wh += yday[j][1]
-                n += 1
-        return _percent(t_wh, y_wh, n)
+        ystart = now - now % _DAY_S - _DAY_S
+        if ya is None:  # not a HistoryView (a HistoryView's copy of yesterday: 0 B)
+            ya = [-1] * 48
+            for row in self.history(fuel_id, P_DAY, ystart):
+                i = (row[0] - ystart) // _HH_S
+                if 0 <= i < 48 and row[1] is not None:
+                    ya[i] = row[1]
+        return _compare(today, ya, cut, ystart, self.fuels[fuel_id].visible_from_utc)
 
     def today_cost_mp(self):
         # Today's cost so far over the fuels that have one (privacy-filtered), None if none.

@@ -438,7 +438,18 @@ _FIRST = {
         "display",
     ),  # fmt: skip
 }
-PACKAGES = ("runtime", "zigbee", "state", "meters", "tenancy", "history", "prepay", "ota", "ui")
+PACKAGES = (
+    "runtime",
+    "zigbee",
+    "state",
+    "meters",
+    "tenancy",
+    "history",
+    "prepay",
+    "messages",
+    "ota",
+    "ui",
+)
 # Firmware modules left out of the import figures: none (the demo data for screenshots and
 # benches is boards/unix/demo.py, outside the firmware package).
 EXCLUDED = ()
@@ -1137,8 +1148,8 @@ def markdown(data):
         "Heap retained by each import after `gc.collect()` (module objects, globals, classes; on "
         "unix32 also the bytecode loaded from `.mpy`; on unix64 the code compiled from source), "
         "summed per package. Imported in order (asyncio, ihd, runtime, zigbee, meters, tenancy, "
-        "history, prepay, ota, ui, app, drivers): a module's figure includes what it imports "
-        "that was not loaded before. The demo data (`boards/unix/demo.py`) is not in the "
+        "history, prepay, messages, ota, ui, app, drivers): a module's figure includes what it "
+        "imports that was not loaded before. The demo data (`boards/unix/demo.py`) is not in the "
         "firmware package, so not counted.",
         "",
     ]

@@ -9,7 +9,7 @@ import gc
 from micropython import const
 
 import ihd
-from ihd.runtime import clock, counters, log
+from ihd.runtime import atomic, clock, counters, log
 from ihd.runtime.supervisor import Supervisor, install_loop_handler
 from ihd.state import fuels as FU
 
@@ -96,6 +96,7 @@ class App:
             log.warn("app", "history keys fresh: history starts empty")
         # all history reads and writes go through the view (cached series; docs/history.md)
         self.history = HistoryView(HistoryStore(self.storage.fs, keys))
+        atomic.spare_keep()  # a file object's piece, while the heap is whole (runtime/atomic.py)
 
     def build_model(self):
         from ihd.state.model import Model

@@ -35,7 +35,7 @@ from micropython import const
 from ihd.history import buckets as B
 from ihd.history import records as R
 from ihd.history.keys import new_key
-from ihd.runtime import clock, log
+from ihd.runtime import atomic, clock, log
 from ihd.runtime.counters import Counters
 from ihd.state import fuels as FU
 
@@ -175,6 +175,7 @@ class HistoryStore:
         # The bytes are a view of one buffer made at start-up, valid until the next _read: a
         # read allocates nothing the size of a file (docs/boards.md "Fragmentation"). A file too
         # long for it fills it and one byte more, which no record length matches.
+        atomic.spare_lend()  # the file object's 636 B in one piece (runtime/atomic.py)
         try:
             with self.fs.open(path, "rb") as f:
                 n = f.readinto(self._rbuf)
@@ -183,12 +184,18 @@ class HistoryStore:
                 self.c.inc("read_errors")
                 log.warn(_TAG, "%s unreadable (%s)", path, e)
             return None
+        finally:
+            atomic.spare_keep()
         return self._rmv[:n] if n else None
 
     def _write(self, path, data):
         # littlefs commits a file's new contents atomically at close: old or new, never torn.
-        with self.fs.open(path, "wb") as f:
-            f.write(data)
+        atomic.spare_lend()
+        try:
+            with self.fs.open(path, "wb") as f:
+                f.write(data)
+        finally:
+            atomic.spare_keep()
 
     def _ctx(self, meter):
         k = self.keys.entries[_KM[meter]]

@@ -12,16 +12,45 @@ _MAGIC = b"IHD1"
 _HDR = "<4sII"  # magic, length, crc32
 _HDR_LEN = 12
 
-stats = Counters("atomic", ("writes", "corrupt", "missing"))
+stats = Counters("atomic", ("writes", "corrupt", "missing", "spare_misses"))
+
+# The file-open spare. Opening a littlefs file allocates 636 B in one piece (the file object
+# holds its 512-byte cache, runtime/storage.py); on a fragmented heap no such piece may be
+# left though 20 KB are free (docs/boards.md "Fragmentation"). One piece is kept aside from
+# boot (spare_keep, app.py): lent just before an open (its reference dropped, so the
+# collection an allocation failure triggers frees it for the file object) and taken back
+# after the close (the closed file object, garbage then, frees a piece again). 640 B of RAM.
+_SPARE_B = 640
+_spare = None
+
+
+def spare_keep():
+    # (Re)take the spare; a miss is counted and retried at the next file.
+    global _spare
+    if _spare is None:
+        try:
+            _spare = bytearray(_SPARE_B)
+        except MemoryError:
+            stats.inc("spare_misses")
+
+
+def spare_lend():
+    global _spare
+    _spare = None
 
 
 def write(path, data):
     tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack(_HDR, _MAGIC, len(data), binascii.crc32(data) & 0xFFFFFFFF))
-        f.write(data)
-        if hasattr(f, "flush"):
-            f.flush()
+    hdr = struct.pack(_HDR, _MAGIC, len(data), binascii.crc32(data) & 0xFFFFFFFF)
+    spare_lend()
+    try:
+        with open(tmp, "wb") as f:
+            f.write(hdr)
+            f.write(data)
+            if hasattr(f, "flush"):
+                f.flush()
+    finally:
+        spare_keep()
     try:
         os.rename(tmp, path)
     except OSError:
@@ -33,11 +62,14 @@ def write(path, data):
 
 
 def _read_one(path):
+    spare_lend()
     try:
         with open(path, "rb") as f:
             raw = f.read()
     except OSError:
         return None
+    finally:
+        spare_keep()
     if len(raw) < _HDR_LEN:
         return False
     magic, n, crc = struct.unpack_from(_HDR, raw, 0)

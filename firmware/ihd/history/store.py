@@ -1000,6 +1000,15 @@ class HistoryStore:
     # ---- change of tenancy ----
 
     def truncate(self, meter, t_s):
+        # Forget everything of `meter` before t_s (_truncate), with the file-open spare lent
+        # for the rewind's bigger pieces (runtime/atomic.py).
+        atomic.spare_lend()
+        try:
+            return self._truncate(meter, t_s)
+        finally:
+            atomic.spare_keep()
+
+    def _truncate(self, meter, t_s):
         # Forget everything of `meter` before t_s, unrecoverably. Returns when done (old key
         # destroyed). Cost is bounded by the ring sizes, not by the history length. Electricity
         # takes its export with it (same key, same commit); EXPORT alone is never truncated.

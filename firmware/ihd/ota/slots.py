@@ -8,7 +8,7 @@ import asyncio
 
 from ihd.ota import boot, bundle
 from ihd.ota import image as IM
-from ihd.runtime import clock, log
+from ihd.runtime import atomic, clock, log
 
 _TAG = "slots"
 _CHUNK = 512
@@ -57,6 +57,7 @@ class Slots:
         verifier.sink = w.feed
         buf = self._buf
         mv = memoryview(buf)
+        atomic.spare_lend()  # staging holds files open at once: the spare's piece helps
         try:
             with open(ota_path, "rb") as f:
                 while True:
@@ -89,6 +90,7 @@ class Slots:
         finally:
             verifier.sink = None
             w.close()
+            atomic.spare_keep()
 
     def activate(self, version):
         # The commit point: one atomic write makes the staged slot the trial firmware.

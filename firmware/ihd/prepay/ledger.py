@@ -74,7 +74,7 @@ class Ledger:
             "disarmed": ["%s/%s/%d" % (a[0], a[1], a[2]) for a in self.disarmed],
         }
         try:
-            atomic.write(self.path, json.dumps(d).encode())
+            atomic.write_json(self.path, d)
         except OSError as e:
             log.exc(_TAG, e, "saving state")
 

@@ -61,6 +61,18 @@ def write(path, data):
     stats.inc("writes")
 
 
+def write_json(path, obj):
+    # write() of obj as JSON; the text is made with the file-open spare lent (a state file's
+    # JSON is a few hundred bytes in one growing piece).
+    import json
+
+    spare_lend()
+    try:
+        write(path, json.dumps(obj).encode())
+    finally:
+        spare_keep()
+
+
 def _read_one(path):
     spare_lend()
     try:

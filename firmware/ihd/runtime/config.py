@@ -47,4 +47,4 @@ class Config:
             self.save()
 
     def save(self):
-        atomic.write(self.path, json.dumps(self.values).encode())
+        atomic.write_json(self.path, self.values)

@@ -201,7 +201,7 @@ class TenancyState:
             "epochs": self.epochs,
             "audit": self.audit,
         }
-        atomic.write(self.path, json.dumps(d).encode())
+        atomic.write_json(self.path, d)
 
     def _audit(self, now, ev, outcome, t=None):
         if t is None:

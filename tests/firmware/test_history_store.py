@@ -339,3 +339,27 @@ def test_a_new_days_first_record_after_a_part_filled_day_is_kept():
         (T0_S + 86400, 77),
         (T0_S + 86400 + 1800, 78),
     ]
+
+
+def test_the_file_open_spare_is_back_after_every_store_operation():
+    # runtime/atomic.py: every lend has its keep (nested in a flush, a backfill, a rewind; a
+    # missing file; an unreadable one), so the spare is held again between operations.
+    from ihd.runtime import atomic
+
+    dev, s = powercut.boot()
+    atomic.spare_keep()
+    t = T0_S + 5 * 86400
+    for i in range(20):
+        s.append(0, t + i * 1800, 100 + i, 2000)
+        assert atomic._lent == 0 and atomic._spare is not None, i
+    s.flush()
+    assert s.backfill_hh(0, t // 86400 - 1, lambda t: (5, 6)) == 48
+    assert s.series(0, 1, t + 20 * 1800, 8)[-1][2] > 0
+    assert s.truncate(0, t + 10 * 1800)
+    assert atomic._lent == 0 and atomic._spare is not None
+    atomic.spare_lend()  # nested: back only when the outer lender is done
+    atomic.spare_lend()
+    atomic.spare_keep()
+    assert atomic._spare is None
+    atomic.spare_keep()
+    assert atomic._lent == 0 and atomic._spare is not None

@@ -175,7 +175,10 @@ class HistoryStore:
         # The bytes are a view of one buffer made at start-up, valid until the next _read: a
         # read allocates nothing the size of a file (docs/boards.md "Fragmentation"). A file too
         # long for it fills it and one byte more, which no record length matches.
-        atomic.spare_lend()  # the file object's 636 B in one piece (runtime/atomic.py)
+        # The file-open spare (runtime/atomic.py) is lent for the file object's 636 B and the
+        # payload _sealed() then makes; _sealed() takes it back (here, when there is no data).
+        atomic.spare_lend()
+        n = 0
         try:
             with self.fs.open(path, "rb") as f:
                 n = f.readinto(self._rbuf)
@@ -183,10 +186,20 @@ class HistoryStore:
             if e.args and e.args[0] != _ENOENT:
                 self.c.inc("read_errors")
                 log.warn(_TAG, "%s unreadable (%s)", path, e)
+        except MemoryError:
+            atomic.spare_keep()
+            raise
+        if not n:
+            atomic.spare_keep()
             return None
+        return self._rmv[:n]
+
+    def _sealed(self, data, kind, meter, epoch, key, length):
+        # R.open_sealed of what _read gave, then the spare back.
+        try:
+            return R.open_sealed(data, kind, meter, epoch, key, length)
         finally:
             atomic.spare_keep()
-        return self._rmv[:n] if n else None
 
     def _write(self, path, data):
         # littlefs commits a file's new contents atomically at close: old or new, never torn.
@@ -211,7 +224,7 @@ class HistoryStore:
             path, ln, i = d + "/m%d" % slot, R.MONTH_LEN, DAY_RING + slot
         led = self._ledger(meter, ctx)
         data = self._read(path)
-        p = None if data is None else R.open_sealed(data, kind, meter, epoch, key, ln)
+        p = None if data is None else self._sealed(data, kind, meter, epoch, key, ln)
         if led is None:  # the new epoch of a truncation in progress (ledgered when current)
             if p is None and data is not None:
                 self.c.inc("bad_files")
@@ -363,7 +376,7 @@ class HistoryStore:
         data = self._read(self._lpath(meter))
         if data is None:
             return None
-        p = R.open_sealed(data, R.KIND_LEDGER, meter, ctx[0], ctx[1], _LEDGER_LEN)
+        p = self._sealed(data, R.KIND_LEDGER, meter, ctx[0], ctx[1], _LEDGER_LEN)
         if p is None and R.sealed_epoch(data) == ctx[0]:
             self.c.inc("ledger_errors")
             log.warn(_TAG, "%s: ledger unreadable: rebuilt from the files", _NAMES[meter])
@@ -396,7 +409,7 @@ class HistoryStore:
             else:
                 kind, slot, name, ln = R.KIND_MONTH, i - DAY_RING, "/m%d", R.MONTH_LEN
             data = self._read(d + name % slot)
-            p = None if data is None else R.open_sealed(data, kind, meter, epoch, key, ln)
+            p = None if data is None else self._sealed(data, kind, meter, epoch, key, ln)
             ai = ar = -1
             if p is not None:
                 ai = R.rec_index(p)
@@ -599,9 +612,17 @@ class HistoryStore:
             for m in range(self.n):
                 self.flush(m)
             return
-        pend = self._pending[meter]
-        if not pend:
+        if not self._pending[meter]:
             return
+        # the day payloads a flush makes (404 B each) may use the file-open spare too
+        atomic.spare_lend()
+        try:
+            self._flush(meter)
+        finally:
+            atomic.spare_keep()
+
+    def _flush(self, meter):
+        pend = self._pending[meter]
         day = pend[0][0] // _DAY_S
         ctx = self._ctx(meter)
         p = self._day_for_write(meter, ctx, day)
@@ -958,6 +979,13 @@ class HistoryStore:
         return -1
 
     def backfill_hh(self, meter, day, get):
+        atomic.spare_lend()  # a day payload and the file writes: the file-open spare lent
+        try:
+            return self._backfill_hh(meter, day, get)
+        finally:
+            atomic.spare_keep()
+
+    def _backfill_hh(self, meter, day, get):
         # Half-hours of UTC day `day` from the meter's own profile (Metering GetProfile,
         # meters/backfill.py) where the store has none: get(t_s) -> (energy_wh, cost_mp) or
         # None for the half-hour starting at t_s. Never a slot before visible_from, never one

@@ -20,14 +20,19 @@ stats = Counters("atomic", ("writes", "corrupt", "missing", "spare_misses"))
 # boot (spare_keep, app.py): lent just before an open (its reference dropped, so the
 # collection an allocation failure triggers frees it for the file object) and taken back
 # after the close (the closed file object, garbage then, frees a piece again). 640 B of RAM.
+# Lending nests (a flush lends, and each file it reads lends again): the spare comes back
+# when the outermost lender is done. Every spare_lend() is paired with a spare_keep().
 _SPARE_B = 640
 _spare = None
+_lent = 0
 
 
 def spare_keep():
-    # (Re)take the spare; a miss is counted and retried at the next file.
-    global _spare
-    if _spare is None:
+    # (Re)take the spare once no lender is left; a miss is counted and retried at the next.
+    global _spare, _lent
+    if _lent:
+        _lent -= 1
+    if not _lent and _spare is None:
         try:
             _spare = bytearray(_SPARE_B)
         except MemoryError:
@@ -35,7 +40,8 @@ def spare_keep():
 
 
 def spare_lend():
-    global _spare
+    global _spare, _lent
+    _lent += 1
     _spare = None
 
 

@@ -32,6 +32,7 @@ if _TYPES:
     from ihd.zigbee.zcl.client import Zcl
 
 _FLASH = "/flash"
+_GC_EVERY_B = const(8192)
 # Default bindings until discovery (issue: joining) persists real ones: GB HAN defaults used by
 # hansim's default scenario; a board or the config file may override ("meters" key).
 _DEFAULT_METERS = "elec:0x1234:1,gas:0x2B7A:1"
@@ -439,6 +440,13 @@ class App:
         self.sup.spawn("status", self.status_task)
         self.sup.spawn("heap", self.heap_task)
         self.open_devices()
+        # A collection after every _GC_EVERY_B allocated, not only when the heap is full:
+        # garbage is freed while it is still low in the heap, so what lives long packs there
+        # and the top stays one free run; left to fill first, a day of the Pico configuration
+        # spread long-lived objects over the whole heap and a 636-byte piece for a file open
+        # (or a 404-byte day payload) was missing with 18 KB free (docs/boards.md
+        # "Fragmentation"). Costs a collection (a few ms) per 8 KB allocated.
+        gc.threshold(_GC_EVERY_B)
         self.open_storage()
         self.build_model()
         self.start_ui()

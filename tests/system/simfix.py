@@ -1,12 +1,37 @@
 # Helpers for system tests: run hansim + the firmware on the unix port through
 # host_tools.simulate, and compute what the scenario says the meters held.
 import os
+import shutil
+import subprocess
+
+import pytest
 
 from host_tools.hansim import scenario as scn
 from host_tools.hansim.meters import MeterState
 from host_tools.simulate import Simulation, parse_until
 
 ZB_UNIX = 946684800
+_MALFORMED = "_ws.malformed || _ws.expert.severity >= error"
+
+
+def tshark(pcap, *args):
+    # The lines tshark prints for a run's capture (with extra arguments: a filter, fields).
+    # Wireshark is the referee for every frame on the HAN: CI installs it (.ci/run).
+    exe = shutil.which("tshark")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("tshark missing (.ci/run installs it)")
+        pytest.skip("tshark not installed")
+    run = [exe, "-r", str(pcap)] + list(args)
+    return subprocess.run(run, capture_output=True, text=True, check=True).stdout.splitlines()
+
+
+def tshark_clean(pcap, min_frames=100):
+    # -> every frame's summary line, after checking that none is malformed (or an error).
+    total = tshark(pcap)
+    assert len(total) > min_frames, len(total)
+    assert tshark(pcap, "-Y", _MALFORMED) == []
+    return total
 
 
 def run(out, scenario="default", until="40m", speed=120, steps=(), heapsize="1M", **kw):

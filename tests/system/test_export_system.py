@@ -5,9 +5,6 @@
 # stored half-hour's export (host `history export`) is hansim's own model to a few Wh. Homes that
 # do not export (a register that stays 0; no register at all: UNSUPPORTED_ATTRIBUTE, not asked
 # again) store no export and show none. The HAN capture dissects in tshark, 0 malformed frames.
-import os
-import shutil
-import subprocess
 
 import pytest
 
@@ -35,24 +32,6 @@ def _rows(tmp_path, resolution="half_hour"):
         for r in simfix.export_rows(tmp_path)
         if r["meter"] == "export" and r["resolution"] == resolution
     ]
-
-
-def _tshark(pcap):
-    tshark = shutil.which("tshark")
-    if tshark is None:
-        if os.environ.get("CI"):
-            pytest.fail("tshark missing (.ci/run installs it)")
-        pytest.skip("tshark not installed")
-    run = [tshark, "-r", str(pcap)]
-    total = subprocess.run(run, capture_output=True, text=True, check=True).stdout.splitlines()
-    bad = subprocess.run(
-        run + ["-Y", "_ws.malformed || _ws.expert.severity >= error"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    assert len(total) > 100 and bad == []
-    return run
 
 
 def test_exporting_home_every_half_hour_matches_the_model(tmp_path):
@@ -104,10 +83,8 @@ def test_exporting_home_every_half_hour_matches_the_model(tmp_path):
     stored_today = sum(round(r["energy_kwh"] * 1000) for r in rows)
     assert exp[0] is not None and exp[0] >= stored_today > 0
     assert exp[1] == stored_today and exp[2] == exp[3] == exp[4] == stored_today
-    run = _tshark(tmp_path / "han.pcap")
-    named = subprocess.run(
-        run + ["-V", "-Y", "zbee_zcl"], capture_output=True, text=True, check=True
-    ).stdout
+    simfix.tshark_clean(tmp_path / "han.pcap")
+    named = "\n".join(simfix.tshark(tmp_path / "han.pcap", "-V", "-Y", "zbee_zcl"))
     assert "Current Summation Received" in named
 
 
@@ -124,4 +101,4 @@ def test_home_without_export_shows_none(tmp_path, register):
     assert [r for r in simfix.meter_rows(tmp_path, "elec") if r["resolution"] == "half_hour"]
     log = sim.log_text()
     assert ("no export register" in log) == (not register)
-    _tshark(tmp_path / "han.pcap")
+    simfix.tshark_clean(tmp_path / "han.pcap")

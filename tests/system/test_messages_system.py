@@ -9,11 +9,7 @@
 # with no malformed frame and the Messaging commands named.
 import json
 import os
-import shutil
-import subprocess
 import time
-
-import pytest
 
 from tests.system import simfix
 
@@ -119,19 +115,8 @@ def test_messages_display_confirm_cancel_expiry_power_cut_cot(tmp_path):
 
 
 def _tshark(pcap):
-    tshark = shutil.which("tshark")
-    if tshark is None:
-        if os.environ.get("CI"):
-            pytest.fail("tshark missing (.ci/run installs it)")
-        pytest.skip("tshark not installed")
-    run = [tshark, "-r", str(pcap)]
-
-    def lines(*extra):
-        return subprocess.run(run + list(extra), capture_output=True, text=True,
-                              check=True).stdout.splitlines()  # fmt: skip
-
-    assert lines("-Y", "_ws.malformed || _ws.expert.severity >= error") == []
-    names = "\n".join(lines("-Y", "zbee_aps.cluster == 0x0703"))
+    simfix.tshark_clean(pcap, min_frames=0)
+    names = "\n".join(simfix.tshark(pcap, "-Y", "zbee_aps.cluster == 0x0703"))
     for name in ("Messaging: Display Message", "Messaging: Cancel Message",
                  "Messaging: Cancel All Messages", "Messaging: Get Last Message",
                  "Messaging: Message Confirmation"):  # fmt: skip

@@ -8,10 +8,6 @@
 # price change mid-day. The pcap dissects in tshark with 0 malformed frames and the Price
 # commands named.
 import os
-import shutil
-import subprocess
-
-import pytest
 
 from host_tools.hansim import scenario as scn_mod
 from host_tools.hansim.meters import MeterState
@@ -83,18 +79,10 @@ def _check_every_half_hour(tmp_path, model, rate_of=None):
 
 
 def _tshark(tmp_path):
-    tshark = shutil.which("tshark")
-    if tshark is None:
-        if os.environ.get("CI"):
-            pytest.fail("tshark missing (.ci/run installs it)")
-        pytest.skip("tshark not installed")
-    path = str(tmp_path / "han.pcap")
-    out = subprocess.run(
-        [tshark, "-r", path, "-T", "fields", "-E", "separator=|", "-e", "_ws.col.Info",
-         "-e", "_ws.malformed", "-e", "zbee_zcl_se.price.price"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    rows = [r.split("|") for r in out.strip().splitlines()]
+    out = simfix.tshark(tmp_path / "han.pcap", "-T", "fields", "-E", "separator=|",
+                        "-e", "_ws.col.Info", "-e", "_ws.malformed",
+                        "-e", "zbee_zcl_se.price.price")  # fmt: skip
+    rows = [r.split("|") for r in out]
     assert len(rows) > 50 and all(r[1] == "" for r in rows)  # 0 malformed
     info = " ".join(r[0] for r in rows)
     for name in ("Get Current Price", "Get Scheduled Prices", "Publish Price"):

@@ -229,6 +229,8 @@ class MeterService:
         # One step of the open gaps (-> dl or the sooner deadline); the Backfill and its
         # module go once no gap is open.
         bf = self.backfill
+        if bf is None:
+            return dl
         dl = await bf.step(dl)
         if not bf.busy():
             self.backfill = None

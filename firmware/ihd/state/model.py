@@ -541,11 +541,14 @@ class Model:
         # used yesterday: None. Nothing before visible_from counts. Yesterday comes from the
         # source's copy of it (HistoryView.yesterday: 0 B) or else from the store (a file read):
         # call it when the history changed, not per frame.
+        src = self.history_source
+        if src is None:
+            return None
         now = self.now()
         cut = now - now % _HH_S
         today = self.history(fuel_id, P_DAY)  # first: keeps a HistoryView's cache on today
         try:
-            ya = self.history_source.yesterday(fuel_id, now)  # a method call: no bound object
+            ya = src.yesterday(fuel_id, now)  # a method call: no bound object
         except AttributeError:
             ya = None
         ystart = now - now % _DAY_S - _DAY_S

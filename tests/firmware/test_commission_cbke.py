@@ -1,3 +1,4 @@
+# fw: heapsize=512K
 # Key establishment flow (cbke.py) against a scripted trust centre and NCP: the happy path in
 # the order SE 1.x Annex C wants (Initiate, EphemeralData, ConfirmKeyData) with the NCP's 283k1
 # commands in between, KE frames without APS encryption, the responder's announced times as

@@ -29,9 +29,9 @@ DIGEST = unhexlify("e247bae6f592753d7cb56076920c721c3dbc2c9ca36e058aba1ed8ae7bd1
 R = unhexlify("1cb0dc92dc3116256efaddc608e76f1191418b4530a646a3739d91e4720d6775")
 S = unhexlify("32e8d78a8ebc1cc8144b0fca2e60d156e1392b74d1fe0f329e31a70e7cc204e5")
 N_BYTES = p256.N.to_bytes(32, "big")
-# steps of a verification that runs to the end: 8 inverse slices, 4 + 4 table steps, 64 windows
-# and the final comparison
-STEPS = 81
+# steps of a verification that runs to the end: 8 inverse slices, 1 + 1 table steps (4-point
+# tables), 128 windows (2-bit) and the final comparison
+STEPS = 139
 
 
 def _flip(b, bit):

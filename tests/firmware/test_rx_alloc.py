@@ -1,4 +1,4 @@
-# fw: interp=unix64,unix32-frozen
+# fw: interp=unix64,unix32-frozen heapsize=512K
 # The receive path allocates nothing per frame (docs/zigbee.md "Receive path"): real ASH DATA
 # frames carrying incomingMessageHandler callbacks go through the real Ash -> Ezsp -> Ncp -> Zcl
 # objects (v13 and v14 layouts). After a warm-up, micropython.heap_lock() covers feeding:

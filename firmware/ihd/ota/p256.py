@@ -4,9 +4,12 @@
 # loop keeps running while a once-per-upgrade verification goes on.
 #
 # Points are Jacobian (X, Y, Z) ~ affine (X/Z^2, Y/Z^3); Z == 0 is the point at infinity. Every
-# coordinate is kept reduced mod P. u1*G + u2*Q is one pass of 4-bit fixed windows over both
+# coordinate is kept reduced mod P. u1*G + u2*Q is one pass of 2-bit fixed windows over both
 # scalars (Shamir's trick: the two multiplications share their 256 doublings), from tables of
-# 0..15 times G and Q built per verification (nothing stays allocated afterwards). The final
+# 0..3 times G and Q built per verification (nothing stays allocated afterwards). 2-bit, not
+# 4-bit: a point is ~220 B of big ints on a 32-bit port, and two 16-point tables (7 KB) were
+# most of the heap a verification holds, at a time the Pico has the least; 4-point tables are
+# 1.8 KB, for 128 more point additions (docs/ota.md "OTA and RAM"). The final
 # x(R) mod n == r test is done in Jacobian form (X == r*Z^2), so R needs no inversion.
 import asyncio
 import hashlib
@@ -20,7 +23,8 @@ B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
 GX = 0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296
 GY = 0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5
 
-_WINDOWS = const(64)  # 256-bit scalars in 4-bit windows; one window per step
+_WBITS = const(2)  # window width
+_WINDOWS = const(128)  # 256-bit scalars in 2-bit windows; one window per step
 _TABLE_PER_STEP = const(4)  # table points added per step
 _EXP_BITS = const(32)  # exponent bits per step of a modular inverse
 _EXP_MASK = 0xFFFFFFFF  # not const(): above a 32-bit build's small ints
@@ -31,7 +35,7 @@ _INF = (1, 1, 0)
 # (they look these functions up as module globals, so a test can wrap them) to bound a step.
 DBL_MULS = const(8)  # 3M + 5S
 ADD_MULS = const(16)  # 12M + 4S
-# Worst case per step: a window (4 doublings + 2 additions: 64), 4 table additions (64), or an
+# Worst case per step: a window (2 doublings + 2 additions: 48), 4 table additions (64), or an
 # inverse slice (pow() to 2^32: 32 squarings; pow() to a 32-bit exponent: at most 31 squarings
 # + 31 multiplications; one more multiplication: 95), plus a few multiplications in line.
 MAX_STEP_MULS = const(100)
@@ -105,14 +109,14 @@ def _add(p, q):
 
 
 def _table(x, y):
-    # Generator -> [0P, 1P, ..., 15P] (Jacobian) for the affine point (x, y).
+    # Generator -> [0P, 1P, 2P, 3P] (Jacobian) for the affine point (x, y).
     p1 = (x, y, 1)
     t = [_INF, p1, _dbl(p1)]
-    for k in range(3, 16):
+    for k in range(3, 1 << _WBITS):
         t.append(_add(t[k - 1], p1))
         if k % _TABLE_PER_STEP == 0:
             yield
-    yield  # 13P..15P
+    yield
     return t
 
 
@@ -124,13 +128,13 @@ def _mul2(a, b, q):
     bb = b.to_bytes(32, "big")
     acc = _INF
     for i in range(_WINDOWS):
-        for _ in range(4):  # cheap no-ops while acc is still infinity
+        for _ in range(_WBITS):  # cheap no-ops while acc is still infinity
             acc = _dbl(acc)
-        sh = 0 if i & 1 else 4  # high nibble first
-        d = (ab[i >> 1] >> sh) & 15
+        sh = 6 - 2 * (i & 3)  # 4 windows per byte, the high bits first
+        d = (ab[i >> 2] >> sh) & 3
         if d:
             acc = _add(acc, tg[d])
-        d = (bb[i >> 1] >> sh) & 15
+        d = (bb[i >> 2] >> sh) & 3
         if d:
             acc = _add(acc, tq[d])
         yield

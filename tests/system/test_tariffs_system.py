@@ -65,7 +65,9 @@ def _check_every_half_hour(tmp_path, model, rate_of=None):
         wh = round(r["energy_kwh"] * 1000)
         cost = round(r["cost_pence"] * 1000)
         m_wh, m_cost = model.hh_cost(start)
-        assert abs(wh - m_wh) <= 3, (r, m_wh)  # readings every ~10 s spread pro rata
+        # readings every ~10 s spread pro rata: a late one (a loaded machine, x300) moves a few
+        # % of a half-hour's energy to its neighbour; the penny below bounds what it costs
+        assert abs(wh - m_wh) <= max(3, m_wh // 20), (r, m_wh)
         assert abs(cost - m_cost) < 1000, (r, m_wh, m_cost)  # to the penny
         if rate_of is None:
             rate = model.prices.rate_at(start)

@@ -10,7 +10,9 @@ INFO = const(20)
 WARN = const(30)
 ERROR = const(40)
 _NAMES = {DEBUG: "D", INFO: "I", WARN: "W", ERROR: "E"}
-_RING_LEN = const(32)
+# The last lines kept in RAM (log.recent(): diagnosis, tests). Each is ~100 B of heap: 32 of
+# them were 3 KB of a Pico's live heap that nothing on the device reads.
+_RING_LEN = const(8)
 
 level = INFO
 _ring = [None] * _RING_LEN  # type: list  # lines, oldest overwritten

@@ -118,6 +118,14 @@ def _pow10(n):
     return r
 
 
+def _milli(st, hi, lo):
+    # A uint48 register (two 24-bit halves) in thousandths of the meter's unit, or None (no
+    # meter, its formatting not read yet, or out of range). 0 B.
+    if st is None or st.fmt is None:
+        return None
+    return units.milli_u48(hi, lo, st.fmt)
+
+
 def to_mp(value, trailing_digit):
     # value x 10^-trailing_digit GBP -> 1e-5 GBP
     if trailing_digit <= _MP_DIGITS:
@@ -801,9 +809,7 @@ class MeterService:
         # hi = units.u24_le(buf, off + 3), lo = units.u24_le(buf, off)). 0 B in the open
         # half-hour. -> False if the meter is unknown or its formatting not read yet.
         st = self._by_fuel[fuel_id]
-        if st is None or st.fmt is None:
-            return False
-        milli = units.milli_u48(hi, lo, st.fmt)
+        milli = _milli(st, hi, lo)
         if milli is None:
             return False
         self._fold(st, milli, utc)
@@ -960,9 +966,7 @@ class MeterService:
         # CurrentSummationReceived as two 24-bit halves (see summation_u48): 0 B in the open
         # half-hour. -> False if there is no ESME or its formatting is not read yet.
         st = self._by_fuel[ELEC_FUEL]
-        if st is None or st.fmt is None:
-            return False
-        milli = units.milli_u48(hi, lo, st.fmt)
+        milli = _milli(st, hi, lo)
         if milli is None:
             return False
         self._xfold(st, milli, utc)

@@ -231,6 +231,16 @@ def test_block_tariff_splits_the_half_hour_crossing_a_threshold():
     assert costs[1] == 160 * 10000 // 1000 + 740 * 20000 // 1000
     assert costs[2] == 260 * 20000 // 1000 + 640 * 40000 // 1000
     assert mdl.elec.unit_rate_mp_kwh == 40000  # block 3 now
+    # the block attributes unanswered once (a noisy link): the block tariff held is kept
+    real = zcl.read_attributes
+
+    async def lost(node, ep, cluster, ids, **kw):
+        return None if cluster == _PRICE else await real(node, ep, cluster, ids, **kw)
+
+    zcl.read_attributes = lost
+    fwtest.run(svc._read_blocks(st, 5))
+    zcl.read_attributes = real
+    assert st.blocks is not None and st.blocks.th == (1000, 2000)
     # a new block period (PublishBlockPeriod) starts again from block 1
     zcl.push({"provider_id": 1, "issuer_event_id": 9, "block_period_start_time": t[0] - t[0] % HH,
               "block_period_duration": 1, "block_period_control": 0,

@@ -595,6 +595,9 @@ class MeterService:
         m = st.meter
         fmt = st.fmt
         got = await self.zcl.read_attributes(m.node, m.ep, _PRICE, _BLOCK_IDS)
+        if got is None:  # no answer (a noisy link): the block tariff held stays; read again
+            self.c.inc("read_failures")
+            return
         th = []
         for a in _BLOCK_IDS[:3]:
             v = got.get(a) if got else None
